@@ -1,0 +1,157 @@
+"""Every tree-sitter API call of the project lives here, so the next API change touches one file.
+
+Grammars come from the per-language wheels (``tree-sitter-python`` ...), which bundle compiled
+grammars and work offline. Queries are ``.scm`` package data under ``infill/queries/<language>/``.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+from dataclasses import dataclass
+from importlib import resources
+
+import tree_sitter as ts
+
+
+class UnknownLanguage(ValueError):
+    """The language has no grammar in this installation."""
+
+
+# language id -> (module, function returning the grammar pointer)
+_GRAMMARS: dict[str, tuple[str, str]] = {
+    "python": ("tree_sitter_python", "language"),
+    "javascript": ("tree_sitter_javascript", "language"),
+    "typescript": ("tree_sitter_typescript", "language_typescript"),
+    "tsx": ("tree_sitter_typescript", "language_tsx"),
+    "go": ("tree_sitter_go", "language"),
+    "rust": ("tree_sitter_rust", "language"),
+    "java": ("tree_sitter_java", "language"),
+    "c": ("tree_sitter_c", "language"),
+    "cpp": ("tree_sitter_cpp", "language"),
+}
+
+# LSP languageId / common aliases -> our language id
+_ALIASES = {
+    "py": "python", "python3": "python",
+    "js": "javascript", "javascriptreact": "javascript", "jsx": "javascript",
+    "ts": "typescript", "typescriptreact": "tsx",
+    "golang": "go", "rs": "rust",
+    "h": "c", "c++": "cpp", "cc": "cpp", "cxx": "cpp", "hpp": "cpp", "cuda": "cpp",
+}
+
+# file extension -> language id
+EXTENSIONS = {
+    ".py": "python", ".pyi": "python",
+    ".js": "javascript", ".mjs": "javascript", ".cjs": "javascript", ".jsx": "javascript",
+    ".ts": "typescript", ".mts": "typescript", ".cts": "typescript", ".tsx": "tsx",
+    ".go": "go", ".rs": "rust", ".java": "java",
+    ".c": "c", ".h": "c",
+    ".cc": "cpp", ".cpp": "cpp", ".cxx": "cpp", ".hpp": "cpp", ".hh": "cpp", ".hxx": "cpp",
+}
+
+LANGUAGES: tuple[str, ...] = tuple(_GRAMMARS)
+
+
+def normalize_language(name: str | None) -> str:
+    """Map an LSP languageId, alias or extension to one of ``LANGUAGES``; raise UnknownLanguage."""
+    if not name:
+        raise UnknownLanguage("no language given")
+    key = name.strip().lower()
+    if key.startswith(".") and key in EXTENSIONS:
+        return EXTENSIONS[key]
+    key = _ALIASES.get(key, key)
+    if key not in _GRAMMARS:
+        raise UnknownLanguage(f"unsupported language {name!r}; supported: {', '.join(LANGUAGES)}")
+    return key
+
+
+def language_for_path(path: str) -> str | None:
+    """The language id for a file path from its extension, or None."""
+    dot = path.rfind(".")
+    return EXTENSIONS.get(path[dot:].lower()) if dot >= 0 else None
+
+
+@functools.cache
+def get_language(language: str) -> ts.Language:
+    lang = normalize_language(language)
+    module_name, fn = _GRAMMARS[lang]
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:  # pragma: no cover - depends on the installation
+        raise UnknownLanguage(f"grammar package for {lang!r} is not installed ({module_name})") from exc
+    return ts.Language(getattr(module, fn)())
+
+
+def make_parser(language: str) -> ts.Parser:
+    return ts.Parser(get_language(language))
+
+
+def parse(source: bytes, language: str, old_tree: ts.Tree | None = None) -> ts.Tree:
+    """Parse UTF-8 bytes; pass the previous (edited) tree to reuse it incrementally."""
+    parser = make_parser(language)
+    return parser.parse(source, old_tree) if old_tree is not None else parser.parse(source)
+
+
+@functools.cache
+def load_query(language: str, name: str) -> ts.Query | None:
+    """The query ``queries/<language>/<name>.scm`` (tsx falls back to typescript), or None."""
+    lang = normalize_language(language)
+    for candidate in (lang, "typescript" if lang == "tsx" else None):
+        if candidate is None:
+            continue
+        res = resources.files("infill").joinpath("queries", candidate, f"{name}.scm")
+        if res.is_file():
+            return ts.Query(get_language(lang), res.read_text(encoding="utf-8"))
+    return None
+
+
+def captures(query: ts.Query, node: ts.Node) -> dict[str, list[ts.Node]]:
+    """Capture name -> nodes for a query run over ``node``."""
+    return ts.QueryCursor(query).captures(node)
+
+
+@dataclass(frozen=True)
+class ErrorRegion:
+    start_byte: int
+    end_byte: int
+    missing: bool  # a MISSING node (zero width) rather than an ERROR node
+
+
+def error_regions(tree: ts.Tree) -> list[ErrorRegion]:
+    """ERROR and MISSING nodes of a tree, outermost only, in document order."""
+    out: list[ErrorRegion] = []
+    if not tree.root_node.has_error:
+        return out
+    stack = [tree.root_node]
+    while stack:
+        node = stack.pop()
+        if node.is_error or node.is_missing:
+            out.append(ErrorRegion(node.start_byte, node.end_byte, node.is_missing))
+            continue
+        if node.has_error:
+            stack.extend(reversed(node.children))
+    out.sort(key=lambda r: (r.start_byte, r.end_byte))
+    return out
+
+
+def count_errors(source: bytes, language: str) -> int:
+    """Number of outermost ERROR/MISSING nodes in ``source``."""
+    return len(error_regions(parse(source, language)))
+
+
+def iter_named_nodes(tree: ts.Tree, max_depth: int = 64):
+    """Yield ``(node_type, start_byte, end_byte)`` for every named node, depth-first."""
+    cursor = tree.walk()
+    depth = 0
+    while True:
+        node = cursor.node
+        if node is not None and node.is_named and depth <= max_depth:
+            yield node.type, node.start_byte, node.end_byte
+        if depth < max_depth and cursor.goto_first_child():
+            depth += 1
+            continue
+        while not cursor.goto_next_sibling():
+            if not cursor.goto_parent():
+                return
+            depth -= 1

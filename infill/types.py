@@ -1,0 +1,72 @@
+"""Plain types shared by the pure engine (``infill``), the denoiser (``model``) and the server.
+
+Offsets are Python ``str`` indices (code points) into the document text unless a name says
+otherwise; ``infill.positions`` converts LSP (line, UTF-16 column) positions.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from typing import Protocol, Sequence
+
+
+class InfillError(Exception):
+    """A request the engine cannot serve (bad offsets, binary text, unknown language)."""
+
+
+class Cancelled(Exception):
+    """The request was cancelled or superseded before it finished."""
+
+
+class CancelToken:
+    """Set from another thread to stop a request; the denoiser checks it between steps."""
+
+    def __init__(self, deadline: float | None = None):
+        self._event = threading.Event()
+        self.deadline = deadline  # time.monotonic() value after which work should stop
+
+    def cancel(self) -> None:
+        self._event.set()
+
+    @property
+    def cancelled(self) -> bool:
+        import time
+
+        return self._event.is_set() or (self.deadline is not None and time.monotonic() > self.deadline)
+
+    def raise_if_cancelled(self) -> None:
+        if self.cancelled:
+            raise Cancelled()
+
+
+@dataclass(frozen=True)
+class FillRequest:
+    """Fill one hole: ``prefix`` + <canvas of ``canvas_tokens`` masks> + ``suffix``."""
+
+    prefix: str
+    suffix: str
+    canvas_tokens: int
+    language: str | None = None
+
+
+@dataclass
+class FillResult:
+    """One filled canvas as text (trailing delete/pad tokens trimmed)."""
+
+    text: str
+    model_calls: int
+    tokens: int = 0  # tokens kept (before trimming deletes)
+    confidence: float = 0.0  # mean probability of the committed tokens
+    timings: dict = field(default_factory=dict)
+
+
+class Denoiser(Protocol):
+    """What ``infill`` needs from a model: fill holes given text on both sides.
+
+    ``model.text_denoiser.TextDenoiser`` implements it in-process;
+    ``lsp_server.worker_client`` implements it over the msgpack worker protocol.
+    """
+
+    def fill(self, requests: Sequence[FillRequest], cancel: CancelToken | None = None) -> list[FillResult]:
+        ...

@@ -1,0 +1,1 @@
+"""The language server: LSP in, LSP out. The only package that knows lsprotocol types."""

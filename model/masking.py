@@ -1,0 +1,105 @@
+"""Training batches for the masked-diffusion objective, shaped like real use.
+
+Two kinds of rows, mixed by ``MaskingConfig.span_fraction``:
+- *random* (MDLM/LLaDA): sample t ~ U(t_min, 1), mask every token with probability t;
+- *span*: cut a syntax-aligned span (a whole node or rest-of-line, precomputed by ``model.prepare``)
+  out of the stream, put it on a canvas followed by ``delete`` tokens (the model learns where a
+  span ends: variable-length middle), and mask canvas positions with probability t.
+The loss is cross-entropy on masked positions weighted by 1/t (MDLM eq. 10 / LLaDA eq. 3).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass
+class MaskingConfig:
+    seq_len: int = 512
+    span_fraction: float = 0.7
+    t_min: float = 0.05
+    max_span: int = 64
+    max_extra_delete: int = 32  # canvas = span + up to this many delete tokens
+    min_prefix: int = 16
+
+
+@dataclass
+class Batch:
+    input_ids: np.ndarray  # (B, S) int64, with mask ids where masked
+    targets: np.ndarray  # (B, S) int64, the clean tokens (delete tokens on the canvas tail)
+    loss_mask: np.ndarray  # (B, S) bool, positions whose prediction is scored
+    weights: np.ndarray  # (B, S) float32, 1/t at scored positions
+    n_eligible: int  # positions that could have been masked (the loss normaliser)
+
+
+def _mask_positions(rng: np.random.Generator, eligible: np.ndarray, cfg: MaskingConfig) -> tuple[np.ndarray, float]:
+    t = float(rng.uniform(cfg.t_min, 1.0))
+    m = eligible & (rng.random(eligible.shape) < t)
+    if not m.any():
+        idx = np.flatnonzero(eligible)
+        m[idx[rng.integers(len(idx))]] = True
+    return m, t
+
+
+def random_row(tokens: np.ndarray, rng: np.random.Generator, cfg: MaskingConfig, mask_id: int):
+    start = int(rng.integers(0, len(tokens) - cfg.seq_len))
+    x = tokens[start:start + cfg.seq_len].astype(np.int64)
+    eligible = np.ones(cfg.seq_len, dtype=bool)
+    eligible[0] = False  # with the logit shift nothing predicts position 0
+    m, t = _mask_positions(rng, eligible, cfg)
+    inp = np.where(m, mask_id, x)
+    return inp, x, m, t, int(eligible.sum())
+
+
+def span_row(tokens: np.ndarray, spans: np.ndarray, rng: np.random.Generator, cfg: MaskingConfig,
+             mask_id: int, delete_id: int):
+    S = cfg.seq_len
+    for _ in range(16):
+        s, e = (int(v) for v in spans[rng.integers(len(spans))])
+        m_len = e - s
+        if 0 < m_len <= cfg.max_span and s >= cfg.min_prefix and e + 8 < len(tokens):
+            break
+    else:
+        return None
+    extra = int(rng.integers(0, cfg.max_extra_delete + 1)) if rng.random() < 0.8 else 0
+    L = m_len + extra
+    room = S - L
+    p_lo = min(cfg.min_prefix, room)
+    prefix_len = int(rng.integers(p_lo, max(p_lo + 1, int(room * 0.9))))
+    prefix_len = min(prefix_len, s)
+    suffix_len = room - prefix_len
+    suffix = tokens[e:e + suffix_len]
+    if len(suffix) < suffix_len:
+        return None
+    x = np.concatenate([tokens[s - prefix_len:s], tokens[s:e], np.full(extra, delete_id), suffix]).astype(np.int64)
+    eligible = np.zeros(S, dtype=bool)
+    eligible[prefix_len:prefix_len + L] = True
+    eligible[0] = False
+    m, t = _mask_positions(rng, eligible, cfg)
+    inp = np.where(m, mask_id, x)
+    return inp, x, m, t, int(eligible.sum())
+
+
+def make_batch(tokens: np.ndarray, spans: np.ndarray, batch_size: int, rng: np.random.Generator,
+               cfg: MaskingConfig, mask_id: int, delete_id: int) -> Batch:
+    rows = []
+    while len(rows) < batch_size:
+        row = None
+        if len(spans) and rng.random() < cfg.span_fraction:
+            row = span_row(tokens, spans, rng, cfg, mask_id, delete_id)
+        if row is None:
+            row = random_row(tokens, rng, cfg, mask_id)
+        rows.append(row)
+    inp = np.stack([r[0] for r in rows])
+    tgt = np.stack([r[1] for r in rows])
+    lm = np.stack([r[2] for r in rows])
+    w = np.stack([np.where(r[2], 1.0 / r[3], 0.0) for r in rows]).astype(np.float32)
+    return Batch(inp, tgt, lm, w, sum(r[4] for r in rows))
+
+
+def ar_batch(tokens: np.ndarray, batch_size: int, rng: np.random.Generator, seq_len: int) -> np.ndarray:
+    """(B, S+1) windows for next-token pre-training."""
+    starts = rng.integers(0, len(tokens) - seq_len - 1, size=batch_size)
+    return np.stack([tokens[s:s + seq_len + 1] for s in starts]).astype(np.int64)

@@ -1,0 +1,131 @@
+"""The denoiser network: a stock transformers Qwen2 decoder run with a full (bidirectional) 4D mask.
+
+Changes from the autoregressive original: the attention mask is an explicit all-true boolean
+``(batch, 1, query, key)`` tensor, so every position sees prefix, canvas and suffix; with
+``DiffusionConfig.shift`` the logits at position i predict token i+1 (Dream/DiffuCoder convention,
+kept from AR pre-training). Weights load and save through safetensors only.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from transformers import AutoConfig, AutoModelForCausalLM, Qwen2Config, Qwen2ForCausalLM
+
+from .config import DIFFUSION_CONFIG, DiffusionConfig
+from .tokenizer import TOKENIZER_FILE, Tokenizer
+
+log = logging.getLogger(__name__)
+
+# Files a checkpoint directory may contain; anything else (pickles above all) is refused.
+ALLOWED_FILES = {
+    "config.json", "generation_config.json", DIFFUSION_CONFIG, TOKENIZER_FILE, "tokenizer_config.json",
+    "special_tokens_map.json", "vocab.json", "merges.txt", "added_tokens.json", "README.md", "LICENSE",
+    "model.safetensors", "model.safetensors.index.json", "training.json", "eval.json",
+    "chat_template.jinja", "train_state.safetensors", ".gitattributes",
+}
+ALLOWED_SUFFIXES = (".safetensors", ".md", ".py", ".txt")  # shards; docs; custom code is never executed
+
+
+class CheckpointError(ValueError):
+    """A checkpoint directory that cannot or must not be loaded."""
+
+
+@dataclass
+class Denoiser:
+    """A loaded checkpoint: network, tokenizer and diffusion settings, on one device."""
+
+    model: torch.nn.Module
+    tokenizer: Tokenizer
+    config: DiffusionConfig
+    device: torch.device
+    path: str
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return next(self.model.parameters()).dtype
+
+
+def embedded_qwen2_config(vocab_size: int, hidden: int = 256, layers: int = 6, heads: int = 4,
+                          kv_heads: int = 2, intermediate: int = 768, max_position: int = 1024) -> Qwen2Config:
+    """A small Qwen2 configuration sized for a 2-core CPU."""
+    return Qwen2Config(
+        vocab_size=vocab_size, hidden_size=hidden, num_hidden_layers=layers, num_attention_heads=heads,
+        num_key_value_heads=kv_heads, intermediate_size=intermediate, max_position_embeddings=max_position,
+        tie_word_embeddings=True, rope_theta=10000.0, attention_dropout=0.0, use_sliding_window=False,
+        attn_implementation="sdpa",
+    )
+
+
+def full_mask(batch: int, query: int, key: int, device: torch.device) -> torch.Tensor:
+    """All-true boolean mask (batch, 1, query, key): bidirectional attention."""
+    return torch.ones(batch, 1, query, key, dtype=torch.bool, device=device)
+
+
+def causal_mask(batch: int, length: int, device: torch.device) -> torch.Tensor:
+    """Lower-triangular boolean mask (batch, 1, length, length) for AR pre-training."""
+    return torch.ones(length, length, dtype=torch.bool, device=device).tril().expand(batch, 1, length, length)
+
+
+def check_checkpoint_dir(path: Path) -> None:
+    """Refuse directories with files we would not load (pickles, unknown binaries)."""
+    if not path.is_dir():
+        raise CheckpointError(f"checkpoint directory not found: {path}")
+    bad = sorted(p.name for p in path.iterdir()
+                 if p.is_file() and p.name not in ALLOWED_FILES and not p.name.endswith(ALLOWED_SUFFIXES))
+    if bad:
+        raise CheckpointError(f"refusing to load {path}: unexpected files {bad} (only safetensors checkpoints are loaded)")
+    if not any(p.name.endswith(".safetensors") for p in path.iterdir()):
+        raise CheckpointError(f"no .safetensors weights in {path}")
+
+
+def pick_device(device: str = "auto") -> torch.device:
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise CheckpointError("device 'cuda' requested but CUDA is not available")
+    return torch.device(device)
+
+
+def load_denoiser(path: str | Path, device: str = "auto", dtype: torch.dtype | None = None) -> Denoiser:
+    """Load an HF checkpoint directory (config.json + safetensors + tokenizer.json + diffusion config)."""
+    path = Path(path)
+    check_checkpoint_dir(path)
+    dev = pick_device(device)
+    if dtype is None:
+        dtype = torch.bfloat16 if dev.type == "cuda" else torch.float32
+    dcfg = DiffusionConfig.load(path) if (path / DIFFUSION_CONFIG).is_file() else None
+    if dcfg is None:
+        raise CheckpointError(f"{path} has no {DIFFUSION_CONFIG}; see model/hub.py for known model families")
+    hf_config = AutoConfig.from_pretrained(str(path))
+    hf_config._attn_implementation = "sdpa"
+    model = AutoModelForCausalLM.from_pretrained(
+        str(path), config=hf_config, dtype=dtype, use_safetensors=True, local_files_only=True)
+    model.to(dev).eval()
+    return Denoiser(model=model, tokenizer=Tokenizer.from_dir(path), config=dcfg, device=dev, path=str(path))
+
+
+def save_denoiser(model: torch.nn.Module, tokenizer: Tokenizer, config: DiffusionConfig, path: str | Path,
+                  dtype: torch.dtype | None = None, extra: dict | None = None) -> None:
+    """Write a standard HF checkpoint directory (optionally cast, e.g. fp16 for shipping)."""
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    to_save = model
+    if dtype is not None:
+        to_save = Qwen2ForCausalLM(model.config) if isinstance(model, Qwen2ForCausalLM) else model
+        if to_save is not model:
+            to_save.load_state_dict(model.state_dict())
+        to_save = to_save.to(dtype)
+    to_save.save_pretrained(str(path), safe_serialization=True)
+    tokenizer.save(path)
+    config.save(path)
+    if extra is not None:
+        (path / "training.json").write_text(json.dumps(extra, indent=2) + "\n")
+
+
+def count_parameters(model: torch.nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())

@@ -1,0 +1,229 @@
+"""Training: AR pre-training and masked-diffusion adaptation of the embedded denoiser.
+
+``--objective ar``: next-token loss with a causal mask (fast to learn per unit of compute).
+``--objective diffusion``: MDLM/LLaDA loss with a full mask, mixed with syntax-span canvases
+(``model.masking``). With the logit shift (Dream/DiffuLLaMA) the AR head is reused unchanged: the
+hidden state at i-1 predicts the masked token at i.
+
+Resumable (``--resume DIR`` restores weights, optimizer and counters), saves every
+``--save-minutes``, stops at ``--budget-minutes``; the learning rate follows the wall-clock budget
+(warmup, then cosine to 10 %). Deterministic for a given seed and thread count.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import shutil
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from safetensors.torch import load_file, save_file
+
+from .config import DiffusionConfig
+from .masking import MaskingConfig, ar_batch, make_batch
+from .modeling import causal_mask, count_parameters, embedded_qwen2_config, full_mask, save_denoiser
+from .tokenizer import Tokenizer
+
+from transformers import AutoModelForCausalLM, Qwen2ForCausalLM
+
+
+def diffusion_loss(model, batch, shift: bool, device) -> torch.Tensor:
+    """Sum of w * CE over scored positions / number of eligible positions."""
+    inp = torch.from_numpy(batch.input_ids).to(device)  # (B, S)
+    tgt = torch.from_numpy(batch.targets).to(device)  # (B, S)
+    lm = torch.from_numpy(batch.loss_mask).to(device)  # (B, S)
+    w = torch.from_numpy(batch.weights).to(device)  # (B, S)
+    B, S = inp.shape
+    hidden = model.model(input_ids=inp, attention_mask=full_mask(B, S, S, device)).last_hidden_state  # (B, S, D)
+    if shift:
+        lm = lm.clone()
+        lm[:, 0] = False
+        src = torch.nn.functional.pad(lm[:, 1:], (0, 1))  # hidden at i-1 predicts token i
+        h = hidden[src]  # (N, D)
+    else:
+        h = hidden[lm]  # (N, D)
+    logits = model.lm_head(h).float()  # (N, V)
+    ce = F.cross_entropy(logits, tgt[lm], reduction="none")  # (N,)
+    return (ce * w[lm]).sum() / max(1, batch.n_eligible)
+
+
+def ar_loss(model, windows: np.ndarray, device) -> torch.Tensor:
+    x = torch.from_numpy(windows).to(device)  # (B, S+1)
+    inp, tgt = x[:, :-1], x[:, 1:]
+    B, S = inp.shape
+    hidden = model.model(input_ids=inp, attention_mask=causal_mask(B, S, device)).last_hidden_state  # (B, S, D)
+    return F.cross_entropy(model.lm_head(hidden).float().reshape(B * S, -1), tgt.reshape(-1))
+
+
+def lr_at(frac: float, base: float, warmup_frac: float) -> float:
+    if frac < warmup_frac:
+        return base * max(frac / warmup_frac, 0.02)
+    p = min(1.0, (frac - warmup_frac) / max(1e-9, 1 - warmup_frac))
+    return base * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * p)))
+
+
+def save_state(out: Path, model, tok, dcfg, opt, meta: dict) -> None:
+    tmp = out.with_name(out.name + ".tmp")
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    save_denoiser(model, tok, dcfg, tmp, extra=meta)
+    state = {}
+    names = {id(p): n for n, p in model.named_parameters()}
+    for group in opt.param_groups:
+        for p in group["params"]:
+            st = opt.state.get(p)
+            if st:
+                n = names[id(p)]
+                state[f"{n}.exp_avg"] = st["exp_avg"].contiguous()
+                state[f"{n}.exp_avg_sq"] = st["exp_avg_sq"].contiguous()
+                state[f"{n}.step"] = torch.as_tensor(st["step"]).reshape(1).float()
+    save_file(state, str(tmp / "train_state.safetensors"))
+    if out.exists():
+        shutil.rmtree(out)
+    tmp.rename(out)
+
+
+def load_opt_state(path: Path, model, opt) -> None:
+    f = path / "train_state.safetensors"
+    if not f.is_file():
+        return
+    state = load_file(str(f))
+    for n, p in model.named_parameters():
+        if f"{n}.exp_avg" in state:
+            opt.state[p] = {"exp_avg": state[f"{n}.exp_avg"], "exp_avg_sq": state[f"{n}.exp_avg_sq"],
+                            "step": state[f"{n}.step"].reshape(())}
+
+
+@torch.no_grad()
+def evaluate(model, objective, tokens, spans, dcfg, mcfg, device, batches: int = 4, batch_size: int = 8) -> float:
+    model.eval()
+    rng = np.random.default_rng(1234)
+    total = 0.0
+    for _ in range(batches):
+        if objective == "ar":
+            total += ar_loss(model, ar_batch(tokens, batch_size, rng, mcfg.seq_len), device).item()
+        else:
+            b = make_batch(tokens, spans, batch_size, rng, mcfg, dcfg.mask_id, dcfg.delete_id)
+            total += diffusion_loss(model, b, dcfg.shift, device).item()
+    model.train()
+    return total / batches
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="infill train", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--data", default="data/prepared", help="output of `python -m model.prepare`")
+    ap.add_argument("--out", default="runs/train", help="checkpoint directory written every --save-minutes")
+    ap.add_argument("--resume", default=None, help="checkpoint directory to continue from (weights + optimizer)")
+    ap.add_argument("--init", default=None, help="checkpoint to take weights from (fresh optimizer), e.g. after AR")
+    ap.add_argument("--objective", choices=("ar", "diffusion"), default="diffusion")
+    ap.add_argument("--budget-minutes", type=float, default=60.0, help="wall-clock budget; LR schedule follows it")
+    ap.add_argument("--save-minutes", type=float, default=5.0)
+    ap.add_argument("--batch-size", type=int, default=8)
+    ap.add_argument("--seq-len", type=int, default=512)
+    ap.add_argument("--lr", type=float, default=2e-3)
+    ap.add_argument("--warmup-frac", type=float, default=0.03)
+    ap.add_argument("--weight-decay", type=float, default=0.01)
+    ap.add_argument("--span-fraction", type=float, default=0.7)
+    ap.add_argument("--hidden", type=int, default=256)
+    ap.add_argument("--layers", type=int, default=6)
+    ap.add_argument("--heads", type=int, default=4)
+    ap.add_argument("--kv-heads", type=int, default=2)
+    ap.add_argument("--intermediate", type=int, default=768)
+    ap.add_argument("--threads", type=int, default=max(1, os.cpu_count() or 1))
+    ap.add_argument("--device", default="auto")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--max-steps", type=int, default=0, help="stop after this many steps (0: budget only)")
+    args = ap.parse_args(argv)
+
+    torch.manual_seed(args.seed)
+    torch.set_num_threads(args.threads)
+    device = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available() else
+                          ("cpu" if args.device == "auto" else args.device))
+    data = Path(args.data)
+    tokens = np.load(data / "train.tokens.npy", mmap_mode="r")
+    spans = np.load(data / "train.spans.npy", mmap_mode="r")
+    held_tokens = np.load(data / "heldout.tokens.npy", mmap_mode="r")
+    held_spans = np.load(data / "heldout.spans.npy", mmap_mode="r")
+    src = args.resume or args.init
+    if src:
+        tok = Tokenizer.from_dir(src)
+        dcfg = DiffusionConfig.load(src)
+        model = AutoModelForCausalLM.from_pretrained(src, dtype=torch.float32, use_safetensors=True)
+        model.config._attn_implementation = "sdpa"
+        meta = json.loads((Path(src) / "training.json").read_text()) if (Path(src) / "training.json").is_file() else {}
+    else:
+        tok = Tokenizer.from_dir(data)
+        dcfg = DiffusionConfig.load(data)
+        model = Qwen2ForCausalLM(embedded_qwen2_config(
+            tok.vocab_size, args.hidden, args.layers, args.heads, args.kv_heads, args.intermediate,
+            max_position=dcfg.max_position))
+        meta = {}
+    model.to(device).train()
+    history = meta.get("history", [])
+    tokens_seen = int(meta.get("tokens_seen", 0))
+    seconds_total = float(meta.get("seconds", 0.0))
+    mcfg = MaskingConfig(seq_len=args.seq_len, span_fraction=args.span_fraction)
+    opt = torch.optim.AdamW(model.parameters(), lr=args.lr, betas=(0.9, 0.95), weight_decay=args.weight_decay)
+    if args.resume:
+        load_opt_state(Path(args.resume), model, opt)
+    rng = np.random.default_rng(args.seed + len(history) * 7919)
+    print(f"train: {count_parameters(model) / 1e6:.2f}M params, objective={args.objective}, "
+          f"{len(tokens):,} train tokens, device={device}, threads={args.threads}", flush=True)
+    budget = args.budget_minutes * 60
+    t0 = time.time()
+    last_save = t0
+    last_print = t0
+    step = 0
+    run_tokens = 0
+    out = Path(args.out)
+    phase = {"objective": args.objective, "start_tokens": tokens_seen, "lr": args.lr, "batch": args.batch_size,
+             "seq_len": args.seq_len}
+    while True:
+        elapsed = time.time() - t0
+        done = elapsed >= budget or (args.max_steps and step >= args.max_steps)
+        if done or time.time() - last_save >= args.save_minutes * 60:
+            held = evaluate(model, args.objective, held_tokens, held_spans, dcfg, mcfg, device)
+            history.append({"tokens_seen": tokens_seen, "heldout_loss": round(held, 4),
+                            "objective": args.objective, "seconds": round(seconds_total + elapsed, 1)})
+            meta = {"tokens_seen": tokens_seen, "seconds": seconds_total + elapsed, "history": history,
+                    "phases": meta.get("phases", []) + ([phase] if phase else []),
+                    "params": count_parameters(model), "data": str(data)}
+            phase = None
+            save_state(out, model, tok, dcfg, opt, meta)
+            print(f"saved {out} at {tokens_seen:,} tokens, held-out loss {held:.4f}", flush=True)
+            last_save = time.time()
+            if done:
+                break
+        lr = lr_at(elapsed / budget, args.lr, args.warmup_frac)
+        for g in opt.param_groups:
+            g["lr"] = lr
+        if args.objective == "ar":
+            loss = ar_loss(model, ar_batch(tokens, args.batch_size, rng, args.seq_len), device)
+        else:
+            b = make_batch(tokens, spans, args.batch_size, rng, mcfg, dcfg.mask_id, dcfg.delete_id)
+            loss = diffusion_loss(model, b, dcfg.shift, device)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        step += 1
+        run_tokens += args.batch_size * args.seq_len
+        tokens_seen += args.batch_size * args.seq_len
+        if time.time() - last_print >= 30 or step <= 3:
+            el = time.time() - t0
+            rate = run_tokens / max(el, 1e-9)
+            print(f"step {step} loss {loss.item():.4f} lr {lr:.2e} {rate:,.0f} tok/s "
+                  f"tokens {tokens_seen:,} ETA {max(0, budget - el) / 60:.1f} min", flush=True)
+            last_print = time.time()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -155,3 +155,27 @@ def iter_named_nodes(tree: ts.Tree, max_depth: int = 64):
             if not cursor.goto_parent():
                 return
             depth -= 1
+
+
+@dataclass(frozen=True)
+class EnclosingNode:
+    """A named node around a position: its type, byte range and where its ``body`` field starts."""
+
+    type: str
+    start_byte: int
+    end_byte: int
+    body_start_byte: int | None
+
+
+def enclosing_nodes(tree: ts.Tree, start_byte: int, end_byte: int | None = None) -> list[EnclosingNode]:
+    """Named nodes containing the byte range, innermost first (used to find enclosing definitions)."""
+    end_byte = start_byte if end_byte is None else end_byte
+    node = tree.root_node.descendant_for_byte_range(start_byte, end_byte)
+    out: list[EnclosingNode] = []
+    while node is not None:
+        if node.is_named:
+            body = node.child_by_field_name("body")
+            out.append(EnclosingNode(node.type, node.start_byte, node.end_byte,
+                                     body.start_byte if body is not None else None))
+        node = node.parent
+    return out

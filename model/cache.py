@@ -1,0 +1,122 @@
+"""Context KV cache for denoising: prefix and suffix are encoded once, only the canvas is recomputed.
+
+Approximate dual cache (Fast-dLLM): the first step is a full forward over
+``[context | block]`` where ``context = prefix (+ suffix)`` and ``block = [shift token] + canvas``;
+the context keys/values it produced (which saw the all-mask canvas) are kept, and every later step
+runs only the block against them. Attention is bidirectional and keys carry their rotary positions,
+so putting the suffix before the canvas in memory changes nothing: position ids say where each token
+sits in the document.
+
+With ``shift`` (Dream convention) the hidden state at position i predicts token i+1, so the block
+starts with the last prefix token: its output predicts canvas position 0.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from transformers import DynamicCache
+
+from .modeling import full_mask
+
+
+@dataclass
+class Row:
+    """One request: token ids of the context on each side and the canvas length."""
+
+    prefix: list[int]
+    suffix: list[int]
+    canvas: int
+
+
+def _crop(cache: DynamicCache, length: int) -> None:
+    """Drop everything after the first ``length`` positions (negative-count API of transformers 5)."""
+    extra = cache.get_seq_length() - length
+    if extra > 0:
+        try:
+            cache.crop(-extra)
+        except (ValueError, RuntimeError):  # transformers 4.x: crop(max_length)
+            cache.crop(length)
+
+
+class CanvasModel:
+    """``step_fn`` for the sampler over a batch of rows, with an optional context cache."""
+
+    def __init__(self, model, rows: list[Row], mask_id: int, pad_id: int, shift: bool, boundary_id: int,
+                 use_cache: bool = True):
+        self.model = model
+        self.shift = shift
+        self.use_cache = use_cache
+        dev = next(model.parameters()).device
+        self.device = dev
+        B = len(rows)
+        self.L = max(r.canvas for r in rows)
+        ctx_lists, pos_ctx, block_pos, shift_tok = [], [], [], []
+        for r in rows:
+            prefix = r.prefix
+            if shift:
+                prev = prefix[-1] if prefix else boundary_id
+                prefix = prefix[:-1] if prefix else []
+                shift_tok.append(prev)
+            P, S = len(prefix) + (1 if shift else 0), len(r.suffix)
+            ctx_lists.append(prefix + r.suffix)
+            pos_ctx.append(list(range(len(prefix))) + list(range(P + r.canvas, P + r.canvas + S)))
+            bp = list(range(P, P + self.L))
+            block_pos.append(([P - 1] if shift else []) + bp)
+        self.C = max((len(c) for c in ctx_lists), default=0)
+        ctx = torch.full((B, self.C), pad_id, dtype=torch.long)  # (B, C)
+        ctx_pos = torch.zeros((B, self.C), dtype=torch.long)  # (B, C)
+        ctx_valid = torch.zeros((B, self.C), dtype=torch.bool)  # (B, C)
+        for b, (c, p) in enumerate(zip(ctx_lists, pos_ctx)):
+            ctx[b, : len(c)] = torch.tensor(c, dtype=torch.long)
+            ctx_pos[b, : len(p)] = torch.tensor(p, dtype=torch.long)
+            ctx_valid[b, : len(c)] = True
+        self.canvas_valid = torch.zeros((B, self.L), dtype=torch.bool)  # (B, L)
+        for b, r in enumerate(rows):
+            self.canvas_valid[b, : r.canvas] = True
+        n_shift = 1 if shift else 0
+        block_valid = torch.cat([torch.ones(B, n_shift, dtype=torch.bool), self.canvas_valid], 1)  # (B, n_shift+L)
+        self.ctx, self.ctx_pos, self.ctx_valid = ctx.to(dev), ctx_pos.to(dev), ctx_valid.to(dev)
+        self.block_pos = torch.tensor(block_pos, dtype=torch.long, device=dev)  # (B, n_shift+L)
+        self.block_valid = block_valid.to(dev)
+        self.shift_tok = torch.tensor(shift_tok, dtype=torch.long, device=dev).unsqueeze(1) if shift else None
+        self.cache: DynamicCache | None = None
+        self.calls = 0
+
+    def initial_canvas(self, mask_id: int) -> torch.Tensor:
+        return torch.full((len(self.canvas_valid), self.L), mask_id, dtype=torch.long, device=self.device)
+
+    def _block(self, canvas: torch.Tensor) -> torch.Tensor:
+        return torch.cat([self.shift_tok, canvas], 1) if self.shift else canvas  # (B, n_shift+L)
+
+    def _mask(self, q: int, key_valid: torch.Tensor) -> torch.Tensor:
+        B, K = key_valid.shape
+        return full_mask(B, q, K, self.device) & key_valid[:, None, None, :]  # (B, 1, q, K)
+
+    @torch.no_grad()
+    def __call__(self, canvas: torch.Tensor) -> torch.Tensor:
+        """Logits (B, L, V) for the canvas positions."""
+        block = self._block(canvas.to(self.device))  # (B, Q)
+        Q = block.shape[1]
+        inner = self.model.model
+        if self.cache is None or not self.use_cache:
+            ids = torch.cat([self.ctx, block], 1)  # (B, C+Q)
+            pos = torch.cat([self.ctx_pos, self.block_pos], 1)  # (B, C+Q)
+            key_valid = torch.cat([self.ctx_valid, self.block_valid], 1)  # (B, C+Q)
+            cache = DynamicCache() if self.use_cache else None
+            out = inner(input_ids=ids, position_ids=pos, attention_mask=self._mask(ids.shape[1], key_valid),
+                        past_key_values=cache, use_cache=self.use_cache)
+            if self.use_cache:
+                _crop(cache, self.C)
+                self.cache = cache
+        else:
+            key_valid = torch.cat([self.ctx_valid, self.block_valid], 1)  # (B, C+Q)
+            out = inner(input_ids=block, position_ids=self.block_pos, attention_mask=self._mask(Q, key_valid),
+                        past_key_values=self.cache, use_cache=True)
+            _crop(self.cache, self.C)
+        self.calls += 1
+        hidden = out.last_hidden_state[:, -Q:]  # (B, Q, D)
+        if self.shift:
+            hidden = hidden[:, :-1]  # (B, L, D): output at i predicts i+1
+        return self.model.lm_head(hidden)  # (B, L, V)

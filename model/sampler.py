@@ -1,0 +1,142 @@
+"""Confidence-ordered parallel unmasking (LLaDA / MaskGIT), with Fast-dLLM's threshold rule.
+
+One loop with options. Each step the model scores every masked canvas position; the sampler
+commits (a) every position whose score clears ``threshold`` (Fast-dLLM, parallel decoding),
+(b) at least enough positions to finish within the step budget (LLaDA's schedule, eq. for the
+number of tokens transferred per step), (c) between ``min_per_step`` and ``max_per_step``.
+Returns the tokens and the number of model calls, so speed claims are checkable.
+
+The sampler knows token ids only: ``mask_id`` and the ``stop_ids`` that end a span (the
+delete/pad token) come from the checkpoint's ``DiffusionConfig``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import torch
+
+from infill.types import CancelToken
+
+STRATEGIES = ("confidence", "margin", "entropy")
+
+
+@dataclass
+class SamplerOptions:
+    steps: int = 0  # model-call budget; 0 = one per canvas token (never more calls than tokens)
+    strategy: str = "confidence"  # confidence | margin | entropy
+    threshold: float | None = 0.9  # commit all positions scoring >= threshold (None: schedule only)
+    min_per_step: int = 1
+    max_per_step: int = 0  # 0 = no cap (the step budget still wins)
+    temperature: float = 0.0  # 0 = greedy (deterministic)
+    stop_fills_tail: bool = True  # a committed stop (delete) token commits every masked position after it
+    seed: int = 0
+
+    def validate(self) -> None:
+        if self.strategy not in STRATEGIES:
+            raise ValueError(f"strategy must be one of {STRATEGIES}, not {self.strategy!r}")
+        if self.steps < 0 or self.min_per_step < 1 or self.max_per_step < 0 or self.temperature < 0:
+            raise ValueError("steps, max_per_step, temperature must be >= 0 and min_per_step >= 1")
+        if self.threshold is not None and not 0.0 < self.threshold <= 1.0:
+            raise ValueError("threshold must be in (0, 1]")
+
+
+@dataclass
+class SampleResult:
+    tokens: torch.Tensor  # (B, L) committed ids (no mask ids left)
+    model_calls: int
+    committed_per_step: list[int] = field(default_factory=list)  # summed over the batch
+    confidence: torch.Tensor | None = None  # (B,) mean probability of committed tokens
+
+
+def score(probs: torch.Tensor, chosen: torch.Tensor, strategy: str) -> torch.Tensor:
+    """Per-position score (higher = commit first). probs (B, L, V), chosen (B, L) -> (B, L)."""
+    p_chosen = probs.gather(-1, chosen.unsqueeze(-1)).squeeze(-1)  # (B, L)
+    if strategy == "confidence":
+        return p_chosen
+    if strategy == "margin":
+        top2 = probs.topk(2, dim=-1).values  # (B, L, 2)
+        return top2[..., 0] - top2[..., 1]
+    ent = -(probs * probs.clamp_min(1e-12).log()).sum(-1)  # (B, L)
+    return -ent
+
+
+def tokens_to_commit(n_masked: int, steps_left: int, opts: SamplerOptions, n_confident: int) -> int:
+    """How many masked positions one row commits this step."""
+    if n_masked == 0:
+        return 0
+    quota = math.ceil(n_masked / max(1, steps_left))  # finish within the step budget
+    k = max(quota, opts.min_per_step, n_confident)
+    if opts.max_per_step:
+        k = max(quota, min(k, opts.max_per_step))
+    return min(k, n_masked)
+
+
+def denoise(
+    step_fn: Callable[[torch.Tensor], torch.Tensor],
+    canvas: torch.Tensor,
+    mask_id: int,
+    opts: SamplerOptions | None = None,
+    stop_ids: tuple[int, ...] = (),
+    valid: torch.Tensor | None = None,
+    cancel: CancelToken | None = None,
+) -> SampleResult:
+    """Fill every ``mask_id`` in ``canvas`` (B, L). ``step_fn(canvas) -> logits (B, L, V)``.
+
+    ``valid`` (B, L) bool marks real canvas positions (rows of a batch may have shorter canvases).
+    """
+    opts = opts or SamplerOptions()
+    opts.validate()
+    x = canvas.clone()  # (B, L)
+    B, L = x.shape
+    valid = torch.ones_like(x, dtype=torch.bool) if valid is None else valid
+    budget = opts.steps or L
+    gen = torch.Generator(device="cpu").manual_seed(opts.seed)
+    conf_sum = torch.zeros(B, dtype=torch.float32)
+    conf_n = torch.zeros(B, dtype=torch.float32)
+    stop = torch.tensor(stop_ids, dtype=x.dtype, device=x.device) if stop_ids else None
+    calls = 0
+    per_step: list[int] = []
+    while True:
+        masked = (x == mask_id) & valid  # (B, L)
+        if not masked.any():
+            break
+        if cancel is not None:
+            cancel.raise_if_cancelled()
+        logits = step_fn(x).float()  # (B, L, V)
+        calls += 1
+        logits[..., mask_id] = -math.inf  # never "predict" a mask
+        if opts.temperature > 0:
+            probs = torch.softmax(logits / opts.temperature, dim=-1)  # (B, L, V)
+            chosen = torch.multinomial(probs.reshape(B * L, -1).cpu(), 1, generator=gen).reshape(B, L).to(x.device)
+        else:
+            probs = torch.softmax(logits, dim=-1)  # (B, L, V)
+            chosen = probs.argmax(-1)  # (B, L)
+        s = score(probs, chosen, opts.strategy).masked_fill(~masked, -math.inf)  # (B, L)
+        p_chosen = probs.gather(-1, chosen.unsqueeze(-1)).squeeze(-1)  # (B, L)
+        steps_left = max(1, budget - calls + 1)
+        committed = 0
+        for b in range(B):
+            n_masked = int(masked[b].sum())
+            n_conf = int((s[b] >= opts.threshold).sum()) if opts.threshold is not None else 0
+            k = tokens_to_commit(n_masked, steps_left, opts, n_conf)
+            if k == 0:
+                continue
+            idx = s[b].topk(k).indices  # (k,)
+            x[b, idx] = chosen[b, idx]
+            conf_sum[b] += p_chosen[b, idx].sum().cpu()
+            conf_n[b] += k
+            committed += k
+            if stop is not None and opts.stop_fills_tail:
+                is_stop = torch.isin(x[b], stop) & valid[b]  # (L,)
+                if is_stop.any():
+                    first = int(is_stop.nonzero()[0])
+                    tail = (x[b] == mask_id) & valid[b]
+                    tail[: first + 1] = False
+                    x[b, tail] = stop[0]
+                    committed += int(tail.sum())
+        per_step.append(committed)
+    return SampleResult(tokens=x, model_calls=calls, committed_per_step=per_step,
+                        confidence=conf_sum / conf_n.clamp_min(1))

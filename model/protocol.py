@@ -1,0 +1,240 @@
+"""The model worker's wire protocol: length-prefixed msgpack maps with a strict schema per op.
+
+A frame is a 4-byte big-endian length followed by that many bytes of one msgpack map. Frames larger
+than ``MAX_MESSAGE_BYTES`` are refused before they are read (the connection is then closed, since
+the stream can no longer be trusted). Every request is checked against its op's schema before
+anything acts on it; a bad request gets an error response, never a crash.
+
+Requests (client -> worker)::
+
+    {"id": int, "op": "hello",  "token": str | None}                       # auth, first on TCP
+    {"id": int, "op": "health"}
+    {"id": int, "op": "fill",   "requests": [{"prefix": str, "suffix": str,
+                                              "canvas_tokens": int, "language": str | None}],
+                                "deadline_ms": int | None, "options": {str: scalar}}
+    {"id": int, "op": "cancel", "target": int}
+
+Responses (worker -> client) carry the request's id::
+
+    {"id": int, "ok": True,  "results": [{"text", "model_calls", "tokens", "confidence", "timings"}]}
+    {"id": int, "ok": True,  ...op-specific fields (state, model, device, pid)}
+    {"id": int, "ok": False, "error": str, "code": str}
+
+Events (worker -> client, no id)::
+
+    {"op": "progress", "state": "loading" | "ready" | "failed", "message": str, "percentage": int | None}
+"""
+
+from __future__ import annotations
+
+import socket
+import struct
+from typing import Any
+
+import msgpack
+
+from infill.types import FillRequest, FillResult
+
+PROTOCOL_VERSION = 1
+MAX_MESSAGE_BYTES = 8 * 1024 * 1024  # a request's text is capped far below this by the server
+MAX_BATCH = 64  # requests in one fill message
+MAX_CANVAS_TOKENS = 4096
+MAX_OPTIONS = 16
+HEADER = struct.Struct(">I")
+
+OPS = ("hello", "health", "fill", "cancel")
+
+# Error codes carried in ``code`` next to the human-readable ``error``.
+BAD_REQUEST = "bad_request"
+UNAUTHORIZED = "unauthorized"
+TOO_LARGE = "too_large"
+CANCELLED = "cancelled"
+MODEL_FAILED = "model_failed"
+INTERNAL = "internal"
+
+
+class ProtocolError(Exception):
+    """A frame or message that breaks the protocol (bad framing, schema, size)."""
+
+    code = BAD_REQUEST
+
+
+class MessageTooLarge(ProtocolError):
+    """A frame above ``MAX_MESSAGE_BYTES``; the stream cannot be resynchronised, so it is closed."""
+
+    code = TOO_LARGE
+
+
+class ConnectionClosed(ProtocolError):
+    """The peer closed the stream (cleanly between frames or in the middle of one)."""
+
+
+# ---------------------------------------------------------------- framing
+
+def encode_frame(message: dict, max_bytes: int = MAX_MESSAGE_BYTES) -> bytes:
+    """One message as a frame; refuses messages over ``max_bytes`` (the peer would refuse them)."""
+    if not isinstance(message, dict):
+        raise ProtocolError(f"a message must be a map, not {type(message).__name__}")
+    body = msgpack.packb(message, use_bin_type=True)
+    if len(body) > max_bytes:
+        raise MessageTooLarge(f"message of {len(body)} bytes exceeds the limit of {max_bytes}")
+    return HEADER.pack(len(body)) + body
+
+
+def decode_body(body: bytes) -> dict:
+    """Unpack one frame body into a map; anything else is a ProtocolError."""
+    try:
+        message = msgpack.unpackb(body, raw=False, strict_map_key=True)
+    except Exception as exc:  # msgpack raises several unrelated types on garbage
+        raise ProtocolError(f"undecodable msgpack: {exc}") from exc
+    if not isinstance(message, dict):
+        raise ProtocolError(f"a message must be a map, not {type(message).__name__}")
+    return message
+
+
+def _recv_exact(sock: socket.socket, n: int) -> bytes:
+    chunks, remaining = [], n
+    while remaining:
+        chunk = sock.recv(min(remaining, 1 << 20))
+        if not chunk:
+            raise ConnectionClosed("connection closed" + (" mid-frame" if remaining != n else ""))
+        chunks.append(chunk)
+        remaining -= len(chunk)
+    return b"".join(chunks)
+
+
+def read_frame(sock: socket.socket, max_bytes: int = MAX_MESSAGE_BYTES) -> dict:
+    """Block until one message arrives; raise ConnectionClosed at EOF, MessageTooLarge before reading a huge body."""
+    (length,) = HEADER.unpack(_recv_exact(sock, HEADER.size))
+    if length > max_bytes:
+        raise MessageTooLarge(f"frame of {length} bytes exceeds the limit of {max_bytes}")
+    return decode_body(_recv_exact(sock, length))
+
+
+def write_frame(sock: socket.socket, message: dict, max_bytes: int = MAX_MESSAGE_BYTES) -> None:
+    sock.sendall(encode_frame(message, max_bytes))
+
+
+# ---------------------------------------------------------------- schema
+
+def _check_keys(msg: dict, required: set[str], optional: set[str] = frozenset()) -> None:
+    keys = set(msg)
+    missing = required - keys
+    if missing:
+        raise ProtocolError(f"{msg.get('op')!r}: missing field(s) {sorted(missing)}")
+    extra = keys - required - optional
+    if extra:
+        raise ProtocolError(f"{msg.get('op')!r}: unknown field(s) {sorted(map(str, extra))}")
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _check_int(msg: dict, key: str, lo: int, hi: int, optional: bool = False) -> None:
+    value = msg.get(key)
+    if value is None and optional:
+        return
+    if not _is_int(value) or not lo <= value <= hi:
+        raise ProtocolError(f"{msg.get('op')!r}: {key!r} must be an integer in [{lo}, {hi}], got {value!r}")
+
+
+def check_request(msg: dict) -> dict:
+    """Validate one client request against its op's schema; return it unchanged or raise ProtocolError."""
+    op = msg.get("op")
+    if op not in OPS:
+        raise ProtocolError(f"unknown op {op!r} (expected one of {', '.join(OPS)})")
+    _check_int(msg, "id", 0, 2**63 - 1)
+    if op == "hello":
+        _check_keys(msg, {"id", "op"}, {"token", "version"})
+        if msg.get("token") is not None and not isinstance(msg["token"], str):
+            raise ProtocolError("'hello': 'token' must be a string")
+    elif op == "health":
+        _check_keys(msg, {"id", "op"})
+    elif op == "cancel":
+        _check_keys(msg, {"id", "op", "target"})
+        _check_int(msg, "target", 0, 2**63 - 1)
+    elif op == "fill":
+        _check_keys(msg, {"id", "op", "requests"}, {"deadline_ms", "options"})
+        _check_int(msg, "deadline_ms", 0, 3_600_000, optional=True)
+        _check_fill_requests(msg["requests"])
+        _check_options(msg.get("options"))
+    return msg
+
+
+def _check_fill_requests(requests: Any) -> None:
+    if not isinstance(requests, list) or not 1 <= len(requests) <= MAX_BATCH:
+        raise ProtocolError(f"'fill': 'requests' must be a list of 1..{MAX_BATCH} maps")
+    for i, req in enumerate(requests):
+        if not isinstance(req, dict):
+            raise ProtocolError(f"'fill': requests[{i}] must be a map")
+        keys = set(req)
+        if keys - {"prefix", "suffix", "canvas_tokens", "language"} or not {"prefix", "suffix", "canvas_tokens"} <= keys:
+            raise ProtocolError(f"'fill': requests[{i}] must have prefix, suffix, canvas_tokens and optional language")
+        if not isinstance(req["prefix"], str) or not isinstance(req["suffix"], str):
+            raise ProtocolError(f"'fill': requests[{i}] prefix and suffix must be strings")
+        if not _is_int(req["canvas_tokens"]) or not 1 <= req["canvas_tokens"] <= MAX_CANVAS_TOKENS:
+            raise ProtocolError(f"'fill': requests[{i}].canvas_tokens must be an integer in [1, {MAX_CANVAS_TOKENS}]")
+        if req.get("language") is not None and not isinstance(req["language"], str):
+            raise ProtocolError(f"'fill': requests[{i}].language must be a string or nil")
+
+
+def _check_options(options: Any) -> None:
+    if options is None:
+        return
+    if not isinstance(options, dict) or len(options) > MAX_OPTIONS:
+        raise ProtocolError(f"'fill': 'options' must be a map of at most {MAX_OPTIONS} entries")
+    for key, value in options.items():
+        if not isinstance(key, str) or not (value is None or isinstance(value, (bool, int, float, str))):
+            raise ProtocolError(f"'fill': option {key!r} must map a string to a scalar")
+
+
+def check_response(msg: dict) -> dict:
+    """Validate a worker response or event (the client trusts nothing it did not check)."""
+    if msg.get("op") == "progress" and "id" not in msg:
+        if msg.get("state") not in ("loading", "ready", "failed") or not isinstance(msg.get("message"), str):
+            raise ProtocolError(f"bad progress event {msg!r:.200}")
+        return msg
+    if not _is_int(msg.get("id")) or not isinstance(msg.get("ok"), bool):
+        raise ProtocolError(f"a response needs an integer 'id' and a boolean 'ok': {msg!r:.200}")
+    if not msg["ok"] and not isinstance(msg.get("error"), str):
+        raise ProtocolError("an error response needs an 'error' string")
+    if msg["ok"] and "results" in msg:
+        results = msg["results"]
+        if not isinstance(results, list) or not all(
+                isinstance(r, dict) and isinstance(r.get("text"), str) and _is_int(r.get("model_calls"))
+                for r in results):
+            raise ProtocolError("'results' must be a list of maps with 'text' and 'model_calls'")
+    return msg
+
+
+# ---------------------------------------------------------------- conversions
+
+def fill_message(msg_id: int, requests: list[FillRequest], deadline_ms: int | None = None,
+                 options: dict | None = None) -> dict:
+    """A ``fill`` request for these FillRequests."""
+    return {
+        "id": msg_id, "op": "fill", "deadline_ms": deadline_ms, "options": options or {},
+        "requests": [{"prefix": r.prefix, "suffix": r.suffix, "canvas_tokens": r.canvas_tokens,
+                      "language": r.language} for r in requests],
+    }
+
+
+def requests_from_message(msg: dict) -> list[FillRequest]:
+    return [FillRequest(r["prefix"], r["suffix"], r["canvas_tokens"], r.get("language")) for r in msg["requests"]]
+
+
+def result_to_wire(result: FillResult) -> dict:
+    timings = {str(k): float(v) for k, v in (result.timings or {}).items() if isinstance(v, (int, float))}
+    return {"text": result.text, "model_calls": int(result.model_calls), "tokens": int(result.tokens),
+            "confidence": float(result.confidence), "timings": timings}
+
+
+def result_from_wire(data: dict) -> FillResult:
+    timings = data.get("timings") if isinstance(data.get("timings"), dict) else {}
+    return FillResult(text=data["text"], model_calls=int(data["model_calls"]), tokens=int(data.get("tokens") or 0),
+                      confidence=float(data.get("confidence") or 0.0), timings=dict(timings))
+
+
+def error_response(msg_id: int | None, error: str, code: str = BAD_REQUEST) -> dict:
+    return {"id": msg_id if _is_int(msg_id) else -1, "ok": False, "error": error, "code": code}

@@ -1,0 +1,115 @@
+--- infill.nvim: a thin client for the diffusion-infill language server (`infill serve`).
+---
+--- `require('infill').setup(opts)` configures the `infill` LSP server (from `lsp/infill.lua`),
+--- enables it, and on attach adds ghost text (our renderer on 0.11, vim.lsp.inline_completion on
+--- 0.12+), accept keys and the buffer-local commands :InfillRewrite / :InfillFillMiddle.
+
+local config = require('infill.config')
+
+local api = vim.api
+local M = {}
+
+--- Whether Neovim has standard inline completion built in (0.12+) and the user wants it.
+function M.uses_native()
+  return config.options.ghost.native and vim.lsp.inline_completion ~= nil
+end
+
+local function set_highlights()
+  api.nvim_set_hl(0, 'InfillGhost', { link = 'Comment', default = true })
+end
+
+--- Insert-mode keys for the built-in inline completion (0.12+): accept, or type the key itself.
+local function native_attach(client, bufnr)
+  local ic = vim.lsp.inline_completion
+  ic.enable(true, { bufnr = bufnr, client_id = client.id })
+  local keys = config.options.keymaps
+  if keys.accept then
+    vim.keymap.set('i', keys.accept, function()
+      if not ic.get({ bufnr = bufnr }) then
+        api.nvim_feedkeys(vim.keycode(keys.accept), 'n', false)
+      end
+    end, { buffer = bufnr, desc = 'infill: accept suggestion' })
+  end
+  if keys.trigger then
+    vim.keymap.set('i', keys.trigger, function()
+      ic.get({ bufnr = bufnr })
+    end, { buffer = bufnr, desc = 'infill: suggest now' })
+  end
+end
+
+--- Hook one attached buffer up: commands, then ghost text.
+function M.on_attach(client, bufnr)
+  require('infill.commands').attach(bufnr)
+  if not config.options.ghost.enabled then
+    return
+  end
+  if M.uses_native() then
+    native_attach(client, bufnr)
+  else
+    require('infill.ghost').attach(bufnr)
+  end
+end
+
+function M.on_detach(bufnr)
+  require('infill.commands').detach(bufnr)
+  if not M.uses_native() then
+    require('infill.ghost').detach(bufnr)
+  end
+end
+
+--- The overrides setup() passes to `vim.lsp.config(name, ...)`.
+---@param cfg infill.Config
+---@return vim.lsp.Config
+function M.lsp_overrides(cfg)
+  local o = {
+    init_options = vim.deepcopy(cfg.settings),
+    settings = { infill = vim.deepcopy(cfg.settings) },
+  }
+  if cfg.cmd then
+    o.cmd = cfg.cmd
+  end
+  if cfg.filetypes then
+    o.filetypes = cfg.filetypes
+  end
+  return o
+end
+
+--- Configure and (by default) enable the infill language server. Errors name a bad option.
+---@param opts? table see `infill.Config` in lua/infill/config.lua
+function M.setup(opts)
+  local cfg = config.setup(opts)
+  set_highlights()
+  local group = api.nvim_create_augroup('infill', { clear = true })
+  api.nvim_create_autocmd('ColorScheme', { group = group, callback = set_highlights })
+  api.nvim_create_autocmd('LspAttach', {
+    group = group,
+    callback = function(ev)
+      local client = vim.lsp.get_client_by_id(ev.data.client_id)
+      if client and client.name == cfg.name then
+        M.on_attach(client, ev.buf)
+      end
+    end,
+  })
+  api.nvim_create_autocmd('LspDetach', {
+    group = group,
+    callback = function(ev)
+      local client = vim.lsp.get_client_by_id(ev.data.client_id)
+      if client and client.name == cfg.name then
+        M.on_detach(ev.buf)
+      end
+    end,
+  })
+
+  vim.lsp.config(cfg.name, M.lsp_overrides(cfg))
+  if cfg.enable_lsp then
+    vim.lsp.enable(cfg.name)
+  end
+  -- setup() may run after the server already attached (lazy loading).
+  for _, client in ipairs(vim.lsp.get_clients({ name = cfg.name })) do
+    for bufnr in pairs(client.attached_buffers) do
+      M.on_attach(client, bufnr)
+    end
+  end
+end
+
+return M

@@ -1,23 +1,25 @@
 """Server settings: nested dataclasses with defaults, read from ``initializationOptions`` and
 ``workspace/didChangeConfiguration``; each invalid value falls back to its default and is named.
 
-The user-facing names are camelCase under an ``infill`` section (VS Code ``settings.json`` keys
-like ``infill.completion.debounceMs``; Neovim ``init_options``/``settings`` tables). Every setting,
-with type, default and examples, is documented in ``lsp_server/SETTINGS.md``:
+Users write flat names under an ``infill`` section (VS Code ``settings.json``: ``"infill.debounceMs"``;
+Neovim: ``init_options = { debounce_ms = 100 }``); camelCase and snake_case both work, and the
+nested form (``{"completion": {"debounceMs": 100}}``) is accepted too. Unknown names are logged,
+not shown (editors send their own client-side keys in the same section). Full reference with
+examples: ``lsp_server/SETTINGS.md``.
 
-    infill.model.path               str|null   null (the shipped starter model)  checkpoint directory
-    infill.model.device             str        "auto"   auto | cpu | cuda | cuda:N
-    infill.model.steps              int        0        model calls per fill (0 = sampler decides)
-    infill.model.maxTokens          int        64       largest canvas (tokens) the model may fill
-    infill.model.threads            int        0        torch threads in the worker (0 = torch default)
-    infill.completion.enable        bool       true     answer inline completion / completion at all
-    infill.completion.languages     [str]      all      languages served (python, javascript, ...)
-    infill.completion.debounceMs    int        150      wait after an automatic trigger before working
-    infill.completion.latencyBudgetMs int      2000     per-request time budget; later work is cancelled
-    infill.completion.maxContextChars int      16000    text on each side of the span sent to the model
-    infill.completion.cacheSize     int        256      suggestions kept in the LRU cache
-    infill.worker.address           str|null   null     "unix:/path" or "tcp:HOST:PORT"; null = start one
-    infill.worker.token             str|null   null     shared secret for a TCP worker
+    infill.model            str|null  null     checkpoint directory (null: the shipped starter model)
+    infill.device           str       "auto"   auto | cpu | cuda | cuda:N
+    infill.steps            int       0        model calls per fill (0: the sampler decides)
+    infill.maxTokens        int       64       largest span the model fills, in tokens
+    infill.threads          int       0        torch threads in the worker (0: torch default)
+    infill.enable           bool      true     answer completion requests at all
+    infill.languages        [str]     all      languages served (python, javascript, typescript, ...)
+    infill.debounceMs       int       150      wait after an automatic trigger before working
+    infill.latencyBudgetMs  int       2000     per-request time budget; past it the work is cancelled
+    infill.maxContextChars  int       16000    text on each side of the span sent to the model
+    infill.cacheSize        int       256      suggestions kept in the LRU cache
+    infill.workerAddress    str|null  null     "unix:/path" or "tcp:HOST:PORT" (null: start our own)
+    infill.workerToken      str|null  null     shared secret of a TCP worker
 """
 
 from __future__ import annotations
@@ -123,37 +125,75 @@ def _address(value: Any) -> str | None:
     raise ValueError('"unix:/path/to/socket" or "tcp:HOST:PORT"')
 
 
-CHECKS: dict[str, dict[str, Any]] = {
-    "model": {"path": _opt_str, "device": _device, "steps": _int_range(0, 512),
-              "max_tokens": _int_range(1, 1024), "threads": _int_range(0, 256)},
-    "completion": {"enable": _bool, "languages": _languages, "debounce_ms": _int_range(0, 5000),
-                   "latency_budget_ms": _int_range(50, 120_000), "max_context_chars": _int_range(256, 1_000_000),
-                   "cache_size": _int_range(0, 100_000)},
-    "worker": {"address": _address, "token": _opt_str},
+# user-facing name -> (section, field, check(value) -> normalized value, raising ValueError("expected ..."))
+SETTINGS: dict[str, tuple[str, str, Any]] = {
+    "model": ("model", "path", _opt_str),
+    "device": ("model", "device", _device),
+    "steps": ("model", "steps", _int_range(0, 512)),
+    "maxTokens": ("model", "max_tokens", _int_range(1, 1024)),
+    "threads": ("model", "threads", _int_range(0, 256)),
+    "enable": ("completion", "enable", _bool),
+    "languages": ("completion", "languages", _languages),
+    "debounceMs": ("completion", "debounce_ms", _int_range(0, 5000)),
+    "latencyBudgetMs": ("completion", "latency_budget_ms", _int_range(50, 120_000)),
+    "maxContextChars": ("completion", "max_context_chars", _int_range(256, 1_000_000)),
+    "cacheSize": ("completion", "cache_size", _int_range(0, 100_000)),
+    "workerAddress": ("worker", "address", _address),
+    "workerToken": ("worker", "token", _opt_str),
 }
+_BY_FIELD = {(section, attr): name for name, (section, attr, _) in SETTINGS.items()}
 
 
-def camel(name: str) -> str:
-    head, *rest = name.split("_")
-    return head + "".join(part.title() for part in rest)
+def _snake(name: str) -> str:
+    return "".join("_" + c.lower() if c.isupper() else c for c in name)
 
 
-def setting_name(section: str, name: str) -> str:
-    """The user-facing name, e.g. ``infill.completion.debounceMs``."""
-    return f"infill.{section}.{camel(name)}"
+_ALIASES = {**{n: n for n in SETTINGS}, **{_snake(n): n for n in SETTINGS}}
 
 
-def parse_settings(raw: Any, base: Settings | None = None) -> tuple[Settings, list[str]]:
+def setting_name(section: str, attr: str) -> str:
+    """The user-facing name of a dataclass field, e.g. ``infill.debounceMs``."""
+    return f"infill.{_BY_FIELD[(section, attr)]}"
+
+
+def _flatten(raw: dict, unknown: list[str]) -> dict[str, Any]:
+    """Flat ``{name: value}`` from flat or nested input (``{"completion": {"debounceMs": 1}}``)."""
+    flat: dict[str, Any] = {}
+    for key, value in raw.items():
+        key = str(key)
+        if key in ("completion", "worker") or (key == "model" and isinstance(value, dict)):
+            if not isinstance(value, dict):
+                unknown.append(f"infill.{key}")
+                continue
+            for sub, item in value.items():
+                sub = str(sub)
+                attr = _snake(sub)
+                name = _BY_FIELD.get((key, attr)) or _BY_FIELD.get((key, "path" if attr == "id" else attr))
+                if name is None:
+                    unknown.append(f"infill.{key}.{sub}")
+                else:
+                    flat[name] = item
+        elif key in _ALIASES:
+            flat[_ALIASES[key]] = value
+        else:
+            unknown.append(f"infill.{key}")
+    return flat
+
+
+def parse_settings(raw: Any, base: Settings | None = None, unknown: list[str] | None = None
+                   ) -> tuple[Settings, list[str]]:
     """Settings from a JSON-like object; returns (settings, problems) where each problem names a setting.
 
     ``raw`` may be the ``infill`` section itself or an object holding it under ``"infill"``. Values
-    missing from ``raw`` keep ``base`` (or the defaults); invalid ones get the default.
+    missing from ``raw`` keep ``base`` (or the defaults); invalid ones get the default. Unknown
+    names are appended to ``unknown`` (for the log), not reported as problems.
     """
     settings = dataclasses.replace(base or Settings())
     settings.model = dataclasses.replace(settings.model)
     settings.completion = dataclasses.replace(settings.completion)
     settings.worker = dataclasses.replace(settings.worker)
     problems: list[str] = []
+    unknown = unknown if unknown is not None else []
     if raw is None:
         return settings, problems
     if isinstance(raw, dict) and isinstance(raw.get("infill"), dict):
@@ -161,27 +201,14 @@ def parse_settings(raw: Any, base: Settings | None = None) -> tuple[Settings, li
     if not isinstance(raw, dict):
         return settings, [f"infill: expected an object of settings, got {type(raw).__name__}; using defaults"]
     defaults = Settings()
-    for section, value in raw.items():
-        if section not in CHECKS:
-            problems.append(f"infill.{section}: unknown setting (ignored)")
-            continue
-        if not isinstance(value, dict):
-            problems.append(f"infill.{section}: expected an object; using defaults")
-            continue
-        target, default_section = getattr(settings, section), getattr(defaults, section)
-        by_camel = {camel(f.name): f.name for f in fields(target)}
-        for key, item in value.items():
-            attr = by_camel.get(key) or (key if key in CHECKS[section] else None)
-            if attr is None:
-                problems.append(f"infill.{section}.{key}: unknown setting (ignored)")
-                continue
-            try:
-                setattr(target, attr, CHECKS[section][attr](item))
-            except ValueError as exc:
-                default = getattr(default_section, attr)
-                setattr(target, attr, default)
-                problems.append(f"{setting_name(section, attr)}: expected {exc}, got {_show(item)}; "
-                                f"using the default {_show(default)}")
+    for name, value in _flatten(raw, unknown).items():
+        section, attr, check = SETTINGS[name]
+        try:
+            setattr(getattr(settings, section), attr, check(value))
+        except ValueError as exc:
+            default = getattr(getattr(defaults, section), attr)
+            setattr(getattr(settings, section), attr, default)
+            problems.append(f"infill.{name}: expected {exc}, got {_show(value)}; using the default {_show(default)}")
     return settings, problems
 
 

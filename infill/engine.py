@@ -1,0 +1,344 @@
+"""The library API: plan a span, ask the denoiser, finish and validate, self-correct.
+
+``complete`` (cursor), ``rewrite`` (selection) and ``fill_middle`` (region) share one flow:
+span -> context window -> canvas length(s) -> ``denoiser.fill`` -> post-process -> validate ->
+best candidate. If the best candidate adds tree-sitter ERROR/MISSING nodes, only the broken part
+of it is masked again and re-denoised with the rest of the candidate as context (syntax-guided
+self-correction, at most ``correction_rounds`` rounds). The engine knows text, never tokens.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Sequence
+
+from infill import positions, syntax
+from infill.canvas import CanvasConfig, canvas_lengths
+from infill.context import ContextConfig, ContextWindow, CountTokens, build_context, default_count_tokens
+from infill.postprocess import Validation, count_errors, postprocess, validate
+from infill.spans import Span, completion_span, region_span, selection_span
+from infill.types import CancelToken, Denoiser, FillRequest, FillResult, InfillError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class EngineConfig:
+    """Everything the engine decides with; the LSP settings map onto this."""
+
+    context: ContextConfig = field(default_factory=ContextConfig)
+    canvas: CanvasConfig = field(default_factory=CanvasConfig)
+    correction_rounds: int = 2  # re-denoise rounds for a candidate that breaks the parse
+    candidates: int = 1  # canvas lengths tried in one batch
+    allow_invalid: bool = False  # return a suggestion even if it still adds parse errors
+    # Token counter for budgets (a tokenizer's); None: the denoiser's ``count_tokens`` if it has
+    # one, else about 3.5 characters per token.
+    count_tokens: CountTokens | None = None
+
+
+@dataclass
+class Edit:
+    """Replace ``text[start:end]`` with ``text`` (str offsets into the document it was made for)."""
+
+    start: int
+    end: int
+    text: str
+
+
+@dataclass
+class Suggestion:
+    """One suggestion and how it was made."""
+
+    edit: Edit
+    span: Span
+    model_calls: int  # denoiser forward passes over all fill calls, corrections included
+    corrected: bool  # self-correction changed the chosen candidate
+    errors_added_before: int  # parse errors the chosen candidate added before self-correction
+    errors_added_after: int  # ... and after it
+    confidence: float
+    timings: dict = field(default_factory=dict)  # plan_ms, model_ms, post_ms, total_ms
+
+
+@dataclass
+class _Candidate:
+    text: str  # post-processed text that replaces the span
+    confidence: float
+    validation: Validation
+    corrected: bool = False
+
+
+class _Run:
+    """Per-request bookkeeping: model calls and time spent in the denoiser."""
+
+    def __init__(self, denoiser: Denoiser, cancel: CancelToken | None):
+        self.denoiser = denoiser
+        self.cancel = cancel
+        self.model_calls = 0
+        self.model_s = 0.0
+
+    def fill(self, requests: Sequence[FillRequest]) -> list[FillResult]:
+        if self.cancel is not None:
+            self.cancel.raise_if_cancelled()
+        started = time.perf_counter()
+        try:
+            results = list(self.denoiser.fill(list(requests), self.cancel))
+        finally:
+            self.model_s += time.perf_counter() - started
+        if len(results) != len(requests):
+            raise InfillError(f"denoiser returned {len(results)} results for {len(requests)} requests")
+        self.model_calls += sum(r.model_calls for r in results)
+        if self.cancel is not None:
+            self.cancel.raise_if_cancelled()
+        return results
+
+
+# --------------------------------------------------------------------------- input checks
+
+def _check_text(text: str) -> None:
+    if not isinstance(text, str):
+        raise InfillError(f"text must be str, not {type(text).__name__}")
+    if "\x00" in text:
+        raise InfillError("the document contains NUL bytes; binary files are not completed")
+
+
+def _check_offset(text: str, offset: int, name: str) -> None:
+    if isinstance(offset, bool) or not isinstance(offset, int) or not 0 <= offset <= len(text):
+        raise InfillError(f"{name} {offset!r} is outside the document (length {len(text)})")
+
+
+def _check_language(language: str) -> str:
+    try:
+        return syntax.normalize_language(language)
+    except syntax.UnknownLanguage as exc:
+        raise InfillError(str(exc)) from exc
+
+
+def _check_range(text: str, start: int, end: int) -> None:
+    _check_offset(text, start, "start")
+    _check_offset(text, end, "end")
+    if start > end:
+        raise InfillError(f"start {start} is after end {end}")
+
+
+# --------------------------------------------------------------------------- public API
+
+def complete(text: str, offset: int, language: str, denoiser: Denoiser, config: EngineConfig | None = None,
+             cancel: CancelToken | None = None, tree=None) -> Suggestion | None:
+    """Complete at the cursor ``offset``: fill the syntax-aligned span found there, or None."""
+    started = time.perf_counter()
+    _check_text(text)
+    _check_offset(text, offset, "offset")
+    lang = _check_language(language)
+    tree = tree if tree is not None else syntax.parse(positions.encode(text), lang)
+    span = completion_span(text, offset, lang, tree)
+    return _suggest(text, span, lang, denoiser, config or EngineConfig(), cancel, tree, started)
+
+
+def rewrite(text: str, start: int, end: int, language: str, denoiser: Denoiser, config: EngineConfig | None = None,
+            cancel: CancelToken | None = None, tree=None) -> Suggestion | None:
+    """Rewrite the selection ``text[start:end]`` (snapped to whole syntax nodes), or None."""
+    started = time.perf_counter()
+    _check_text(text)
+    _check_range(text, start, end)
+    lang = _check_language(language)
+    tree = tree if tree is not None else syntax.parse(positions.encode(text), lang)
+    span = selection_span(text, start, end, lang, tree)
+    return _suggest(text, span, lang, denoiser, config or EngineConfig(), cancel, tree, started)
+
+
+def fill_middle(text: str, start: int, end: int, language: str, denoiser: Denoiser,
+                config: EngineConfig | None = None, cancel: CancelToken | None = None,
+                tree=None) -> Suggestion | None:
+    """Fill the region ``text[start:end]`` (e.g. a ``<FILL>`` hole or a function body), or None."""
+    started = time.perf_counter()
+    _check_text(text)
+    _check_range(text, start, end)
+    lang = _check_language(language)
+    tree = tree if tree is not None else syntax.parse(positions.encode(text), lang)
+    span = region_span(text, start, end, lang, tree)
+    return _suggest(text, span, lang, denoiser, config or EngineConfig(), cancel, tree, started)
+
+
+# --------------------------------------------------------------------------- the flow
+
+def _token_counter(config: EngineConfig, denoiser: Denoiser) -> Callable[[str], int]:
+    if config.count_tokens is not None:
+        return config.count_tokens
+    counter = getattr(denoiser, "count_tokens", None)
+    return counter if callable(counter) else default_count_tokens
+
+
+def _ms(seconds: float) -> float:
+    return round(seconds * 1000.0, 3)
+
+
+def _finish(fill: str, span: Span, text: str, lang: str, errors_before: int) -> tuple[str, Validation] | None:
+    """Post-process a raw fill and validate it in the document; None if nothing usable is left."""
+    post = postprocess(fill, span, text, lang)
+    if post is None:
+        log.debug("candidate %r is empty after post-processing", fill[:80])
+        return None
+    if post == text[span.start:span.end]:
+        log.debug("candidate equals the text it would replace")
+        return None
+    new_text = text[: span.start] + post + text[span.end:]
+    return post, validate(new_text, lang, errors_before=errors_before)
+
+
+def _suggest(text: str, span: Span, lang: str, denoiser: Denoiser, config: EngineConfig,
+             cancel: CancelToken | None, tree, started: float) -> Suggestion | None:
+    if cancel is not None:
+        cancel.raise_if_cancelled()
+    if span.kind == "none":
+        log.debug("no span to fill at %d", span.start)
+        return None
+    count = _token_counter(config, denoiser)
+    window = build_context(text, span.start, span.end, lang, config.context, count, tree)
+    lengths = canvas_lengths(span, text, config.canvas, count, config.candidates)
+    if not lengths:
+        return None
+    requests = [FillRequest(window.prefix, window.suffix, n, lang) for n in lengths]
+    plan_s = time.perf_counter() - started
+
+    run = _Run(denoiser, cancel)
+    results = run.fill(requests)
+    errors_before = len(syntax.error_regions(tree))
+
+    candidates: list[_Candidate] = []
+    for result in results:
+        finished = _finish(result.text, span, text, lang, errors_before)
+        if finished is not None:
+            candidates.append(_Candidate(finished[0], result.confidence, finished[1]))
+    if not candidates:
+        log.info("nothing to suggest: all %d candidate(s) were empty or unchanged", len(results))
+        return None
+    best = min(candidates, key=lambda c: (c.validation.errors_added, -c.confidence))
+    added_before = best.validation.errors_added
+
+    if added_before and config.correction_rounds > 0:
+        best = _self_correct(best, text, span, lang, window, run, config, count, errors_before)
+    if best.validation.errors_added and not config.allow_invalid:
+        log.info("dropping suggestion: it adds %d parse error(s) after %d correction round(s)",
+                 best.validation.errors_added, config.correction_rounds)
+        return None
+
+    total_s = time.perf_counter() - started
+    timings = {
+        "plan_ms": _ms(plan_s),
+        "model_ms": _ms(run.model_s),
+        "post_ms": _ms(max(0.0, total_s - plan_s - run.model_s)),
+        "total_ms": _ms(total_s),
+    }
+    return Suggestion(
+        edit=Edit(span.start, span.end, best.text),
+        span=span,
+        model_calls=run.model_calls,
+        corrected=best.corrected,
+        errors_added_before=added_before,
+        errors_added_after=best.validation.errors_added,
+        confidence=best.confidence,
+        timings=timings,
+    )
+
+
+# --------------------------------------------------------------------------- self-correction
+
+def _is_word(ch: str) -> bool:
+    return ch.isalnum() or ch == "_"
+
+
+def _widen_to_lines(s: str, a: int, b: int) -> tuple[int, int]:
+    """Whole lines of ``s`` covering ``[a, b)``; a region with no code takes the line before."""
+    a = s.rfind("\n", 0, a) + 1
+    nl = s.find("\n", b)
+    b = len(s) if nl < 0 else nl
+    while not s[a:b].strip() and a > 0:
+        a = s.rfind("\n", 0, a - 1) + 1
+    if s[a:b].endswith("\r"):
+        b -= 1
+    return a, b
+
+
+def _widen_to_tokens(s: str, a: int, b: int) -> tuple[int, int]:
+    """Whole words of ``s`` covering ``[a, b)``; a zero-width region takes the token before it."""
+    while a > 0 and _is_word(s[a - 1]):
+        a -= 1
+    while b < len(s) and _is_word(s[b]):
+        b += 1
+    if not s[a:b].strip():
+        while a > 0 and s[a - 1].isspace():
+            a -= 1
+        if a > 0 and _is_word(s[a - 1]):
+            while a > 0 and _is_word(s[a - 1]):
+                a -= 1
+        elif a > 0:
+            a -= 1
+    if not s[a:b].strip():
+        return 0, len(s)
+    return a, b
+
+
+def error_region_in_candidate(candidate: str, insert_at: int,
+                              regions: Sequence[tuple[int, int]]) -> tuple[int, int]:
+    """The part of ``candidate`` to re-denoise: its error regions, widened to whole lines/tokens.
+
+    ``regions`` are error ranges in the document after inserting ``candidate`` at ``insert_at``.
+    With no error inside the candidate the whole candidate is re-filled.
+    """
+    end = insert_at + len(candidate)
+    hits = [(max(s, insert_at) - insert_at, min(e, end) - insert_at) for s, e in regions if s <= end and e >= insert_at]
+    if not hits:
+        return 0, len(candidate)
+    a, b = min(h[0] for h in hits), max(h[1] for h in hits)
+    if "\n" in candidate.rstrip("\r\n"):
+        line_start = candidate.rfind("\n", 0, a) + 1
+        if line_start > 0 and not candidate[line_start:a].strip():
+            a = line_start - 1  # an error at a line's first token is often caused by the line before
+        while b > a and candidate[b - 1] in "\r\n":
+            b -= 1
+        return _widen_to_lines(candidate, a, b)
+    return _widen_to_tokens(candidate, a, b)
+
+
+def _clean_piece(piece: str, left: str, right: str, multiline: bool) -> str:
+    piece = piece.replace("\x00", "")
+    if not multiline:
+        nl = piece.find("\n")
+        piece = piece if nl < 0 else piece[:nl]
+    if not right or right.startswith(("\n", "\r\n")):
+        piece = piece.rstrip()
+    if not left or left.endswith("\n"):
+        piece = piece.lstrip("\r\n")
+    return piece
+
+
+def _self_correct(candidate: _Candidate, text: str, span: Span, lang: str, window: ContextWindow, run: _Run,
+                  config: EngineConfig, count: CountTokens, errors_before: int) -> _Candidate:
+    """Mask only the broken part of ``candidate`` and re-denoise it; keep the best version."""
+    best = candidate
+    for round_no in range(1, config.correction_rounds + 1):
+        a, b = error_region_in_candidate(best.text, span.start, best.validation.regions)
+        left, broken, right = best.text[:a], best.text[a:b], best.text[b:]
+        # Room to grow, and a different length each round so a deterministic model can change its mind.
+        n = math.ceil(config.canvas.replace_ratio * count(broken)) + config.canvas.replace_extra * round_no
+        n = max(config.canvas.min_tokens, min(n, config.canvas.max_replace_tokens))
+        request = FillRequest(window.prefix + left, right + window.suffix, n, lang)
+        result = run.fill([request])[0]
+        piece = _clean_piece(result.text, left, right, span.multiline)
+        finished = _finish(left + piece + right, span, text, lang, errors_before)
+        if finished is None:
+            log.debug("correction round %d gave nothing usable", round_no)
+            continue
+        kept = len(left) + len(right)
+        confidence = (best.confidence * kept + result.confidence * len(piece)) / max(1, kept + len(piece))
+        fixed = _Candidate(finished[0], confidence, finished[1], corrected=True)
+        log.debug("correction round %d: %r -> %r, errors added %d -> %d", round_no, broken, piece,
+                  best.validation.errors_added, fixed.validation.errors_added)
+        if fixed.validation.errors_added < best.validation.errors_added:
+            best = fixed
+        if best.validation.errors_added == 0:
+            break
+    return best

@@ -1,0 +1,350 @@
+"""Finish a raw model fill into the text to insert, and check what it does to the parse.
+
+``postprocess`` applies, in order: newline normalisation, the single-line cut, trailing-whitespace
+trim, de-duplication against the suffix (repeated next lines, then an overlapping tail), bracket
+balancing against what the suffix already closes, indentation matching, and the empty check.
+``validate`` counts tree-sitter ERROR/MISSING nodes before and after an insertion: only errors the
+insertion adds count, because the document being edited is often already broken.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from infill import positions, syntax
+
+_OPENERS = "([{"
+_CLOSERS = ")]}"
+_MATCH = {")": "(", "]": "[", "}": "{"}
+# How far around the span bracket balance and repeated lines are looked for (characters).
+_SCAN_CHARS = 8000
+_HASH_COMMENT = frozenset({"python"})
+_NO_BLOCK_COMMENT = frozenset({"python"})
+
+
+# --------------------------------------------------------------------------- bracket scanning
+
+def _scan(s: str, language: str | None) -> tuple[list[int], list[int]]:
+    """``(unmatched closer positions, unmatched opener positions)`` in ``s``.
+
+    Skips string literals and comments with a per-language heuristic (quotes close on the same
+    line, except Python triple quotes and JS template strings); a quote with no partner on its
+    line is taken as a plain character, which keeps Rust lifetimes and apostrophes harmless.
+    """
+    closers: list[int] = []
+    stack: list[int] = []
+    hash_comment = language in _HASH_COMMENT
+    block_comment = language not in _NO_BLOCK_COMMENT
+    i, n = 0, len(s)
+    while i < n:
+        ch = s[i]
+        if ch in _OPENERS:
+            stack.append(i)
+        elif ch in _CLOSERS:
+            if stack and s[stack[-1]] == _MATCH[ch]:
+                stack.pop()
+            else:
+                closers.append(i)
+        elif (ch == "#" and hash_comment) or (ch == "/" and s.startswith("//", i) and not hash_comment):
+            nl = s.find("\n", i)
+            i = n if nl < 0 else nl
+            continue
+        elif ch == "/" and block_comment and s.startswith("/*", i):
+            close = s.find("*/", i + 2)
+            i = n if close < 0 else close + 2
+            continue
+        elif ch in "\"'`":
+            triple = s[i:i + 3] if language == "python" and s[i:i + 3] in ('"""', "'''") else None
+            if triple:
+                close = s.find(triple, i + 3)
+                i = n if close < 0 else close + 3
+                continue
+            j = i + 1
+            while j < n and s[j] != ch and (s[j] != "\n" or ch == "`"):
+                j += 2 if s[j] == "\\" else 1
+            if j < n and s[j] == ch:
+                i = j + 1
+                continue
+        i += 1
+    return closers, stack
+
+
+def _close_cost(closers: list[str], stack: list[str]) -> int:
+    """Closers that find no matching opener when applied in order to ``stack`` (innermost last)."""
+    stack = list(stack)
+    cost = 0
+    for c in closers:
+        if stack and stack[-1] == _MATCH[c]:
+            stack.pop()
+        else:
+            cost += 1
+    return cost
+
+
+# --------------------------------------------------------------------------- context
+
+@dataclass(frozen=True)
+class _Around:
+    """What post-processing needs to know about the document around the span (``\\n`` endings)."""
+
+    line_prefix: str  # text of the span's first line before the span
+    suffix: str  # text after the span (window)
+    replaced: str  # the text the span replaces
+    prefix_openers: tuple[str, ...]  # unmatched openers at the span start (window), innermost last
+    suffix_closers: tuple[str, ...]  # unmatched closers after the span end (window), in order
+    indent_tabs: bool  # the document indents with tabs
+    indent_width: int  # columns per indentation level (and per tab)
+    crlf: bool  # the document uses CRLF line endings
+    language: str | None
+
+
+def _norm(s: str) -> str:
+    return s.replace("\r\n", "\n").replace("\r", "\n")
+
+
+def _detect_indent(text: str, language: str | None = None) -> tuple[bool, int]:
+    """``(uses tabs, indentation width)`` from the first few thousand lines (Go defaults to tabs)."""
+    tabs = spaces = 0
+    widths: dict[int, int] = {}
+    prev = 0
+    for line in text.split("\n", 4000)[:4000]:
+        if not line.strip():
+            continue
+        if line.startswith("\t"):
+            tabs += 1
+        elif line.startswith(" "):
+            spaces += 1
+        cols = len(line) - len(line.lstrip(" "))
+        if not line.startswith("\t") and cols != prev and abs(cols - prev) in (2, 3, 4, 8):
+            widths[abs(cols - prev)] = widths.get(abs(cols - prev), 0) + 1
+        prev = cols if not line.startswith("\t") else prev
+    width = max(widths, key=lambda w: (widths[w], -w)) if widths else 4
+    if tabs == spaces == 0:
+        return language == "go", width
+    return tabs > spaces, width
+
+
+def _around(text: str, span, language: str | None) -> _Around:
+    line_start = text.rfind("\n", 0, span.start) + 1
+    win_start = text.rfind("\n", 0, max(0, span.start - _SCAN_CHARS)) + 1 if span.start > _SCAN_CHARS else 0
+    prefix_win = _norm(text[win_start:span.start])
+    suffix_win = _norm(text[span.end:span.end + _SCAN_CHARS])
+    _, openers = _scan(prefix_win, language)
+    closers, _ = _scan(suffix_win, language)
+    tabs, width = _detect_indent(_norm(text[:200_000]), language)
+    return _Around(
+        line_prefix=_norm(text[line_start:span.start]),
+        suffix=suffix_win,
+        replaced=_norm(text[span.start:span.end]),
+        prefix_openers=tuple(prefix_win[i] for i in openers),
+        suffix_closers=tuple(suffix_win[i] for i in closers),
+        indent_tabs=tabs,
+        indent_width=width,
+        crlf=text.count("\r\n") * 2 > text.count("\n") > 0,
+        language=language,
+    )
+
+
+# --------------------------------------------------------------------------- the rules
+
+def cut_single_line(s: str) -> str:
+    """A single-line span gets at most one line: cut at the first newline."""
+    nl = s.find("\n")
+    return s if nl < 0 else s[:nl]
+
+
+def trim_trailing_whitespace(s: str, suffix: str = "") -> str:
+    """Drop trailing whitespace on every line and at the end; keep one space between two words."""
+    trimmed = "\n".join(line.rstrip() for line in s.split("\n")).rstrip()
+    tail = s[len(s.rstrip()):]
+    rest = suffix.split("\n", 1)[0]
+    if trimmed and tail and "\n" not in tail and _is_word(rest[:1]) and _is_word(trimmed[-1]):
+        return trimmed + " "
+    return trimmed
+
+
+def _is_word(ch: str) -> bool:
+    return bool(ch) and (ch.isalnum() or ch == "_")
+
+
+def excess_closers(s: str, around: _Around) -> int:
+    """How many of the fill's unmatched closers (counted from the last) close what the suffix closes.
+
+    The user's suffix is trusted: the fill may only close prefix brackets the suffix leaves open.
+    """
+    fill_closers = [s[i] for i in _scan(s, around.language)[0]]
+    baseline = _close_cost(list(around.suffix_closers), list(around.prefix_openers))
+    for k in range(len(fill_closers) + 1):
+        kept = fill_closers[: len(fill_closers) - k]
+        if _close_cost(kept + list(around.suffix_closers), list(around.prefix_openers)) <= baseline:
+            return k
+    return len(fill_closers)
+
+
+def _bracket_safe_cut(s: str, cut: str, around: _Around) -> bool:
+    """Whether dropping ``s[len(cut):]`` only removes brackets the fill did not need."""
+    s_closers, s_openers = _scan(s, around.language)
+    c_closers, c_openers = _scan(cut, around.language)
+    if len(c_openers) > len(s_openers):
+        return False  # the dropped text closed something the fill itself opened
+    return len(s_closers) - len(c_closers) <= excess_closers(s, around)
+
+
+def drop_repeated_lines(s: str, around: _Around) -> str:
+    """If the fill re-types the next line(s) of the suffix, cut it where the repetition starts."""
+    if "\n" not in s:
+        return s
+    refs = [line.strip() for line in around.suffix.split("\n")[:40] if line.strip()][:2]
+    if not refs:
+        return s
+    lines = s.split("\n")
+    first = 0 if not around.line_prefix.strip() else 1
+    for i in range(first, len(lines)):
+        if lines[i].strip() != refs[0]:
+            continue
+        if len(refs) > 1 and i + 1 < len(lines) and lines[i + 1].strip() and lines[i + 1].strip() != refs[1]:
+            continue
+        cut = "\n".join(lines[:i])
+        if _bracket_safe_cut(s, cut, around):
+            return cut
+    return s
+
+
+def drop_suffix_overlap(s: str, around: _Around) -> str:
+    """If the fill ends with text the suffix starts with (``)``, ``):``, a line), drop the overlap."""
+    head = around.suffix[:400]
+    for k in range(min(len(s), len(head)), 0, -1):
+        overlap = head[:k]
+        if not overlap.strip() or not s.endswith(overlap):
+            continue
+        cut = s[:-k]
+        if _bracket_safe_cut(s, cut, around):
+            return cut
+    return s
+
+
+def balance_brackets(s: str, around: _Around) -> str:
+    """Cut the fill before the first closer that the suffix already provides (e.g. ``args``' ``)``)."""
+    k = excess_closers(s, around)
+    if k == 0:
+        return s
+    closers = _scan(s, around.language)[0]
+    return s[: closers[len(closers) - k]]
+
+
+def _columns(ws: str, width: int) -> int:
+    cols = 0
+    for ch in ws:
+        cols = (cols // width + 1) * width if ch == "\t" else cols + 1
+    return cols
+
+
+def _make_indent(cols: int, around: _Around) -> str:
+    if around.indent_tabs:
+        return "\t" * (cols // around.indent_width) + " " * (cols % around.indent_width)
+    return " " * cols
+
+
+def match_indentation(s: str, indent: str, around: _Around) -> str:
+    """Indent continuation lines in the document's style and never shallower than ``indent``.
+
+    The model sees the real prefix, so its lines are usually at absolute columns; a fill whose
+    lines sit left of the span's indentation was written relative to column 0 and is shifted.
+    """
+    width = around.indent_width
+    lines = s.split("\n")
+    at_line_start = not around.line_prefix.strip()
+    target = _columns(indent, width)
+    base = _columns(around.line_prefix, width) if at_line_start else 0
+
+    def split(line: str) -> tuple[int, str]:
+        body = line.lstrip(" \t")
+        return _columns(line[: len(line) - len(body)], width), body
+
+    parts = [split(line) for line in lines]
+    cont = [cols for cols, body in parts[1:] if body]
+    shift = max(0, target - min(cont)) if cont else 0
+    out = []
+    for i, (cols, body) in enumerate(parts):
+        if not body:
+            out.append("")
+        elif i == 0:
+            if at_line_start and base + cols < target:
+                cols = target - base
+            out.append(_make_indent(cols, around) + body if at_line_start else lines[0])
+        else:
+            out.append(_make_indent(cols + shift, around) + body)
+    return "\n".join(out)
+
+
+def _needs_final_newline(around: _Around, span) -> bool:
+    """A fill that replaces whole lines must end with a newline, or it joins the next line."""
+    if around.replaced.endswith("\n"):
+        return True
+    return (span.start == span.end and span.multiline and not around.line_prefix
+            and bool(around.suffix) and not around.suffix.startswith("\n"))
+
+
+def postprocess(fill: str, span, text: str, language: str | None = None) -> str | None:
+    """The text to insert for ``span`` given the raw model ``fill``, or None if nothing is left."""
+    around = _around(text, span, language)
+    s = _norm(fill).replace("\x00", "")
+    if not span.multiline:
+        s = cut_single_line(s)
+    s = trim_trailing_whitespace(s, around.suffix)
+    s = drop_repeated_lines(s, around)
+    s = drop_suffix_overlap(s, around)
+    s = balance_brackets(s, around)
+    if span.multiline:
+        s = match_indentation(s, span.indent, around)
+    s = trim_trailing_whitespace(s, around.suffix)
+    if not s.strip():
+        return None
+    if _needs_final_newline(around, span):
+        s += "\n"
+    return s.replace("\n", "\r\n") if around.crlf else s
+
+
+# --------------------------------------------------------------------------- validation
+
+@dataclass(frozen=True)
+class Validation:
+    """Parse errors before and after an insertion, and where the new text's errors are."""
+
+    errors_before: int
+    errors_after: int
+    regions: tuple[tuple[int, int], ...]  # str offsets of ERROR/MISSING regions in the new text
+
+    @property
+    def errors_added(self) -> int:
+        return max(0, self.errors_after - self.errors_before)
+
+    @property
+    def ok(self) -> bool:
+        return self.errors_added == 0
+
+
+def _byte_regions_to_str(text: str, data: bytes, regions) -> tuple[tuple[int, int], ...]:
+    if len(data) == len(text):  # ASCII: bytes are characters
+        return tuple((r.start_byte, r.end_byte) for r in regions)
+    return tuple((positions.byte_to_str_offset(text, r.start_byte), positions.byte_to_str_offset(text, r.end_byte))
+                 for r in regions)
+
+
+def count_errors(text: str, language: str) -> int:
+    """Outermost ERROR/MISSING nodes in ``text``."""
+    return syntax.count_errors(positions.encode(text), language)
+
+
+def validate(text_after_insertion: str, language: str, original_text: str | None = None,
+             errors_before: int | None = None) -> Validation:
+    """Whether an insertion adds parse errors: compare error counts with the original document.
+
+    Pass ``errors_before`` (from ``count_errors(original_text, language)``) to skip re-parsing the
+    original for every candidate.
+    """
+    if errors_before is None:
+        errors_before = count_errors(original_text, language) if original_text is not None else 0
+    data = positions.encode(text_after_insertion)
+    regions = syntax.error_regions(syntax.parse(data, language))
+    return Validation(errors_before, len(regions), _byte_regions_to_str(text_after_insertion, data, regions))

@@ -92,21 +92,35 @@ def pick_device(device: str = "auto") -> torch.device:
 
 
 def load_denoiser(path: str | Path, device: str = "auto", dtype: torch.dtype | None = None) -> Denoiser:
-    """Load an HF checkpoint directory (config.json + safetensors + tokenizer.json + diffusion config)."""
+    """Load an HF checkpoint directory: ours (with diffusion_config.json) or a known hub family.
+
+    A directory without ``diffusion_config.json`` is mapped by ``model/families.py`` (Dream, DreamOn,
+    DiffuCoder, Open-dCoder, LLaDA) onto a stock class; both kinds then load the same way.
+    """
+    from . import families
+
     path = Path(path)
     check_checkpoint_dir(path)
     dev = pick_device(device)
     if dtype is None:
         dtype = torch.bfloat16 if dev.type == "cuda" else torch.float32
-    dcfg = DiffusionConfig.load(path) if (path / DIFFUSION_CONFIG).is_file() else None
-    if dcfg is None:
-        raise CheckpointError(f"{path} has no {DIFFUSION_CONFIG}; see model/hub.py for known model families")
-    hf_config = AutoConfig.from_pretrained(str(path))
+    if (path / DIFFUSION_CONFIG).is_file():
+        dcfg, hf_config, key_mapping = DiffusionConfig.load(path), AutoConfig.from_pretrained(str(path)), None
+        tokenizer = Tokenizer.from_dir(path)
+    else:
+        mapped = families.map_checkpoint(path)
+        dcfg, hf_config, key_mapping, tokenizer = mapped.diffusion, mapped.hf_config, mapped.key_mapping, mapped.tokenizer
+        log.info("%s: %s checkpoint loaded as %s", path, dcfg.family, type(hf_config).__name__)
+    families.check_fits(families.count_parameters(path), dtype, dev, what=str(path))
     hf_config._attn_implementation = "sdpa"
-    model = AutoModelForCausalLM.from_pretrained(
-        str(path), config=hf_config, dtype=dtype, use_safetensors=True, local_files_only=True)
+    model, info = AutoModelForCausalLM.from_pretrained(
+        str(path), config=hf_config, dtype=dtype, use_safetensors=True, local_files_only=True,
+        key_mapping=key_mapping, output_loading_info=True, device_map=dev if dev.type == "cuda" else None)
+    problems = {k: sorted(v) for k, v in info.items() if k in ("missing_keys", "unexpected_keys", "mismatched_keys") and v}
+    if problems:
+        raise CheckpointError(f"{path}: weights do not match {type(model).__name__}: {problems}")
     model.to(dev).eval()
-    return Denoiser(model=model, tokenizer=Tokenizer.from_dir(path), config=dcfg, device=dev, path=str(path))
+    return Denoiser(model=model, tokenizer=tokenizer, config=dcfg, device=dev, path=str(path))
 
 
 def save_denoiser(model: torch.nn.Module, tokenizer: Tokenizer, config: DiffusionConfig, path: str | Path,

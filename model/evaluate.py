@@ -1,0 +1,234 @@
+"""``infill eval``: held-out span exact match and HumanEval-Infilling pass@1.
+
+(a) Held-out spans: from the corpus's held-out split (never trained on), deterministic cases of
+three shapes — ``single-line`` (rest of a line from a cursor inside it), ``multi-line`` (a syntax
+node covering 2-6 whole lines) and ``expression`` (a one-line expression/call node) — scored by
+exact match (trailing whitespace ignored) and edit similarity.
+(b) HumanEval-Infilling: ``prompt + completion + suffix + test + check(entry_point)`` runs in a
+fresh process with a timeout; pass@1 with one greedy sample per task. The hole's true length is
+not given to the model (``--oracle-length`` reports that setting separately, labelled).
+"""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import gzip
+import json
+import os
+import random
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from infill import syntax
+from infill.types import FillRequest
+
+from .corpus import read_corpus
+from .fill_cli import SHAPE_CANVAS, BatchOptions, fill_records, finish
+
+EXPRESSION_TYPES = ("call", "binary_operator", "comparison_operator", "boolean_operator", "subscript",
+                    "attribute", "call_expression", "binary_expression", "member_expression",
+                    "method_invocation", "field_access", "argument_list", "arguments", "list", "dictionary")
+HUMANEVAL_FILES = {
+    "single-line": "HumanEval-SingleLineInfilling.jsonl.gz",
+    "multi-line": "HumanEval-MultiLineInfilling.jsonl.gz",
+    "random-span": "HumanEval-RandomSpanInfilling.jsonl.gz",
+    "random-span-light": "HumanEval-RandomSpanInfillingLight.jsonl.gz",
+}
+
+
+@dataclass
+class Case:
+    shape: str  # single-line | multi-line | expression
+    prefix: str
+    suffix: str
+    reference: str
+    language: str
+    path: str
+
+
+def heldout_cases(corpus_dir: str | Path, per_shape: int = 100, seed: int = 0, languages=("python",)) -> list[Case]:
+    """Deterministic held-out cases of each shape from ``heldout.jsonl.gz``."""
+    rng = random.Random(seed)
+    files = [f for f in read_corpus(Path(corpus_dir, "heldout.jsonl.gz")) if f.language in languages]
+    rng.shuffle(files)
+    pools: dict[str, list[Case]] = {"single-line": [], "multi-line": [], "expression": []}
+    for f in files:
+        if all(len(p) >= per_shape for p in pools.values()):
+            break
+        text = f.text
+        if not text.isascii():
+            continue
+        data = text.encode()
+        tree = syntax.parse(data, f.language)
+        lines = text.split("\n")
+        # single-line: cursor after the first token of a substantial line
+        starts = [0]
+        for l in lines[:-1]:
+            starts.append(starts[-1] + len(l) + 1)
+        cands = [i for i, l in enumerate(lines) if len(l.strip()) >= 12 and not l.strip().startswith(("#", "//", "*", '"""'))]
+        for i in rng.sample(cands, min(3, len(cands))):
+            l = lines[i]
+            ind = len(l) - len(l.lstrip())
+            words = [j for j in range(ind + 1, len(l)) if not l[j - 1].isalnum() and l[j - 1] != "_" and l[j] != " "]
+            if not words:
+                continue
+            cut = rng.choice(words[: max(1, len(words) // 2)])
+            a, e = starts[i] + cut, starts[i] + len(l)
+            pools["single-line"].append(Case("single-line", text[:a], text[e:], text[a:e], f.language, f.path))
+        multi, expr = [], []
+        for typ, sb, eb in syntax.iter_named_nodes(tree):
+            seg = text[sb:eb]
+            n = seg.count("\n")
+            line_start = sb == 0 or text[sb - 1] == "\n" or text[:sb].rsplit("\n", 1)[-1].strip() == ""
+            if 1 <= n <= 5 and line_start and (eb == len(text) or text[eb:eb + 1] == "\n") and len(seg) < 400:
+                multi.append((sb, eb))
+            elif n == 0 and 4 <= len(seg) <= 60 and typ in EXPRESSION_TYPES:
+                expr.append((sb, eb))
+        for sb, eb in rng.sample(multi, min(2, len(multi))):
+            a = text.rfind("\n", 0, sb) + 1  # whole lines, indentation included
+            e = eb + 1 if eb < len(text) else eb
+            pools["multi-line"].append(Case("multi-line", text[:a], text[e:], text[a:e], f.language, f.path))
+        for sb, eb in rng.sample(expr, min(2, len(expr))):
+            pools["expression"].append(Case("expression", text[:sb], text[eb:], text[sb:eb], f.language, f.path))
+    return [c for p in pools.values() for c in p[:per_shape]]
+
+
+CASE_SHAPE = {"single-line": "line", "multi-line": "lines", "expression": "line"}
+CASE_CANVAS = {"single-line": SHAPE_CANVAS["line"], "multi-line": SHAPE_CANVAS["lines"], "expression": 24}
+
+
+def edit_similarity(a: str, b: str) -> float:
+    return difflib.SequenceMatcher(None, a, b, autojunk=False).ratio()
+
+
+def score_heldout(denoiser, cases: list[Case], batch_size: int = 8, sampler=None) -> dict:
+    """Exact match / edit similarity / model calls per shape."""
+    per: dict[str, dict] = {}
+    for i in range(0, len(cases), batch_size):
+        chunk = cases[i:i + batch_size]
+        reqs = [FillRequest(c.prefix, c.suffix, CASE_CANVAS[c.shape], c.language) for c in chunk]
+        if sampler is not None:
+            rows = [denoiser._row(r) for r in reqs]
+            res, _ = denoiser.fill_ids(rows, sampler=sampler)
+            texts = [denoiser.decode_canvas(res.tokens[b, : rows[b].canvas].tolist()) for b in range(len(rows))]
+            calls = [res.model_calls] * len(rows)
+            toks = [sum(1 for t in res.tokens[b, : rows[b].canvas].tolist() if t not in denoiser.stop_ids)
+                    for b in range(len(rows))]
+        else:
+            results = denoiser.fill(reqs)
+            texts, calls, toks = [r.text for r in results], [r.model_calls for r in results], [r.tokens for r in results]
+        for c, text, n_calls, n_tok in zip(chunk, texts, calls, toks):
+            out = finish(text, CASE_SHAPE[c.shape], c.prefix, c.suffix)
+            if c.shape == "expression":
+                out = out.rstrip("\n")
+            d = per.setdefault(c.shape, {"n": 0, "exact": 0, "edit_sim": 0.0, "model_calls": 0, "tokens": 0})
+            d["n"] += 1
+            d["exact"] += int(out.rstrip() == c.reference.rstrip())
+            d["edit_sim"] += edit_similarity(out.rstrip(), c.reference.rstrip())
+            d["model_calls"] += n_calls
+            d["tokens"] += n_tok
+    for d in per.values():
+        d["exact_match"] = round(100 * d["exact"] / max(1, d["n"]), 2)
+        d["edit_similarity"] = round(100 * d["edit_sim"] / max(1, d["n"]), 2)
+        d["tokens_per_call"] = round(d["tokens"] / max(1, d["model_calls"]), 2)
+        del d["edit_sim"]
+    return per
+
+
+def run_program(program: str, timeout: float = 3.0) -> bool:
+    """True if ``program`` exits 0 in a fresh interpreter within ``timeout`` seconds."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "prog.py")
+        with open(path, "w", encoding="utf-8") as fh:
+            fh.write(program)
+        try:
+            r = subprocess.run([sys.executable, "-I", path], cwd=tmp, capture_output=True, timeout=timeout,
+                               stdin=subprocess.DEVNULL)
+        except subprocess.TimeoutExpired:
+            return False
+        return r.returncode == 0
+
+
+def humaneval_pass(records: list[dict], timeout: float = 3.0, workers: int = 2) -> float:
+    """pass@1 (%) of records carrying ``completion`` (one sample per task)."""
+    progs = [r["prompt"] + r["completion"] + r["suffix"] + "\n" + r["test"] + "\n" + f"check({r['entry_point']})\n"
+             for r in records]
+    with ThreadPoolExecutor(workers) as ex:
+        ok = list(ex.map(lambda p: run_program(p, timeout), progs))
+    return 100.0 * sum(ok) / max(1, len(ok))
+
+
+def load_humaneval(data_dir: str | Path, name: str, limit: int = 0) -> list[dict]:
+    """Records of one HumanEval-Infilling file; ``limit`` keeps an evenly strided subset."""
+    with gzip.open(Path(data_dir, HUMANEVAL_FILES[name]), "rt", encoding="utf-8") as fh:
+        recs = [json.loads(l) for l in fh if l.strip()]
+    if limit and limit < len(recs):
+        stride = len(recs) / limit
+        recs = [recs[int(i * stride)] for i in range(limit)]
+    return recs
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="infill eval", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--model", default=None, help="checkpoint directory or hub id (default: embedded starter)")
+    ap.add_argument("--corpus", default="data/corpus", help="corpus directory with heldout.jsonl.gz")
+    ap.add_argument("--humaneval", default=None,
+                    help="HumanEval-Infilling directory (default: ../shared/data/humaneval-infilling if present)")
+    ap.add_argument("--sets", default="single-line,multi-line,random-span-light",
+                    help="HumanEval-Infilling sets, comma-separated")
+    ap.add_argument("--limit", type=int, default=0, help="at most this many records per HumanEval set (strided)")
+    ap.add_argument("--per-shape", type=int, default=100, help="held-out cases per shape")
+    ap.add_argument("--oracle-length", action="store_true", help="also report pass@1 with the true hole length")
+    ap.add_argument("--threshold", type=float, default=0.9)
+    ap.add_argument("--steps", type=int, default=0)
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--out", default=None, help="write results as JSON here")
+    args = ap.parse_args(argv)
+
+    from .hub import resolve_model
+    from .sampler import SamplerOptions
+    from .text_denoiser import DenoiserOptions, TextDenoiser, default_model_path
+
+    path = resolve_model(args.model) if args.model else default_model_path()
+    den = TextDenoiser(path, device=args.device,
+                       options=DenoiserOptions(sampler=SamplerOptions(steps=args.steps, threshold=args.threshold)))
+    results: dict = {"model": str(path), "threshold": args.threshold, "steps": args.steps}
+    t0 = time.time()
+    if Path(args.corpus, "heldout.jsonl.gz").is_file() and args.per_shape > 0:
+        cases = heldout_cases(args.corpus, args.per_shape)
+        results["heldout"] = score_heldout(den, cases)
+        print(f"{'held-out shape':<16}{'n':>6}{'exact %':>10}{'edit sim %':>12}{'tok/call':>10}")
+        for shape, d in results["heldout"].items():
+            print(f"{shape:<16}{d['n']:>6}{d['exact_match']:>10.2f}{d['edit_similarity']:>12.2f}{d['tokens_per_call']:>10.2f}")
+    else:
+        print(f"(no held-out corpus at {args.corpus}; run `infill corpus` first)")
+    he_dir = args.humaneval or next((p for p in ("../shared/data/humaneval-infilling",
+                                                  "shared/data/humaneval-infilling") if Path(p).is_dir()), None)
+    if he_dir:
+        results["humaneval"] = {}
+        print(f"{'HumanEval-Infilling':<22}{'n':>6}{'pass@1 %':>10}  setting")
+        for name in [s for s in args.sets.split(",") if s]:
+            recs = load_humaneval(he_dir, name, args.limit)
+            for oracle in ((False, True) if args.oracle_length else (False,)):
+                done = fill_records(den, recs, BatchOptions(oracle_length=oracle))
+                p = humaneval_pass(done)
+                label = "oracle length" if oracle else "no oracle length"
+                results["humaneval"][f"{name}{'/oracle' if oracle else ''}"] = {"n": len(done), "pass@1": round(p, 2),
+                                                                               "setting": label}
+                print(f"{name:<22}{len(done):>6}{p:>10.2f}  {label}")
+    results["seconds"] = round(time.time() - t0, 1)
+    if args.out:
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.out).write_text(json.dumps(results, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

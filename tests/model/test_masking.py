@@ -1,0 +1,49 @@
+import numpy as np
+
+from model.masking import MaskingConfig, ar_batch, make_batch
+
+MASK, DELETE = 1, 2
+
+
+def _stream(n=5000, seed=0):
+    rng = np.random.default_rng(seed)
+    return rng.integers(10, 300, size=n).astype(np.uint16)
+
+
+def test_random_rows_mask_with_weights_one_over_t():
+    tokens = _stream()
+    cfg = MaskingConfig(seq_len=64, span_fraction=0.0)
+    b = make_batch(tokens, np.zeros((0, 2), np.int64), 4, np.random.default_rng(0), cfg, MASK, DELETE)
+    assert b.input_ids.shape == b.targets.shape == b.loss_mask.shape == (4, 64)
+    assert (b.input_ids[b.loss_mask] == MASK).all()
+    assert (b.input_ids[~b.loss_mask] == b.targets[~b.loss_mask]).all()
+    assert not b.loss_mask[:, 0].any()  # nothing predicts position 0 under the logit shift
+    for r in range(4):
+        w = b.weights[r][b.loss_mask[r]]
+        assert np.allclose(w, w[0]) and w[0] >= 1.0
+    assert b.n_eligible == 4 * 63
+
+
+def test_span_rows_put_the_span_then_delete_tokens_on_the_canvas():
+    tokens = _stream()
+    spans = np.array([[1000, 1010], [2000, 2030], [3000, 3003]], dtype=np.int64)
+    cfg = MaskingConfig(seq_len=96, span_fraction=1.0, max_extra_delete=8)
+    rng = np.random.default_rng(1)
+    b = make_batch(tokens, spans, 16, rng, cfg, MASK, DELETE)
+    for r in range(16):
+        tgt, lm = b.targets[r], b.loss_mask[r]
+        assert lm.any()
+        canvas = np.flatnonzero(lm)
+        lo, hi = canvas.min(), canvas.max()
+        # deletes only at the canvas tail, after the span's real tokens
+        dels = np.flatnonzero(tgt == DELETE)
+        if len(dels):
+            assert dels.min() >= lo and (np.diff(dels) == 1).all()
+            assert tgt[dels.max() + 1] != DELETE if dels.max() + 1 < 96 else True
+        assert (b.input_ids[r][lm] == MASK).all()
+        assert hi - lo < 30 + 8 + 1
+
+
+def test_ar_batch_shape():
+    w = ar_batch(_stream(), 3, np.random.default_rng(0), 32)
+    assert w.shape == (3, 33)

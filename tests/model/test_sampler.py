@@ -1,0 +1,93 @@
+"""The sampler on a scripted step function (token ids only, no model)."""
+
+import pytest
+import torch
+
+from model.sampler import SamplerOptions, denoise, score, tokens_to_commit
+
+MASK, STOP, V = 0, 1, 12
+
+
+def scripted(target: list[int], conf: list[float]):
+    """logits whose argmax is ``target`` with probability ``conf`` per position."""
+    calls = []
+
+    def step(x):
+        calls.append(x.clone())
+        B, L = x.shape
+        logits = torch.full((B, L, V), -10.0)
+        for j, (t, c) in enumerate(zip(target, conf)):
+            logits[:, j, t] = torch.log(torch.tensor(c / (1 - c + 1e-9))) + 0.0
+            logits[:, j, (t + 1) % V or 2] = 0.0
+        return logits
+
+    return step, calls
+
+
+def test_one_token_per_step_without_threshold():
+    step, calls = scripted([5, 6, 7, 8], [0.6, 0.9, 0.7, 0.8])
+    res = denoise(step, torch.zeros(1, 4, dtype=torch.long), MASK, SamplerOptions(threshold=None))
+    assert res.tokens.tolist() == [[5, 6, 7, 8]]
+    assert res.model_calls == 4 and res.committed_per_step == [1, 1, 1, 1]
+    # confidence order: position 1 first, then 3, 2, 0
+    assert (calls[1] != MASK).nonzero()[:, 1].tolist() == [1]
+    assert (calls[2] != MASK).nonzero()[:, 1].tolist() == [1, 3]
+
+
+def test_threshold_commits_several_tokens_per_call():
+    step, _ = scripted([5, 6, 7, 8, 9, 10], [0.99, 0.98, 0.97, 0.5, 0.95, 0.6])
+    res = denoise(step, torch.zeros(1, 6, dtype=torch.long), MASK, SamplerOptions(threshold=0.9))
+    assert res.tokens.tolist() == [[5, 6, 7, 8, 9, 10]]
+    assert res.committed_per_step[0] == 4 and res.model_calls == 3
+
+
+def test_step_budget_is_respected():
+    step, _ = scripted(list(range(2, 10)), [0.5] * 8)
+    res = denoise(step, torch.zeros(2, 8, dtype=torch.long), MASK, SamplerOptions(steps=2, threshold=None))
+    assert res.model_calls == 2 and (res.tokens != MASK).all()
+
+
+def test_max_per_step_caps_threshold_commits():
+    step, _ = scripted([5] * 6, [0.99] * 6)
+    res = denoise(step, torch.zeros(1, 6, dtype=torch.long), MASK, SamplerOptions(threshold=0.5, max_per_step=2))
+    assert res.committed_per_step == [2, 2, 2]
+
+
+def test_stop_token_fills_the_tail():
+    step, _ = scripted([5, STOP, 7, 8], [0.5, 0.99, 0.4, 0.4])
+    res = denoise(step, torch.zeros(1, 4, dtype=torch.long), MASK, SamplerOptions(threshold=None),
+                  stop_ids=(STOP,))
+    assert res.tokens.tolist() == [[5, STOP, STOP, STOP]] and res.model_calls == 2
+
+
+def test_invalid_positions_are_left_alone():
+    step, _ = scripted([5, 6, 7], [0.9, 0.9, 0.9])
+    valid = torch.tensor([[True, True, False]])
+    res = denoise(step, torch.zeros(1, 3, dtype=torch.long), MASK, SamplerOptions(threshold=None), valid=valid)
+    assert res.tokens.tolist() == [[5, 6, MASK]]
+
+
+def test_strategies_and_quota():
+    probs = torch.tensor([[[0.5, 0.4, 0.1], [0.6, 0.2, 0.2]]])
+    chosen = probs.argmax(-1)
+    assert torch.allclose(score(probs, chosen, "margin"), torch.tensor([[0.1, 0.4]]))
+    assert score(probs, chosen, "entropy")[0, 1] > score(probs, chosen, "entropy")[0, 0] - 1  # defined, finite
+    assert tokens_to_commit(10, 3, SamplerOptions(), 0) == 4
+    assert tokens_to_commit(10, 3, SamplerOptions(), 7) == 7
+    with pytest.raises(ValueError):
+        SamplerOptions(strategy="nope").validate()
+
+
+def test_cancel_stops_between_steps():
+    from infill.types import CancelToken, Cancelled
+
+    tok = CancelToken()
+    step, calls = scripted([5, 6, 7], [0.5] * 3)
+
+    def cancelling(x):
+        tok.cancel()
+        return step(x)
+
+    with pytest.raises(Cancelled):
+        denoise(cancelling, torch.zeros(1, 3, dtype=torch.long), MASK, SamplerOptions(threshold=None), cancel=tok)
+    assert len(calls) == 1

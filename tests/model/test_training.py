@@ -1,0 +1,107 @@
+import numpy as np
+import torch
+from transformers import Qwen2ForCausalLM
+
+from model.masking import MaskingConfig, make_batch
+from model.modeling import embedded_qwen2_config, load_denoiser, save_denoiser
+from model.train import ar_loss, diffusion_loss
+from tests.model.conftest import tiny_config
+
+
+def _tiny_model(tok, seed=0):
+    torch.manual_seed(seed)
+    return Qwen2ForCausalLM(embedded_qwen2_config(tok.vocab_size, hidden=32, layers=2, heads=2, kv_heads=1,
+                                                  intermediate=64, max_position=256))
+
+
+def _stream(tok):
+    from tests.model.conftest import SAMPLE_CODE
+
+    ids = []
+    for t in SAMPLE_CODE:
+        ids += tok.encode(t) + [tiny_config(tok).eof_id]
+    return np.asarray(ids, dtype=np.uint16)
+
+
+def test_diffusion_loss_decreases_on_a_tiny_model(tiny_tokenizer):
+    torch.set_num_threads(1)
+    tok = tiny_tokenizer
+    cfg = tiny_config(tok)
+    model = _tiny_model(tok)
+    tokens = _stream(tok)
+    spans = np.array([[i, i + 4] for i in range(20, len(tokens) - 40, 7)], dtype=np.int64)
+    mcfg = MaskingConfig(seq_len=48, max_span=8, max_extra_delete=4)
+    opt = torch.optim.AdamW(model.parameters(), lr=3e-3)
+    fixed = make_batch(tokens, spans, 8, np.random.default_rng(99), mcfg, cfg.mask_id, cfg.delete_id)
+    with torch.no_grad():
+        before = diffusion_loss(model, fixed, True, torch.device("cpu")).item()
+    rng = np.random.default_rng(0)
+    for _ in range(40):
+        b = make_batch(tokens, spans, 8, rng, mcfg, cfg.mask_id, cfg.delete_id)
+        loss = diffusion_loss(model, b, True, torch.device("cpu"))
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    with torch.no_grad():
+        after = diffusion_loss(model, fixed, True, torch.device("cpu")).item()
+    assert after < before * 0.8, (before, after)
+
+
+def test_ar_loss_decreases(tiny_tokenizer):
+    torch.set_num_threads(1)
+    model = _tiny_model(tiny_tokenizer, 1)
+    tokens = _stream(tiny_tokenizer)
+    x = np.stack([tokens[i:i + 33] for i in range(0, 256, 32)]).astype(np.int64)
+    opt = torch.optim.AdamW(model.parameters(), lr=3e-3)
+    first = ar_loss(model, x, torch.device("cpu")).item()
+    for _ in range(30):
+        loss = ar_loss(model, x, torch.device("cpu"))
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert loss.item() < first * 0.7
+
+
+def test_checkpoint_save_load_equality(tmp_path, tiny_tokenizer):
+    model = _tiny_model(tiny_tokenizer, 2)
+    cfg = tiny_config(tiny_tokenizer)
+    save_denoiser(model, tiny_tokenizer, cfg, tmp_path / "a")
+    loaded = load_denoiser(tmp_path / "a", device="cpu")
+    for (n1, p1), (n2, p2) in zip(model.state_dict().items(), loaded.model.state_dict().items()):
+        assert n1 == n2 and torch.equal(p1, p2)
+    assert loaded.config == cfg
+    ids = torch.tensor([tiny_tokenizer.encode("def add(a, b):")])
+    with torch.no_grad():
+        assert torch.allclose(model(ids).logits, loaded.model(ids).logits)
+    # fp16 shipping copy loads with the same weights up to fp16 rounding
+    save_denoiser(model, tiny_tokenizer, cfg, tmp_path / "h", dtype=torch.float16)
+    half = load_denoiser(tmp_path / "h", device="cpu", dtype=torch.float32)
+    for (n1, p1), (_, p2) in zip(model.state_dict().items(), half.model.state_dict().items()):
+        assert torch.allclose(p1, p2, atol=1e-2, rtol=1e-2), n1
+
+
+def test_training_cli_runs_resumes_and_saves(tmp_path, tiny_checkpoint, tiny_tokenizer):
+    from model import train
+
+    data = tmp_path / "data"
+    data.mkdir()
+    tiny_tokenizer.save(data)
+    tiny_config(tiny_tokenizer).save(data)
+    tokens = _stream(tiny_tokenizer)
+    spans = np.array([[i, i + 4] for i in range(20, len(tokens) - 40, 7)], dtype=np.int64)
+    for split in ("train", "heldout"):
+        np.save(data / f"{split}.tokens.npy", tokens)
+        np.save(data / f"{split}.spans.npy", spans)
+    args = ["--data", str(data), "--seq-len", "48", "--batch-size", "2", "--threads", "1", "--hidden", "32",
+            "--layers", "1", "--heads", "2", "--kv-heads", "1", "--intermediate", "32"]
+    assert train.main(args + ["--out", str(tmp_path / "run"), "--max-steps", "3", "--objective", "ar"]) == 0
+    import json
+
+    meta = json.loads((tmp_path / "run" / "training.json").read_text())
+    assert meta["tokens_seen"] == 3 * 2 * 48
+    assert (tmp_path / "run" / "train_state.safetensors").is_file()
+    assert train.main(args + ["--out", str(tmp_path / "run2"), "--resume", str(tmp_path / "run"),
+                              "--max-steps", "2"]) == 0
+    meta2 = json.loads((tmp_path / "run2" / "training.json").read_text())
+    assert meta2["tokens_seen"] == 5 * 2 * 48
+    assert [p["objective"] for p in meta2["phases"]] == ["ar", "diffusion"]

@@ -95,11 +95,14 @@ def load_denoiser(path: str | Path, device: str = "auto", dtype: torch.dtype | N
     """Load an HF checkpoint directory: ours (with diffusion_config.json) or a known hub family.
 
     A directory without ``diffusion_config.json`` is mapped by ``model/families.py`` (Dream, DreamOn,
-    DiffuCoder, Open-dCoder, LLaDA) onto a stock class; both kinds then load the same way.
+    DiffuCoder, Open-dCoder, LLaDA) onto a stock class; both kinds then load the same way. A hub id
+    (``owner/name``) that is not a local directory is looked up in the local HF cache (model/hub.py).
     """
-    from . import families
+    from . import families, hub
 
     path = Path(path)
+    if not path.is_dir() and hub.is_hub_id(str(path)):
+        path = hub.resolve_model(str(path))
     check_checkpoint_dir(path)
     dev = pick_device(device)
     if dtype is None:
@@ -115,7 +118,7 @@ def load_denoiser(path: str | Path, device: str = "auto", dtype: torch.dtype | N
     hf_config._attn_implementation = "sdpa"
     model, info = AutoModelForCausalLM.from_pretrained(
         str(path), config=hf_config, dtype=dtype, use_safetensors=True, local_files_only=True,
-        key_mapping=key_mapping, output_loading_info=True, device_map=dev if dev.type == "cuda" else None)
+        key_mapping=key_mapping, output_loading_info=True)  # device_map would need accelerate
     problems = {k: sorted(v) for k, v in info.items() if k in ("missing_keys", "unexpected_keys", "mismatched_keys") and v}
     if problems:
         raise CheckpointError(f"{path}: weights do not match {type(model).__name__}: {problems}")

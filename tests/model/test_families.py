@@ -385,3 +385,22 @@ def test_renamed_weights_that_do_not_match_are_an_error(tmp_path):
     save_file(weights, str(d / "model.safetensors"))
     with pytest.raises(CheckpointError, match="up_proj"):
         load_denoiser(d, device="cpu")
+
+
+def test_hub_id_loads_from_the_local_cache(tmp_path, monkeypatch):
+    """``load_denoiser("owner/name")`` finds the snapshot in the HF cache; a missing id says how to get it."""
+    import huggingface_hub.constants
+
+    repo = tmp_path / "models--Dream-org--Dream-Coder-v0-Instruct-7B"
+    commit = "a" * 40
+    weights = make_dream(repo / "snapshots" / commit)
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text(commit)
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path))
+    den = load_denoiser("Dream-org/Dream-Coder-v0-Instruct-7B", device="cpu")
+    assert den.config.family == "dream"
+    torch.testing.assert_close(full_logits(den, IDS), dream_reference(weights, IDS), atol=2e-5, rtol=1e-4)
+    from model.hub import ModelNotFoundError
+
+    with pytest.raises(ModelNotFoundError, match="hf download apple/DiffuCoder-7B-Instruct"):
+        load_denoiser("apple/DiffuCoder-7B-Instruct", device="cpu")

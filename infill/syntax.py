@@ -179,3 +179,59 @@ def enclosing_nodes(tree: ts.Tree, start_byte: int, end_byte: int | None = None)
                                      body.start_byte if body is not None else None))
         node = node.parent
     return out
+
+
+def captures_in_range(query: ts.Query, node: ts.Node, start_byte: int, end_byte: int) -> dict[str, list[ts.Node]]:
+    """Capture name -> nodes for matches intersecting ``[start_byte, end_byte)`` (cheap on big files)."""
+    cursor = ts.QueryCursor(query)
+    cursor.set_byte_range(start_byte, max(start_byte, end_byte))
+    return cursor.captures(node)
+
+
+def node_for_range(tree: ts.Tree, start_byte: int, end_byte: int, named: bool = True) -> ts.Node | None:
+    """The smallest (named) node spanning ``[start_byte, end_byte]``, or None for an empty tree."""
+    root = tree.root_node
+    if named:
+        return root.named_descendant_for_byte_range(start_byte, end_byte)
+    return root.descendant_for_byte_range(start_byte, end_byte)
+
+
+def leaf_before(tree: ts.Tree, byte: int) -> ts.Node | None:
+    """The last non-empty leaf token starting before ``byte`` (the token the cursor is in or after)."""
+
+    def search(node: ts.Node) -> ts.Node | None:
+        for child in reversed(node.children):
+            if child.start_byte < byte and child.end_byte > child.start_byte:
+                if child.child_count == 0:
+                    return child
+                found = search(child)
+                if found is not None:
+                    return found
+        return None
+
+    return search(tree.root_node)
+
+
+def edit_tree(
+    tree: ts.Tree,
+    start_byte: int,
+    old_end_byte: int,
+    new_end_byte: int,
+    start_point: tuple[int, int],
+    old_end_point: tuple[int, int],
+    new_end_point: tuple[int, int],
+) -> None:
+    """Record an edit in ``tree`` (bytes and (row, byte column) points) before re-parsing it."""
+    tree.edit(
+        start_byte=start_byte,
+        old_end_byte=old_end_byte,
+        new_end_byte=new_end_byte,
+        start_point=start_point,
+        old_end_point=old_end_point,
+        new_end_point=new_end_point,
+    )
+
+
+def sexp(node: ts.Node) -> str:
+    """S-expression of a node (for tests comparing trees)."""
+    return str(node)

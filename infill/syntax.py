@@ -235,3 +235,8 @@ def edit_tree(
 def sexp(node: ts.Node) -> str:
     """S-expression of a node (for tests comparing trees)."""
     return str(node)
+
+
+def changed_ranges(old_tree: ts.Tree, new_tree: ts.Tree) -> list[tuple[int, int]]:
+    """Byte ranges whose syntax differs between an edited old tree and its re-parse."""
+    return [(r.start_byte, r.end_byte) for r in old_tree.changed_ranges(new_tree)]

@@ -291,6 +291,9 @@ def completion_span(text: str, offset: int, language: str, tree=None) -> Span:
         return Span(offset, offset, "args", multiline, indent)
 
     in_block = container is not None and any(_same(container, n) for n in caps.get("block", []))
+    if blank and container is not None and not in_block:
+        # a blank line inside a literal's brackets ({...}, [...]): more elements, several lines
+        return Span(offset, offset, "expression", True, _blank_line_span(ctx, offset, line, before).indent)
     if in_block and before.rstrip().endswith("{") and after.lstrip().startswith("}"):
         unit = "\t" if "\t" in indent else ctx.indent_unit()
         return Span(offset, offset, "block", True, indent + unit)

@@ -50,6 +50,17 @@ _OPERAND_KEYWORDS = {
 _NOT_OPERATORS = {";", "++", "--", ")", "]", "}"}
 _BLOCKISH = re.compile(r"block|body|statement|declaration_list|program|module|source_file|ERROR")
 _SEPARATORS = {",", ";"}
+# Parents of a Python ":" that ends a block header (ERROR/module/block: a header that does not
+# parse yet), and of a ":" that ends a label in the brace languages; neither starts an operand.
+_PY_HEADERS = {
+    "function_definition", "class_definition", "if_statement", "elif_clause", "else_clause",
+    "for_statement", "while_statement", "try_statement", "except_clause", "finally_clause",
+    "with_statement", "match_statement", "case_clause", "ERROR", "module", "block",
+}
+_LABELS = {
+    "case_statement", "labeled_statement", "switch_label", "access_specifier", "switch_case",
+    "switch_default", "expression_case", "type_case", "communication_case", "default_case",
+}
 _PUNCT = re.compile(r"^[=+\-*/%<>!&|^~?:.,@(\[{]+$")
 _WORD = re.compile(r"\w")
 _CALL_KEYWORDS = {"if", "while", "for", "switch", "catch", "return", "elif", "and", "or", "not",
@@ -192,10 +203,10 @@ def _is_operator(ctx: _Context, token) -> bool:
         return False
     parent = token.parent.type if token.parent is not None else ""
     if kind == ":" and ctx.language in _COLON_BLOCKS:
-        return parent not in {"function_definition", "class_definition", "if_statement",
-                              "elif_clause", "else_clause", "for_statement", "while_statement",
-                              "try_statement", "except_clause", "finally_clause", "with_statement",
-                              "match_statement", "case_clause", "ERROR", "module", "block"}
+        return parent not in _PY_HEADERS
+    before = token.prev_sibling.type if token.prev_sibling is not None else ""
+    if kind == ":" and {parent, before} & _LABELS:
+        return False  # `case 1:` / `label:` / `public:` end a header, not an operand's start
     if kind == "{":
         return not _BLOCKISH.search(parent)  # an object/initializer literal, not a block body
     if kind == ">" and ("argument" in parent or "parameter" in parent):

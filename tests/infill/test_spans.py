@@ -13,6 +13,8 @@ import json
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from infill import syntax
 from infill.documents import Document
@@ -202,3 +204,23 @@ def test_language_aliases():
     text = "foo(1, )"
     assert completion_span(text, 7, "py").kind == "args"
     assert completion_span(text + ";", 7, "javascriptreact").kind == "args"
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    text=st.text(alphabet=st.sampled_from(list("ab(){}[]:;,.=+ \t\r\n'\"#/*é😀")), max_size=40),
+    language=st.sampled_from(LANGUAGES),
+    data=st.data(),
+)
+def test_random_text_never_crashes(text, language, data):
+    """Arbitrary (mostly broken) code gives a well-formed span for every in-range request."""
+    offset = data.draw(st.integers(0, len(text)))
+    end = data.draw(st.integers(offset, len(text)))
+    span = completion_span(text, offset, language)
+    assert span.kind in KINDS and span.start == span.end <= len(text)
+    for fn in (selection_span, region_span):
+        span = fn(text, offset, end, language)
+        assert span.kind in KINDS and 0 <= span.start <= span.end <= len(text)
+        stripped = text[offset:end].strip()
+        if stripped:
+            assert stripped in text[span.start:span.end]

@@ -224,3 +224,28 @@ def test_random_text_never_crashes(text, language, data):
         stripped = text[offset:end].strip()
         if stripped:
             assert stripped in text[span.start:span.end]
+
+
+CAPTURE_SAMPLES = {
+    "python": "# c\ndef f(a):\n    return g(a + 1, 's')\n",
+    "javascript": "// c\nfunction f(a) {\n  return g(a + 1, 's');\n}\n",
+    "typescript": "// c\nfunction f(a: number) {\n  return g(a + 1, 's');\n}\n",
+    "go": "package m\n\n// c\nfunc f(a int) int {\n\treturn g(a+1, `s`)\n}\n",
+    "rust": "// c\nfn f(a: i32) -> i32 {\n    g(a + 1, \"s\")\n}\n",
+    "java": "// c\nclass A {\n    int f(int a) {\n        return g(a + 1, \"s\");\n    }\n}\n",
+    "c": "// c\nint f(int a) {\n    return g(a + 1, \"s\");\n}\n",
+    "cpp": "// c\nint f(int a) {\n    return g(a + 1, \"s\");\n}\n",
+}
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_every_capture_matches_real_code(language):
+    """Each capture of spans.scm names real node types of the grammar (it matches the sample)."""
+    text = CAPTURE_SAMPLES[language]
+    tree = syntax.parse(text.encode(), language)
+    found = syntax.captures(syntax.load_query(language, "spans"), tree.root_node)
+    assert set(found) == {"block", "args", "statement", "expression", "string", "comment"}
+    assert {n.text.decode() for n in found["string"]} & {"'s'", '"s"', "`s`"}
+    assert any(n.text.decode().startswith("// c") or n.text.decode() == "# c" for n in found["comment"])
+    assert any(n.text.decode() == "(a + 1, 's')" or n.text.decode().replace("`", '"').replace("'", '"')
+               in ('(a + 1, "s")', '(a+1, "s")') for n in found["args"])

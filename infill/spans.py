@@ -50,12 +50,17 @@ _OPERAND_KEYWORDS = {
 _NOT_OPERATORS = {";", "++", "--", ")", "]", "}"}
 _BLOCKISH = re.compile(r"block|body|statement|declaration_list|program|module|source_file|ERROR")
 _SEPARATORS = {",", ";"}
-# Parents of a Python ":" that ends a block header (ERROR/module/block: a header that does not
-# parse yet), and of a ":" that ends a label in the brace languages; neither starts an operand.
+# Parents of a Python ":" that ends a block header, and of a ":" that ends a label in the brace
+# languages; neither starts an operand.
 _PY_HEADERS = {
     "function_definition", "class_definition", "if_statement", "elif_clause", "else_clause",
     "for_statement", "while_statement", "try_statement", "except_clause", "finally_clause",
-    "with_statement", "match_statement", "case_clause", "ERROR", "module", "block",
+    "with_statement", "match_statement", "case_clause",
+}
+_PY_UNPARSED = {"ERROR", "module", "block"}
+_PY_HEADER_WORDS = {
+    "def", "class", "if", "elif", "else", "for", "while", "try", "except", "finally", "with",
+    "match", "case", "async",
 }
 _LABELS = {
     "case_statement", "labeled_statement", "switch_label", "access_specifier", "switch_case",
@@ -203,6 +208,9 @@ def _is_operator(ctx: _Context, token) -> bool:
         return False
     parent = token.parent.type if token.parent is not None else ""
     if kind == ":" and ctx.language in _COLON_BLOCKS:
+        if parent in _PY_UNPARSED:  # judge a header that does not parse yet by its first word
+            line = ctx.index.line_text(ctx.index.line_of(ctx.offset(token.start_byte))).split()
+            return not line or line[0].rstrip(":") not in _PY_HEADER_WORDS
         return parent not in _PY_HEADERS
     before = token.prev_sibling.type if token.prev_sibling is not None else ""
     if kind == ":" and {parent, before} & _LABELS:

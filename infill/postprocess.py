@@ -192,7 +192,7 @@ def _bracket_safe_cut(s: str, cut: str, around: _Around) -> bool:
 
 def drop_repeated_lines(s: str, around: _Around) -> str:
     """If the fill re-types the next line(s) of the suffix, cut it where the repetition starts."""
-    if "\n" not in s:
+    if "\n" not in s and around.line_prefix.strip():
         return s
     refs = [line.strip() for line in around.suffix.split("\n")[:40] if line.strip()][:2]
     if not refs:

@@ -1,0 +1,201 @@
+"""Post-processing rules, one test each, and validation that counts only the errors a fill adds."""
+
+from __future__ import annotations
+
+import pytest
+
+from infill.postprocess import count_errors, postprocess, trim_trailing_whitespace, validate
+from infill.spans import Span
+
+
+def run(marked: str, fill: str, kind: str = "line", multiline: bool = False, indent: str = "",
+        language: str = "python", replace: str | None = None) -> str | None:
+    """Post-process ``fill`` at the ``<|>`` cursor (or replacing the ``replace`` text right after it)."""
+    start = marked.index("<|>")
+    text = marked.replace("<|>", "", 1)
+    end = start + (len(replace) if replace else 0)
+    if replace:
+        assert text[start:end] == replace
+    return postprocess(fill, Span(start, end, kind, multiline, indent), text, language)
+
+
+# --------------------------------------------------------------------------- single line, whitespace
+
+def test_single_line_kinds_are_cut_at_the_first_newline():
+    assert run("x = <|>\n", "compute(1)\ny = 2\n", kind="expression") == "compute(1)"
+
+
+def test_single_line_fill_starting_with_a_newline_is_empty():
+    assert run("x = <|>\n", "\ny = 2", kind="expression") is None
+
+
+def test_trailing_whitespace_is_trimmed_on_every_line():
+    out = run("def f():\n    <|>\n", "a = 1   \n    b = 2\t\n\n\n", kind="block", multiline=True, indent="    ")
+    assert out == "a = 1\n    b = 2"
+
+
+def test_one_space_is_kept_between_two_words():
+    assert run("return <|>value\n", "not ") == "not "
+    assert trim_trailing_whitespace("x  ", suffix="+ 1") == "x"
+
+
+@pytest.mark.parametrize("fill", ["", "   ", "\n\n", "\t \n  "])
+def test_empty_or_whitespace_only_fills_are_rejected(fill):
+    assert run("x = <|>\n", fill) is None
+    assert run("def f():\n    <|>\n", fill, kind="block", multiline=True, indent="    ") is None
+
+
+def test_nul_characters_from_the_model_are_dropped():
+    assert run("x = <|>\n", "1\x00 + 2") == "1 + 2"
+
+
+# --------------------------------------------------------------------------- suffix de-duplication
+
+def test_overlap_with_the_suffix_is_dropped():
+    assert run("print(<|>)\n", "x)") == "x"
+    assert run("if x<|>:\n    pass\n", " > 0:") == " > 0"
+    assert run("def f(a<|>):\n    pass\n", ", b):") == ", b"
+
+
+def test_overlap_is_kept_when_the_fill_needs_that_closer():
+    # The suffix ")" closes bar(, so the fill's own ")" is needed to close foo(.
+    assert run("foo(bar(<|>)\n", "x)") == "x)"
+    # The fill opened and closed its own call: the ")" is not the suffix's.
+    assert run("print(<|>)\n", "len(a)") == "len(a)"
+
+
+def test_fill_that_repeats_the_next_lines_is_cut_there():
+    marked = "def f():\n    <|>\n    return y\n"
+    assert run(marked, "y = 2\n    return y\n", kind="block", multiline=True, indent="    ") == "y = 2"
+
+
+def test_repeated_closing_brace_is_cut_in_javascript():
+    marked = "function f() {\n  <|>\n}\n"
+    out = run(marked, "return 1;\n}", kind="block", multiline=True, indent="  ", language="javascript")
+    assert out == "return 1;"
+
+
+def test_a_brace_the_fill_opened_itself_is_kept():
+    marked = "function f() {\n  <|>\n}\n"
+    fill = "if (a) {\n    b();\n  }"
+    out = run(marked, fill, kind="block", multiline=True, indent="  ", language="javascript")
+    assert out == fill
+
+
+def test_fill_that_only_repeats_the_suffix_is_rejected():
+    assert run("def f():\n    <|>\n    return y\n", "return y", kind="block", multiline=True, indent="    ") is None
+
+
+# --------------------------------------------------------------------------- brackets
+
+def test_args_do_not_emit_the_closing_paren_already_in_the_suffix():
+    assert run("foo(<|>)\n", "a, b);", kind="args") == "a, b"
+    assert run("foo(<|>)\n", "a, b)\n", kind="args") == "a, b"
+
+
+def test_only_the_excess_closer_is_dropped_with_nested_calls():
+    assert run("foo(bar(<|>))\n", "x))") == "x"
+    assert run("foo(bar(<|>)\n", "x))") == "x)"
+
+
+def test_closers_are_kept_when_the_suffix_does_not_close():
+    assert run("x = foo(bar(<|>\n", "1))") == "1))"
+
+
+def test_brackets_in_strings_and_comments_do_not_count():
+    assert run("print(<|>)\n", '"a)b")') == '"a)b"'
+    out = run("function f() {\n  <|>\n}\n", "g(); // }", kind="block", multiline=True, indent="  ",
+              language="javascript")
+    assert out == "g(); // }"
+
+
+def test_go_closing_brace_of_the_function_is_dropped():
+    marked = "package main\n\nfunc f() int {\n\t<|>\n}\n"
+    out = run(marked, "return 1\n}", kind="block", multiline=True, indent="\t", language="go")
+    assert out == "return 1"
+
+
+# --------------------------------------------------------------------------- indentation
+
+def test_relative_indentation_is_shifted_to_the_span_indent():
+    marked = "class A:\n    def f(self):\n        <|>\n"
+    fill = "if x:\n    return 1\nreturn 2"  # written as if at column 0
+    out = run(marked, fill, kind="block", multiline=True, indent="        ")
+    assert out == "if x:\n            return 1\n        return 2"
+
+
+def test_absolute_indentation_is_left_alone():
+    marked = "class A:\n    def f(self):\n        <|>\n"
+    fill = "if x:\n            return 1\n        return 2"
+    assert run(marked, fill, kind="block", multiline=True, indent="        ") == fill
+
+
+def test_tabs_become_spaces_in_a_space_indented_document():
+    marked = "def f():\n    a = 1\n    <|>\n"
+    out = run(marked, "if a:\n\t\treturn a", kind="block", multiline=True, indent="    ")
+    assert out == "if a:\n        return a"
+
+
+def test_spaces_become_tabs_in_a_tab_indented_document():
+    marked = "package main\n\nfunc f(a int) int {\n\tb := a\n\t<|>\n}\n"
+    out = run(marked, "if b > 0 {\n        return b\n    }\n    return 0", kind="block", multiline=True,
+              indent="\t", language="go")
+    assert out == "if b > 0 {\n\t\treturn b\n\t}\n\treturn 0"
+
+
+def test_region_replacing_whole_lines_is_indented_and_ends_with_a_newline():
+    marked = "def f(x):\n<|>    a = 1\n    b = 2\n    return a\n"
+    out = run(marked, "a = x\nb = a * 2", kind="region", multiline=True, indent="    ",
+              replace="    a = 1\n    b = 2\n")
+    assert out == "    a = x\n    b = a * 2\n"
+
+
+def test_crlf_documents_get_crlf_fills():
+    marked = "def f():\r\n    <|>\r\n    return 1\r\n"
+    out = run(marked, "a = 1\r\n    b = 2\r\n", kind="block", multiline=True, indent="    ")
+    assert out == "a = 1\r\n    b = 2"
+
+
+# --------------------------------------------------------------------------- validation
+
+def test_validate_counts_only_added_errors():
+    original = "def f(x):\n    return (x +\n\ndef g():\n    return 1\n"  # already broken
+    before = count_errors(original, "python")
+    assert before >= 1
+    same = original.replace("return 1", "return 2")
+    v = validate(same, "python", original)
+    assert v.ok and v.errors_added == 0 and v.errors_before == before
+
+    worse = original.replace("return 1", "return 1 +* 2 ]")
+    v = validate(worse, "python", original)
+    assert not v.ok and v.errors_added >= 1
+    bad_at = worse.index("+* 2 ]")
+    assert any(start <= bad_at + 6 and end >= bad_at for start, end in v.regions)
+
+
+def test_validate_a_fill_that_fixes_the_document_is_ok():
+    original = "x = foo(1, \n"
+    v = validate("x = foo(1, 2)\n", "python", original)
+    assert v.ok and v.errors_before >= 1 and v.errors_after == 0 and v.regions == ()
+
+
+@pytest.mark.parametrize("language,original,good,bad", [
+    ("javascript", "function f() {\n  \n}\n", "function f() {\n  return 1;\n}\n",
+     "function f() {\n  return 1 +;\n}\n"),
+    ("go", "package main\n\nfunc f() int {\n\t\n}\n", "package main\n\nfunc f() int {\n\treturn 1\n}\n",
+     "package main\n\nfunc f() int {\n\treturn 1 +\n}\n"),
+])
+def test_validate_other_languages(language, original, good, bad):
+    assert validate(good, language, original).ok
+    v = validate(bad, language, original)
+    assert v.errors_added >= 1 and v.regions
+
+
+def test_validate_region_offsets_are_str_offsets_with_non_ascii_text():
+    original = "s = 'héllo'\n"
+    new = "s = 'héllo'\nt = (1 +* 2\n"
+    v = validate(new, "python", original)
+    assert v.errors_added >= 1
+    start, end = v.regions[0]
+    assert new.index("t = (") <= end and start <= len(new)
+    assert start >= new.index("\n")  # not shifted by the two-byte é

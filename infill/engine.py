@@ -18,7 +18,7 @@ from typing import Callable, Sequence
 from infill import positions, syntax
 from infill.canvas import CanvasConfig, canvas_lengths
 from infill.context import ContextConfig, ContextWindow, CountTokens, build_context, default_count_tokens
-from infill.postprocess import Validation, count_errors, postprocess, validate
+from infill.postprocess import Region, Validation, error_regions, postprocess, validate
 from infill.spans import Span, completion_span, region_span, selection_span
 from infill.types import CancelToken, Denoiser, FillRequest, FillResult, InfillError
 
@@ -175,7 +175,8 @@ def _ms(seconds: float) -> float:
     return round(seconds * 1000.0, 3)
 
 
-def _finish(fill: str, span: Span, text: str, lang: str, errors_before: int) -> tuple[str, Validation] | None:
+def _finish(fill: str, span: Span, text: str, lang: str,
+            original_regions: tuple[Region, ...]) -> tuple[str, Validation] | None:
     """Post-process a raw fill and validate it in the document; None if nothing usable is left."""
     post = postprocess(fill, span, text, lang)
     if post is None:
@@ -185,7 +186,8 @@ def _finish(fill: str, span: Span, text: str, lang: str, errors_before: int) -> 
         log.debug("candidate equals the text it would replace")
         return None
     new_text = text[: span.start] + post + text[span.end:]
-    return post, validate(new_text, lang, errors_before=errors_before)
+    edit = (span.start, span.end, len(post))
+    return post, validate(new_text, lang, edit=edit, original_regions=original_regions)
 
 
 def _suggest(text: str, span: Span, lang: str, denoiser: Denoiser, config: EngineConfig,
@@ -205,11 +207,11 @@ def _suggest(text: str, span: Span, lang: str, denoiser: Denoiser, config: Engin
 
     run = _Run(denoiser, cancel)
     results = run.fill(requests)
-    errors_before = len(syntax.error_regions(tree))
+    original_regions = error_regions(text, lang, tree)
 
     candidates: list[_Candidate] = []
     for result in results:
-        finished = _finish(result.text, span, text, lang, errors_before)
+        finished = _finish(result.text, span, text, lang, original_regions)
         if finished is not None:
             candidates.append(_Candidate(finished[0], result.confidence, finished[1]))
     if not candidates:
@@ -219,7 +221,7 @@ def _suggest(text: str, span: Span, lang: str, denoiser: Denoiser, config: Engin
     added_before = best.validation.errors_added
 
     if added_before and config.correction_rounds > 0:
-        best = _self_correct(best, text, span, lang, window, run, config, count, errors_before)
+        best = _self_correct(best, text, span, lang, window, run, config, count, original_regions)
     if best.validation.errors_added and not config.allow_invalid:
         log.info("dropping suggestion: it adds %d parse error(s) after %d correction round(s)",
                  best.validation.errors_added, config.correction_rounds)
@@ -245,6 +247,10 @@ def _suggest(text: str, span: Span, lang: str, denoiser: Denoiser, config: Engin
 
 
 # --------------------------------------------------------------------------- self-correction
+
+# Line endings that say the statement continues on the next line.
+_CONTINUES = tuple("+-*/%=&|^<>\\.")
+
 
 def _is_word(ch: str) -> bool:
     return ch.isalnum() or ch == "_"
@@ -295,8 +301,11 @@ def error_region_in_candidate(candidate: str, insert_at: int,
     a, b = min(h[0] for h in hits), max(h[1] for h in hits)
     if "\n" in candidate.rstrip("\r\n"):
         line_start = candidate.rfind("\n", 0, a) + 1
-        if line_start > 0 and not candidate[line_start:a].strip():
-            a = line_start - 1  # an error at a line's first token is often caused by the line before
+        before = candidate[:line_start].rstrip()
+        # An error at a line's first token, or after a line that ends in an operator, is usually
+        # caused by the line before: re-fill that one too.
+        if before and (not candidate[line_start:a].strip() or before.endswith(_CONTINUES)):
+            a = line_start - 1
         while b > a and candidate[b - 1] in "\r\n":
             b -= 1
         return _widen_to_lines(candidate, a, b)
@@ -316,11 +325,12 @@ def _clean_piece(piece: str, left: str, right: str, multiline: bool) -> str:
 
 
 def _self_correct(candidate: _Candidate, text: str, span: Span, lang: str, window: ContextWindow, run: _Run,
-                  config: EngineConfig, count: CountTokens, errors_before: int) -> _Candidate:
+                  config: EngineConfig, count: CountTokens, original_regions: tuple[Region, ...]) -> _Candidate:
     """Mask only the broken part of ``candidate`` and re-denoise it; keep the best version."""
     best = candidate
     for round_no in range(1, config.correction_rounds + 1):
-        a, b = error_region_in_candidate(best.text, span.start, best.validation.regions)
+        v = best.validation
+        a, b = error_region_in_candidate(best.text, span.start, v.new_regions or v.regions)
         left, broken, right = best.text[:a], best.text[a:b], best.text[b:]
         # Room to grow, and a different length each round so a deterministic model can change its mind.
         n = math.ceil(config.canvas.replace_ratio * count(broken)) + config.canvas.replace_extra * round_no
@@ -328,7 +338,7 @@ def _self_correct(candidate: _Candidate, text: str, span: Span, lang: str, windo
         request = FillRequest(window.prefix + left, right + window.suffix, n, lang)
         result = run.fill([request])[0]
         piece = _clean_piece(result.text, left, right, span.multiline)
-        finished = _finish(left + piece + right, span, text, lang, errors_before)
+        finished = _finish(left + piece + right, span, text, lang, original_regions)
         if finished is None:
             log.debug("correction round %d gave nothing usable", round_no)
             continue

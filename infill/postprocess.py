@@ -307,28 +307,44 @@ def postprocess(fill: str, span, text: str, language: str | None = None) -> str 
 
 # --------------------------------------------------------------------------- validation
 
+Region = tuple[int, int]
+
+
 @dataclass(frozen=True)
 class Validation:
-    """Parse errors before and after an insertion, and where the new text's errors are."""
+    """Parse errors before and after an insertion, and which errors the insertion is blamed for.
+
+    ``errors_added`` is the larger of the count increase and the number of error regions at the
+    inserted text that the original document did not have (an insertion can trade the error at an
+    unfinished cursor for a new one of its own, which counting alone misses).
+    """
 
     errors_before: int
     errors_after: int
-    regions: tuple[tuple[int, int], ...]  # str offsets of ERROR/MISSING regions in the new text
+    regions: tuple[Region, ...]  # str offsets of ERROR/MISSING regions in the new text
+    new_regions: tuple[Region, ...] = ()  # those touching the inserted text, not in the original
 
     @property
     def errors_added(self) -> int:
-        return max(0, self.errors_after - self.errors_before)
+        return max(0, self.errors_after - self.errors_before, len(self.new_regions))
 
     @property
     def ok(self) -> bool:
         return self.errors_added == 0
 
 
-def _byte_regions_to_str(text: str, data: bytes, regions) -> tuple[tuple[int, int], ...]:
+def _byte_regions_to_str(text: str, data: bytes, regions) -> tuple[Region, ...]:
     if len(data) == len(text):  # ASCII: bytes are characters
         return tuple((r.start_byte, r.end_byte) for r in regions)
     return tuple((positions.byte_to_str_offset(text, r.start_byte), positions.byte_to_str_offset(text, r.end_byte))
                  for r in regions)
+
+
+def error_regions(text: str, language: str, tree=None) -> tuple[Region, ...]:
+    """Outermost ERROR/MISSING regions of ``text`` as str offsets (``tree``: its parse, if at hand)."""
+    data = positions.encode(text)
+    tree = tree if tree is not None else syntax.parse(data, language)
+    return _byte_regions_to_str(text, data, syntax.error_regions(tree))
 
 
 def count_errors(text: str, language: str) -> int:
@@ -336,15 +352,35 @@ def count_errors(text: str, language: str) -> int:
     return syntax.count_errors(positions.encode(text), language)
 
 
-def validate(text_after_insertion: str, language: str, original_text: str | None = None,
-             errors_before: int | None = None) -> Validation:
-    """Whether an insertion adds parse errors: compare error counts with the original document.
+def _moved(p: int, start: int, end: int, new_end: int) -> set[int]:
+    """Where an original offset can be after ``[start, end)`` became ``[start, new_end)``."""
+    if p < start:
+        return {p}
+    if p > end:
+        return {p + new_end - end}
+    return {start, new_end}  # at or inside the edit: either side of the new text
 
-    Pass ``errors_before`` (from ``count_errors(original_text, language)``) to skip re-parsing the
-    original for every candidate.
+
+def validate(text_after_insertion: str, language: str, original_text: str | None = None,
+             errors_before: int | None = None, *, edit: tuple[int, int, int] | None = None,
+             original_regions: tuple[Region, ...] | None = None) -> Validation:
+    """Whether an insertion adds parse errors compared with the original document.
+
+    ``edit`` is ``(start, end, inserted length)``: ``original[start:end]`` was replaced. With it,
+    error regions at the inserted text that are not the original's (moved by the edit) are blamed
+    on the insertion. Pass ``original_regions`` (``error_regions(original)``) to avoid re-parsing
+    the original for every candidate.
     """
+    if original_regions is None and original_text is not None:
+        original_regions = error_regions(original_text, language)
     if errors_before is None:
-        errors_before = count_errors(original_text, language) if original_text is not None else 0
-    data = positions.encode(text_after_insertion)
-    regions = syntax.error_regions(syntax.parse(data, language))
-    return Validation(errors_before, len(regions), _byte_regions_to_str(text_after_insertion, data, regions))
+        errors_before = len(original_regions) if original_regions is not None else 0
+    regions = error_regions(text_after_insertion, language)
+    new_regions: tuple[Region, ...] = ()
+    if edit is not None and original_regions is not None:
+        start, end, length = edit
+        new_end = start + length
+        known = {(a2, b2) for a, b in original_regions
+                 for a2 in _moved(a, start, end, new_end) for b2 in _moved(b, start, end, new_end) if a2 <= b2}
+        new_regions = tuple(r for r in regions if r not in known and r[0] <= new_end and r[1] >= start)
+    return Validation(errors_before, len(regions), regions, new_regions)

@@ -199,3 +199,21 @@ def test_validate_region_offsets_are_str_offsets_with_non_ascii_text():
     start, end = v.regions[0]
     assert new.index("t = (") <= end and start <= len(new)
     assert start >= new.index("\n")  # not shifted by the two-byte é
+
+
+def test_an_insertion_that_trades_the_cursor_error_for_its_own_is_blamed():
+    original = "const x = ;\n"  # broken only because the expression is not written yet
+    fill = "price * (1 + tax"
+    new = original[:10] + fill + original[10:]
+    assert validate(new, "javascript", original).errors_added == 0  # counting alone misses it
+    v = validate(new, "javascript", original, edit=(10, 10, len(fill)))
+    assert v.errors_added == 1 and v.new_regions and 10 <= v.new_regions[0][0] <= 10 + len(fill)
+
+
+def test_an_error_around_the_cursor_that_was_already_there_is_not_blamed():
+    original = "def f(x:\n    pass\n    \n"
+    at = len(original) - 1
+    for fill, added in (("return 1", 0), ("return 1 +* 2", 1)):
+        new = original[:at] + fill + original[at:]
+        v = validate(new, "python", original, edit=(at, at, len(fill)))
+        assert v.errors_added == added, fill

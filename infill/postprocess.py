@@ -302,6 +302,10 @@ def postprocess(fill: str, span, text: str, language: str | None = None) -> str 
         return None
     if _needs_final_newline(around, span):
         s += "\n"
+    elif "\n" in s and around.suffix.split("\n", 1)[0].lstrip()[:1] in tuple(_CLOSERS):
+        # Expanding ``{|}`` into lines: the closer goes on its own line at the line's indentation.
+        line = around.line_prefix
+        s += "\n" + line[: len(line) - len(line.lstrip(" \t"))]
     return s.replace("\n", "\r\n") if around.crlf else s
 
 

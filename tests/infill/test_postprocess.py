@@ -217,3 +217,9 @@ def test_an_error_around_the_cursor_that_was_already_there_is_not_blamed():
         new = original[:at] + fill + original[at:]
         v = validate(new, "python", original, edit=(at, at, len(fill)))
         assert v.errors_added == added, fill
+
+
+def test_expanding_braces_puts_the_closer_on_its_own_line():
+    out = run("  run(() => {<|>});\n", "\n    go();\n  ", kind="block", multiline=True, indent="    ",
+              language="javascript")
+    assert out == "\n    go();\n  "

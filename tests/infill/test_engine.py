@@ -1,0 +1,301 @@
+"""The engine API with a scripted denoiser: flow, candidate choice, self-correction, bad input."""
+
+from __future__ import annotations
+
+import pytest
+
+from infill import syntax
+from infill.context import ContextConfig
+from infill.engine import EngineConfig, complete, error_region_in_candidate, fill_middle, rewrite
+from infill.positions import encode
+from infill.types import CancelToken, Cancelled, InfillError
+
+PY_BLOCK = "def total(items):\n    s = 0\n    <|>\n    return s\n"
+JS_BLOCK = "function total(items) {\n  let s = 0;\n  <|>\n  return s;\n}\n"
+GO_BLOCK = "package main\n\nfunc total(items []Item) int {\n\ts := 0\n\t<|>\n\treturn s\n}\n"
+
+
+# --------------------------------------------------------------------------- the plain flow
+
+def test_complete_fills_a_python_block(scripted, at_cursor):
+    text, offset = at_cursor(PY_BLOCK)
+    d = scripted(["for it in items:\n        s += it.price\n"], model_calls=5)
+    sug = complete(text, offset, "python", d)
+    assert sug is not None
+    assert (sug.edit.start, sug.edit.end) == (offset, offset)
+    assert sug.edit.text == "for it in items:\n        s += it.price"
+    assert sug.span.multiline and sug.model_calls == 5 and not sug.corrected
+    assert sug.errors_added_before == sug.errors_added_after == 0
+    assert sug.confidence == pytest.approx(0.9)
+    assert set(sug.timings) == {"plan_ms", "model_ms", "post_ms", "total_ms"}
+    assert all(v >= 0 for v in sug.timings.values())
+    (req,) = d.requests
+    assert req.prefix == text[:offset] and req.suffix == text[offset:]
+    assert req.canvas_tokens == 64 and req.language == "python"
+
+
+def test_language_aliases_are_accepted(scripted, at_cursor):
+    text, offset = at_cursor("const x = <|>;\n")
+    d = scripted(["compute(1)"])
+    sug = complete(text, offset, "javascriptreact", d)
+    assert sug.edit.text == "compute(1)" and d.requests[0].language == "javascript"
+
+
+def test_args_completion_drops_the_closing_paren_in_the_suffix(scripted, at_cursor):
+    text, offset = at_cursor("def f(a, b):\n    return max(<|>)\n")
+    d = scripted(["a, b)"])
+    sug = complete(text, offset, "python", d)
+    assert sug.span.kind == "args" and sug.edit.text == "a, b"
+    assert d.requests[0].canvas_tokens == 12
+
+
+def test_context_window_is_used_for_the_request(scripted, at_cursor):
+    body = "".join(f"    v{i} = {i}\n" for i in range(200))
+    text, offset = at_cursor("def big():\n" + body + "    <|>\n")
+    d = scripted(["return v0"])
+    config = EngineConfig(context=ContextConfig(prefix_tokens=50, suffix_tokens=10))
+    complete(text, offset, "python", d, config)
+    req = d.requests[0]
+    assert req.prefix.startswith("def big():\n") and req.prefix.endswith("    v199 = 199\n    ")
+    assert len(req.prefix) < 50 * 4
+
+
+def test_mid_word_cursor_suggests_nothing_without_calling_the_model(scripted):
+    d = scripted([])
+    assert complete("value = compute\n", 11, "python", d) is None
+    assert d.calls == []
+
+
+def test_empty_fill_means_no_suggestion(scripted, at_cursor):
+    text, offset = at_cursor("x = <|>\n")
+    assert complete(text, offset, "python", scripted(["   \n"])) is None
+
+
+def test_candidates_prefer_valid_then_confident(scripted, at_cursor):
+    text, offset = at_cursor("const total = <|>;\n")
+    config = EngineConfig(candidates=2, correction_rounds=0)
+    d = scripted([("price * (1 + tax", 0.99), ("price * 2", 0.4)])
+    sug = complete(text, offset, "javascript", d, config)
+    assert [r.canvas_tokens for r in d.requests] == [16, 32]
+    assert sug.edit.text == "price * 2"  # the confident one breaks the parse
+    assert sug.model_calls == 8
+
+    d = scripted([("price * 2", 0.4), ("price * 3", 0.7)])
+    assert complete(text, offset, "javascript", d, config).edit.text == "price * 3"
+
+
+def test_count_tokens_comes_from_the_denoiser_when_it_has_one(scripted, at_cursor):
+    text, offset = at_cursor("def f(a):\n    return g(a, <|>)\n")
+    rewrite_text = "def f(a):\n    x = a + 1\n    return x\n"
+    d = scripted(["a + 2"])
+    calls = []
+    d.count_tokens = lambda s: calls.append(s) or len(s.split())
+    start, end = rewrite_text.index("a + 1"), rewrite_text.index("a + 1") + 5
+    rewrite(rewrite_text, start, end, "python", d)
+    assert calls, "the denoiser's tokenizer counter was used"
+    assert d.requests[0].canvas_tokens == 4 + 4  # ceil(1.3 * 3 words) + 4
+
+
+# --------------------------------------------------------------------------- rewrite / fill_middle
+
+def test_rewrite_replaces_the_selection(scripted):
+    text = "def f(x):\n    y = x+1\n    return y\n"
+    start, end = text.index("y = x+1"), text.index("y = x+1") + len("y = x+1")
+    d = scripted(["y = x + 1"])
+    sug = rewrite(text, start, end, "python", d)
+    assert (sug.edit.start, sug.edit.end, sug.edit.text) == (start, end, "y = x + 1")
+    assert sug.span.kind == "selection"
+    req = d.requests[0]
+    assert req.prefix == text[:start] and req.suffix == text[end:]
+
+
+def test_rewrite_that_changes_nothing_is_no_suggestion(scripted):
+    text = "def f(x):\n    y = x + 1\n    return y\n"
+    start = text.index("y = x + 1")
+    assert rewrite(text, start, start + 9, "python", scripted(["y = x + 1"])) is None
+
+
+def test_fill_middle_fills_whole_lines(scripted):
+    text = "def f(x):\n    a = 1\n    b = 2\n    return a\n"
+    start, end = text.index("    a = 1"), text.index("    return")
+    d = scripted(["a = x\nb = a * 2"])
+    sug = fill_middle(text, start, end, "python", d)
+    assert sug.span.kind == "region"
+    new = text[: sug.edit.start] + sug.edit.text + text[sug.edit.end:]
+    assert new == "def f(x):\n    a = x\n    b = a * 2\n    return a\n"
+
+
+# --------------------------------------------------------------------------- self-correction
+
+@pytest.mark.parametrize("language,marked,broken,good_left,broken_line,repair,expected", [
+    ("python", PY_BLOCK,
+     "for it in items:\n        s += it.price *\n        s += it.tax",
+     "for it in items:\n", "        s += it.price *\n        s += it.tax",
+     "        s += it.price * it.qty",
+     "for it in items:\n        s += it.price * it.qty"),
+    ("javascript", JS_BLOCK,
+     "for (const it of items) {\n    s += it.price * ;\n  }",
+     "for (const it of items) {\n", "    s += it.price * ;",
+     "    s += it.price * it.qty;",
+     "for (const it of items) {\n    s += it.price * it.qty;\n  }"),
+    ("go", GO_BLOCK,
+     "for _, it := range items {\n\t\ts += it.Price *\n\t}",
+     "for _, it := range items {\n", "\t\ts += it.Price *",
+     "\t\ts += it.Price * it.Qty",
+     "for _, it := range items {\n\t\ts += it.Price * it.Qty\n\t}"),
+])
+def test_self_correction_refills_only_the_broken_lines(scripted, at_cursor, language, marked, broken, good_left,
+                                                       broken_line, repair, expected):
+    text, offset = at_cursor(marked)
+    d = scripted([broken, repair], model_calls=3)
+    sug = complete(text, offset, language, d)
+    assert sug is not None and sug.edit.text == expected
+    assert sug.corrected and sug.errors_added_before >= 1 and sug.errors_added_after == 0
+    assert sug.model_calls == 6  # summed over both fill calls
+    first, second = d.requests
+    # The second request keeps the good parts of the candidate as context and masks the rest.
+    assert second.prefix == first.prefix + good_left
+    assert second.suffix == broken[len(good_left) + len(broken_line):] + first.suffix
+    assert good_left + broken_line + second.suffix[: len(second.suffix) - len(first.suffix)] == broken
+    assert second.canvas_tokens < first.canvas_tokens
+
+
+def test_self_correction_on_a_single_line_refills_a_token(scripted, at_cursor):
+    text, offset = at_cursor("const x = <|>;\n")
+    d = scripted(["price * (1 + tax", "tax)"])
+    sug = complete(text, offset, "javascript", d)
+    assert sug.edit.text == "price * (1 + tax)" and sug.corrected
+    second = d.requests[1]
+    assert second.prefix == "const x = price * (1 + " and second.suffix == ";\n"
+
+
+def test_self_correction_gives_up_after_the_bounded_rounds(scripted, at_cursor):
+    text, offset = at_cursor(PY_BLOCK)
+    broken = "for it in items:\n        s += it.price *"
+    d = scripted([broken, "        s += *", "        s += )"])
+    assert complete(text, offset, "python", d, EngineConfig(correction_rounds=2)) is None
+    assert len(d.calls) == 3  # one fill, two correction rounds, then stop
+    # Each round asks for a different canvas length, so a deterministic model can change its mind.
+    assert d.requests[1].canvas_tokens != d.requests[2].canvas_tokens
+
+
+def test_allow_invalid_returns_the_least_broken_version(scripted, at_cursor):
+    text, offset = at_cursor(PY_BLOCK)
+    d = scripted(["for it in items:\n        s += it.price *", "        s += *"])
+    sug = complete(text, offset, "python", d, EngineConfig(correction_rounds=1, allow_invalid=True))
+    assert sug is not None and sug.errors_added_after >= 1
+    assert sug.edit.text == "for it in items:\n        s += it.price *"  # the repair was no better
+    assert not sug.corrected
+
+
+def test_no_correction_rounds_means_no_extra_calls(scripted, at_cursor):
+    text, offset = at_cursor(PY_BLOCK)
+    d = scripted(["for it in items:\n        s += it.price *"])
+    assert complete(text, offset, "python", d, EngineConfig(correction_rounds=0)) is None
+    assert len(d.calls) == 1
+
+
+def test_already_broken_document_does_not_block_a_valid_fill(scripted, at_cursor):
+    marked = "def broken(:\n    pass\n\ndef f(x):\n    <|>\n"
+    text, offset = at_cursor(marked)
+    d = scripted(["return x + 1"])
+    sug = complete(text, offset, "python", d)
+    assert sug is not None and sug.edit.text == "return x + 1" and len(d.calls) == 1
+
+
+def test_error_region_widening():
+    cand = "a = 1\nb = (2 +\nc = 3"
+    # An error on line 3 caused by line 2 ending in an operator: both lines are re-filled.
+    start = cand.index("c = 3")
+    assert error_region_in_candidate(cand, 100, [(100 + start, 100 + start + 1)]) == (6, len(cand))
+    # Zero-width MISSING at the end of a one-line candidate: the last token is re-filled.
+    assert error_region_in_candidate("foo(a, b", 10, [(18, 18)]) == (7, 8)
+    # No error inside the candidate: the whole candidate.
+    assert error_region_in_candidate("x + y", 10, [(0, 2)]) == (0, 5)
+
+
+# --------------------------------------------------------------------------- bad input, cancellation
+
+@pytest.mark.parametrize("call", [
+    lambda d: complete("x = 1\n", 99, "python", d),
+    lambda d: complete("x = 1\n", -1, "python", d),
+    lambda d: complete("x = 1\n", True, "python", d),
+    lambda d: complete("x = 1\n", 2, "cobol", d),
+    lambda d: complete("x = 1\n", 2, None, d),
+    lambda d: complete("x\x00 = 1\n", 2, "python", d),
+    lambda d: complete(b"x = 1\n", 2, "python", d),
+    lambda d: rewrite("x = 1\n", 4, 2, "python", d),
+    lambda d: rewrite("x = 1\n", 0, 50, "python", d),
+    lambda d: fill_middle("x = 1\n", -3, 2, "python", d),
+])
+def test_bad_input_raises_infill_error(scripted, call):
+    d = scripted([])
+    with pytest.raises(InfillError):
+        call(d)
+    assert d.calls == []
+
+
+def test_error_messages_say_what_is_wrong(scripted):
+    with pytest.raises(InfillError, match="outside the document"):
+        complete("x = 1\n", 99, "python", scripted([]))
+    with pytest.raises(InfillError, match="unsupported language"):
+        complete("x = 1\n", 2, "cobol", scripted([]))
+    with pytest.raises(InfillError, match="NUL"):
+        complete("\x00", 0, "python", scripted([]))
+
+
+def test_denoiser_returning_the_wrong_number_of_results_is_an_error(at_cursor):
+    class Short:
+        def fill(self, requests, cancel=None):
+            return []
+
+    text, offset = at_cursor("x = <|>\n")
+    with pytest.raises(InfillError, match="0 results for 1 requests"):
+        complete(text, offset, "python", Short())
+
+
+def test_cancelled_before_start_propagates_without_a_model_call(scripted, at_cursor):
+    text, offset = at_cursor(PY_BLOCK)
+    token = CancelToken()
+    token.cancel()
+    d = scripted(["return s"])
+    with pytest.raises(Cancelled):
+        complete(text, offset, "python", d, cancel=token)
+    assert d.calls == []
+
+
+def test_cancellation_during_self_correction_propagates(scripted, at_cursor):
+    text, offset = at_cursor(PY_BLOCK)
+    token = CancelToken()
+
+    class CancelOnSecondCall(scripted):
+        def fill(self, requests, cancel=None):
+            if self.calls:
+                token.cancel()
+            return super().fill(requests, cancel)
+
+    d = CancelOnSecondCall(["for it in items:\n        s += it.price *", "        s += 1"])
+    with pytest.raises(Cancelled):
+        complete(text, offset, "python", d, cancel=token)
+    assert len(d.calls) == 2
+
+
+def test_expired_deadline_cancels(scripted, at_cursor):
+    text, offset = at_cursor(PY_BLOCK)
+    with pytest.raises(Cancelled):
+        complete(text, offset, "python", scripted(["return s"]), cancel=CancelToken(deadline=0.0))
+
+
+def test_a_parse_tree_from_the_caller_is_accepted(scripted, at_cursor):
+    text, offset = at_cursor(JS_BLOCK)
+    tree = syntax.parse(encode(text), "javascript")
+    sug = complete(text, offset, "javascript", scripted(["s = items.length;"]), tree=tree)
+    assert sug.edit.text == "s = items.length;"
+
+
+def test_non_ascii_documents_use_str_offsets(scripted, at_cursor):
+    text, offset = at_cursor("def grüße():\n    s = 'héllo'\n    <|>\n")
+    sug = complete(text, offset, "python", scripted(["return s"]))
+    assert (sug.edit.start, sug.edit.text) == (offset, "return s")
+    new = text[: sug.edit.start] + sug.edit.text + text[sug.edit.end:]
+    assert new.endswith("    return s\n")

@@ -240,3 +240,8 @@ def sexp(node: ts.Node) -> str:
 def changed_ranges(old_tree: ts.Tree, new_tree: ts.Tree) -> list[tuple[int, int]]:
     """Byte ranges whose syntax differs between an edited old tree and its re-parse."""
     return [(r.start_byte, r.end_byte) for r in old_tree.changed_ranges(new_tree)]
+
+
+def copy_tree(tree: ts.Tree) -> ts.Tree:
+    """An independent copy of ``tree`` (edit the copy to re-parse a variant, keep the original)."""
+    return tree.copy()

@@ -175,8 +175,8 @@ def _ms(seconds: float) -> float:
     return round(seconds * 1000.0, 3)
 
 
-def _finish(fill: str, span: Span, text: str, lang: str,
-            original_regions: tuple[Region, ...]) -> tuple[str, Validation] | None:
+def _finish(fill: str, span: Span, text: str, lang: str, original_regions: tuple[Region, ...],
+            tree) -> tuple[str, Validation] | None:
     """Post-process a raw fill and validate it in the document; None if nothing usable is left."""
     post = postprocess(fill, span, text, lang)
     if post is None:
@@ -187,7 +187,7 @@ def _finish(fill: str, span: Span, text: str, lang: str,
         return None
     new_text = text[: span.start] + post + text[span.end:]
     edit = (span.start, span.end, len(post))
-    return post, validate(new_text, lang, edit=edit, original_regions=original_regions)
+    return post, validate(new_text, lang, text, edit=edit, original_regions=original_regions, original_tree=tree)
 
 
 def _suggest(text: str, span: Span, lang: str, denoiser: Denoiser, config: EngineConfig,
@@ -211,7 +211,7 @@ def _suggest(text: str, span: Span, lang: str, denoiser: Denoiser, config: Engin
 
     candidates: list[_Candidate] = []
     for result in results:
-        finished = _finish(result.text, span, text, lang, original_regions)
+        finished = _finish(result.text, span, text, lang, original_regions, tree)
         if finished is not None:
             candidates.append(_Candidate(finished[0], result.confidence, finished[1]))
     if not candidates:
@@ -221,7 +221,7 @@ def _suggest(text: str, span: Span, lang: str, denoiser: Denoiser, config: Engin
     added_before = best.validation.errors_added
 
     if added_before and config.correction_rounds > 0:
-        best = _self_correct(best, text, span, lang, window, run, config, count, original_regions)
+        best = _self_correct(best, text, span, lang, window, run, config, count, original_regions, tree)
     if best.validation.errors_added and not config.allow_invalid:
         log.info("dropping suggestion: it adds %d parse error(s) after %d correction round(s)",
                  best.validation.errors_added, config.correction_rounds)
@@ -325,7 +325,8 @@ def _clean_piece(piece: str, left: str, right: str, multiline: bool) -> str:
 
 
 def _self_correct(candidate: _Candidate, text: str, span: Span, lang: str, window: ContextWindow, run: _Run,
-                  config: EngineConfig, count: CountTokens, original_regions: tuple[Region, ...]) -> _Candidate:
+                  config: EngineConfig, count: CountTokens, original_regions: tuple[Region, ...],
+                  tree) -> _Candidate:
     """Mask only the broken part of ``candidate`` and re-denoise it; keep the best version."""
     best = candidate
     for round_no in range(1, config.correction_rounds + 1):
@@ -338,7 +339,7 @@ def _self_correct(candidate: _Candidate, text: str, span: Span, lang: str, windo
         request = FillRequest(window.prefix + left, right + window.suffix, n, lang)
         result = run.fill([request])[0]
         piece = _clean_piece(result.text, left, right, span.multiline)
-        finished = _finish(left + piece + right, span, text, lang, original_regions)
+        finished = _finish(left + piece + right, span, text, lang, original_regions, tree)
         if finished is None:
             log.debug("correction round %d gave nothing usable", round_no)
             continue

@@ -365,21 +365,38 @@ def _moved(p: int, start: int, end: int, new_end: int) -> set[int]:
     return {start, new_end}  # at or inside the edit: either side of the new text
 
 
+def _reparse(original: str, tree, new: str, edit: tuple[int, int, int], language: str):
+    """Parse ``new`` incrementally from ``original``'s tree (copied; the caller's stays as it was)."""
+    start, end, length = edit
+    old_data, new_data = positions.encode(original), positions.encode(new)
+    start_byte = positions.utf8_len(original[:start])
+    old_end_byte = start_byte + positions.utf8_len(original[start:end])
+    new_end_byte = start_byte + positions.utf8_len(new[start:start + length])
+    edited = syntax.copy_tree(tree)
+    syntax.edit_tree(edited, start_byte, old_end_byte, new_end_byte, positions.ts_point(old_data, start_byte),
+                     positions.ts_point(old_data, old_end_byte), positions.ts_point(new_data, new_end_byte))
+    return syntax.parse(new_data, language, edited)
+
+
 def validate(text_after_insertion: str, language: str, original_text: str | None = None,
              errors_before: int | None = None, *, edit: tuple[int, int, int] | None = None,
-             original_regions: tuple[Region, ...] | None = None) -> Validation:
+             original_regions: tuple[Region, ...] | None = None, original_tree=None) -> Validation:
     """Whether an insertion adds parse errors compared with the original document.
 
     ``edit`` is ``(start, end, inserted length)``: ``original[start:end]`` was replaced. With it,
     error regions at the inserted text that are not the original's (moved by the edit) are blamed
     on the insertion. Pass ``original_regions`` (``error_regions(original)``) to avoid re-parsing
-    the original for every candidate.
+    the original for every candidate, and ``original_tree`` (with ``original_text`` and ``edit``)
+    to re-parse only what the edit touched.
     """
     if original_regions is None and original_text is not None:
-        original_regions = error_regions(original_text, language)
+        original_regions = error_regions(original_text, language, original_tree)
     if errors_before is None:
         errors_before = len(original_regions) if original_regions is not None else 0
-    regions = error_regions(text_after_insertion, language)
+    tree = None
+    if original_tree is not None and original_text is not None and edit is not None:
+        tree = _reparse(original_text, original_tree, text_after_insertion, edit, language)
+    regions = error_regions(text_after_insertion, language, tree)
     new_regions: tuple[Region, ...] = ()
     if edit is not None and original_regions is not None:
         start, end, length = edit

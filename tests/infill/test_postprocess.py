@@ -223,3 +223,21 @@ def test_expanding_braces_puts_the_closer_on_its_own_line():
     out = run("  run(() => {<|>});\n", "\n    go();\n  ", kind="block", multiline=True, indent="    ",
               language="javascript")
     assert out == "\n    go();\n  "
+
+
+@pytest.mark.parametrize("language,original,start,end,fill", [
+    ("python", "def f(ä):\n    \n    return ä\n", 14, 14, "x = (1 +* 2"),
+    ("python", "def f(x):\n    y = 1\n    return y\n", 14, 19, "y = 'ü' + 2"),
+    ("javascript", "function f() {\n  \n}\nconst z = 1;\n", 17, 17, "if (a) {\n    b();"),
+    ("go", "package main\n\nfunc f() int {\n\t\n}\n", 30, 30, "return 1 +"),
+])
+def test_incremental_validation_matches_a_fresh_parse(language, original, start, end, fill):
+    from infill import syntax
+    from infill.positions import encode
+
+    new = original[:start] + fill + original[end:]
+    tree = syntax.parse(encode(original), language)
+    fresh = validate(new, language, original, edit=(start, end, len(fill)))
+    incremental = validate(new, language, original, edit=(start, end, len(fill)), original_tree=tree)
+    assert incremental == fresh
+    assert syntax.sexp(tree.root_node) == syntax.sexp(syntax.parse(encode(original), language).root_node)

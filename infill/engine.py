@@ -215,7 +215,7 @@ def _suggest(text: str, span: Span, lang: str, denoiser: Denoiser, config: Engin
         if finished is not None:
             candidates.append(_Candidate(finished[0], result.confidence, finished[1]))
     if not candidates:
-        log.info("nothing to suggest: all %d candidate(s) were empty or unchanged", len(results))
+        log.debug("nothing to suggest: all %d candidate(s) were empty or unchanged", len(results))
         return None
     best = min(candidates, key=lambda c: (c.validation.errors_added, -c.confidence))
     added_before = best.validation.errors_added

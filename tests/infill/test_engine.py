@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from infill import syntax
 from infill.context import ContextConfig
@@ -299,3 +301,28 @@ def test_non_ascii_documents_use_str_offsets(scripted, at_cursor):
     assert (sug.edit.start, sug.edit.text) == (offset, "return s")
     new = text[: sug.edit.start] + sug.edit.text + text[sug.edit.end:]
     assert new.endswith("    return s\n")
+
+
+# --------------------------------------------------------------------------- robustness
+
+_DOCS = {
+    "python": PY_BLOCK.replace("<|>", "") + "class A:\n    def m(self, x):\n        return [x, {'k': (1, 2)}]\n",
+    "javascript": JS_BLOCK.replace("<|>", "") + "const o = { a: [1, 2], b: `t${x}` };\n",
+    "go": GO_BLOCK.replace("<|>", "") + "var m = map[string]int{\"a\": 1}\n",
+}
+_FILL_ALPHABET = st.sampled_from(list("abx_ 01+*-=:;,.()[]{}'\"\n\t\\#/<>") + ["\r\n", "\x00", "é", "→"])
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(language=st.sampled_from(sorted(_DOCS)), where=st.floats(0, 1),
+       fills=st.lists(st.lists(_FILL_ALPHABET, max_size=40).map("".join), min_size=3, max_size=3))
+def test_any_fill_anywhere_gives_a_suggestion_or_none(scripted, language, where, fills):
+    text = _DOCS[language]
+    offset = int(where * len(text))
+    d = scripted(fills)
+    sug = complete(text, offset, language, d, EngineConfig(correction_rounds=2))
+    assert len(d.calls) <= 3
+    if sug is not None:
+        assert sug.edit.start <= offset <= sug.edit.end or sug.edit.start == offset
+        assert sug.edit.text.strip() and "\x00" not in sug.edit.text
+        assert sug.errors_added_after == 0

@@ -17,20 +17,24 @@
 --- Use it without the plugin (Neovim 0.11+):
 --- ```lua
 --- vim.lsp.config('infill', {
----   init_options = { device = 'cpu', steps = 8 },
+---   init_options = { model = { device = 'cpu' }, completion = { latencyBudgetMs = 1500 } },
 --- })
 --- vim.lsp.enable('infill')
 --- ```
 ---
---- Settings (all optional; the server's defaults apply when left out), sent as
---- `initializationOptions` and again through `workspace/didChangeConfiguration`:
---- - `model` (string): path of a checkpoint directory (default: the bundled starter model)
---- - `device` (string): `"cpu"`, `"cuda"`, `"mps"`
---- - `steps` (integer): denoising steps per fill
---- - `max_tokens` (integer): longest span the server fills
---- - `latency_budget_ms` (integer): give up on a fill that runs longer
---- - `languages` (string[]): language ids the server answers for
---- - `debounce_ms` (integer): server-side wait before starting a fill
+--- Settings (all optional; the server's defaults apply when left out) are the `infill` section,
+--- sent as `initializationOptions` (the section itself) and as `settings = { infill = ... }`
+--- (workspace/didChangeConfiguration). Invalid values fall back to defaults, with a message.
+--- - `model.path` (string): checkpoint directory (default: the shipped starter model)
+--- - `model.device` (string): `"auto"`, `"cpu"`, `"cuda"`, `"cuda:N"`
+--- - `model.steps` (integer): model calls per fill (0: the sampler decides)
+--- - `model.maxTokens` (integer): largest span the model fills, in tokens
+--- - `model.threads` (integer): torch threads in the worker (0: torch default)
+--- - `completion.enable` (boolean), `completion.languages` (string[])
+--- - `completion.debounceMs` (integer): server-side wait after an automatic trigger
+--- - `completion.latencyBudgetMs` (integer): per-request time budget
+--- - `completion.maxContextChars`, `completion.cacheSize` (integer)
+--- - `worker.address` (`"unix:/path"` | `"tcp:HOST:PORT"`), `worker.token` (string)
 ---
 --- The plugin in this directory (`require('infill').setup()`) adds ghost text on
 --- Neovim 0.11, accept keys, `:InfillRewrite`, `:InfillFillMiddle` and `:checkhealth infill`.

@@ -7,6 +7,10 @@ local config = require('infill.config')
 local api = vim.api
 local M = {}
 
+--- The outcome of the last command, for statuslines and tests: { command, err?, done }.
+---@type { command: string, err?: lsp.ResponseError, done: boolean }?
+M.last = nil
+
 ---@return vim.lsp.Client?
 local function client_for(bufnr)
   return vim.lsp.get_clients({ bufnr = bufnr, name = config.options.name })[1]
@@ -64,7 +68,16 @@ function M.execute(name, title, range_fn, on_done)
   end
   local range = range_fn(bufnr, client.offset_encoding)
   local command = { title = title, command = name, arguments = { vim.uri_from_bufnr(bufnr), range } }
+  local provider = client.server_capabilities.executeCommandProvider
+  if not (type(provider) == 'table' and vim.list_contains(provider.commands or {}, name)) then
+    local msg = ('the infill server does not offer %s'):format(name)
+    M.last = { command = name, err = { code = -32601, message = msg }, done = true }
+    vim.notify('infill: ' .. msg, vim.log.levels.ERROR)
+    return
+  end
+  M.last = { command = name, done = false }
   client:exec_cmd(command, { bufnr = bufnr }, function(err, result)
+    M.last = { command = name, err = err, done = true }
     if err then
       vim.notify(('infill: %s failed: %s'):format(title, err.message or tostring(err)), vim.log.levels.ERROR)
     end

@@ -2,14 +2,31 @@
 
 local M = {}
 
+---@class infill.ModelSettings
+---@field path? string Checkpoint directory (default: the server's shipped starter model).
+---@field device? string "auto", "cpu", "cuda" or "cuda:N".
+---@field steps? integer Model calls per fill (0: the sampler decides).
+---@field maxTokens? integer Largest span (canvas) the model may fill, in tokens.
+---@field threads? integer Torch threads in the model worker (0: torch default).
+
+---@class infill.CompletionSettings
+---@field enable? boolean Answer inline completion / completion requests at all.
+---@field languages? string[] Languages served (python, javascript, typescript, go, rust, java, c, cpp).
+---@field debounceMs? integer Server-side wait after an automatic trigger.
+---@field latencyBudgetMs? integer Per-request time budget; later work is cancelled.
+---@field maxContextChars? integer Text on each side of the span sent to the model.
+---@field cacheSize? integer Suggestions kept in the server's cache.
+
+---@class infill.WorkerSettings
+---@field address? string "unix:/path" or "tcp:HOST:PORT" of a running worker (default: start one).
+---@field token? string Shared secret for a TCP worker.
+
+--- Server settings, exactly as the server reads them (the `infill` section; see
+--- lsp_server/SETTINGS.md). Left-out values keep the server's defaults.
 ---@class infill.ServerSettings
----@field model? string Checkpoint directory (default: the server's bundled starter model).
----@field device? string "cpu", "cuda" or "mps".
----@field steps? integer Denoising steps per fill.
----@field max_tokens? integer Longest span the server fills, in tokens.
----@field latency_budget_ms? integer The server gives up on a fill that runs longer.
----@field languages? string[] Language ids the server answers for.
----@field debounce_ms? integer Server-side wait before a fill starts.
+---@field model? infill.ModelSettings
+---@field completion? infill.CompletionSettings
+---@field worker? infill.WorkerSettings
 
 ---@class infill.GhostConfig
 ---@field enabled boolean Show inline suggestions as ghost text.
@@ -60,12 +77,22 @@ M.default = {
 ---@type infill.Config
 M.options = vim.deepcopy(M.default)
 
+--- Type of each server setting, for validation before anything is sent.
+local SETTING_TYPES = {
+  model = { path = 'string', device = 'string', steps = 'integer', maxTokens = 'integer', threads = 'integer' },
+  completion = {
+    enable = 'boolean',
+    languages = 'list',
+    debounceMs = 'integer',
+    latencyBudgetMs = 'integer',
+    maxContextChars = 'integer',
+    cacheSize = 'integer',
+  },
+  worker = { address = 'string', token = 'string' },
+}
+
 local function key_or_false(v)
   return v == false or type(v) == 'string'
-end
-
-local function optional_positive_int(v)
-  return v == nil or (type(v) == 'number' and v > 0 and math.floor(v) == v)
 end
 
 local function string_list(v)
@@ -92,18 +119,30 @@ function M.validate(cfg)
   end, 'a list of strings')
   vim.validate('enable_lsp', cfg.enable_lsp, 'boolean')
   vim.validate('settings', cfg.settings, 'table')
-  local s = cfg.settings
-  vim.validate('settings.model', s.model, 'string', true)
-  vim.validate('settings.device', s.device, 'string', true)
-  for _, k in ipairs({ 'steps', 'max_tokens', 'latency_budget_ms' }) do
-    vim.validate('settings.' .. k, s[k], optional_positive_int, 'a positive integer')
+  for section, keys in pairs(SETTING_TYPES) do
+    local value = cfg.settings[section]
+    vim.validate('settings.' .. section, value, 'table', true)
+    for key, v in pairs(value or {}) do
+      local want = keys[key]
+      local name = ('settings.%s.%s'):format(section, key)
+      if not want then
+        error(('%s: unknown setting (known: %s)'):format(name, table.concat(vim.tbl_keys(keys), ', ')), 0)
+      elseif want == 'integer' then
+        vim.validate(name, v, function(x)
+          return type(x) == 'number' and x >= 0 and math.floor(x) == x
+        end, 'an integer >= 0')
+      elseif want == 'list' then
+        vim.validate(name, v, string_list, 'a list of strings')
+      else
+        vim.validate(name, v, want)
+      end
+    end
   end
-  vim.validate('settings.debounce_ms', s.debounce_ms, function(v)
-    return v == nil or (type(v) == 'number' and v >= 0)
-  end, 'a number >= 0')
-  vim.validate('settings.languages', s.languages, function(v)
-    return v == nil or string_list(v)
-  end, 'a list of strings')
+  for section in pairs(cfg.settings) do
+    if not SETTING_TYPES[section] then
+      error(('settings.%s: unknown section (known: model, completion, worker)'):format(section), 0)
+    end
+  end
   vim.validate('ghost', cfg.ghost, 'table')
   vim.validate('ghost.enabled', cfg.ghost.enabled, 'boolean')
   vim.validate('ghost.auto_trigger', cfg.ghost.auto_trigger, 'boolean')

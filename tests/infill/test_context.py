@@ -145,3 +145,11 @@ def test_headers_use_at_most_half_the_budget_and_keep_the_innermost():
     assert win.headers, "some headers are restored"
     assert sum(len(h) + 1 for h in win.headers) <= 100
     assert win.headers[-1].strip() == f"def level_{depth - 1}_with_a_long_name():"
+
+
+def test_rust_impl_and_fn_headers():
+    body = "".join(f"        let x{i} = {i};\n" for i in range(40))
+    text = f"struct Foo;\n\nimpl Foo {{\n    fn bar(&self) -> i32 {{\n{body}        \n    }}\n}}\n"
+    offset = text.index("        \n    }") + 8
+    win = build_context(text, offset, offset, "rust", ContextConfig(prefix_tokens=160), count_tokens=chars)
+    assert win.headers == ("impl Foo {", "    fn bar(&self) -> i32 {")

@@ -193,11 +193,23 @@ function M.visible(bufnr)
   return st ~= nil and st.suggestion ~= nil
 end
 
---- A copy of the shown suggestion ({row, col, text} with 0-based row and byte col), or nil.
+--- A copy of the shown suggestion, or nil: `text` goes at (row, col) and replaces the buffer up
+--- to (end_row, end_col) (equal to (row, col) for a pure insertion). 0-based rows, byte columns.
 function M.get(bufnr)
-  local st = states[resolve(bufnr)]
+  bufnr = resolve(bufnr)
+  local st = states[bufnr]
   local s = st and st.suggestion
-  return s and { row = s.row, col = s.col, text = s.text } or nil
+  if not s then
+    return nil
+  end
+  local mark = api.nvim_buf_get_extmark_by_id(bufnr, end_ns, s.end_mark, {})
+  return {
+    row = s.row,
+    col = s.col,
+    text = s.text,
+    end_row = mark[1] or s.row,
+    end_col = mark[2] or s.col,
+  }
 end
 
 local function show(bufnr, client_id, norm, row, col, command)

@@ -1,0 +1,407 @@
+"""The Neovim plugin in a real Neovim 0.11 against the real `infill serve` (starter model).
+
+The starter model's text is junk, so the tests check behaviour, not content: ghost text appears
+as extmarks, accepting inserts exactly the suggested text, partial accepts split it, moves and
+<Esc> dismiss it, stale answers are dropped, and the rewrite command edits through the server.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import time
+import unicodedata
+from pathlib import Path
+
+import pytest
+
+try:  # tests/editors is a plain directory (pytest prepend import mode) or a package
+    from .nvim_support import (ARTIFACTS, FIRST_SUGGESTION_TIMEOUT_S, NVIM_INIT, NvimDriver, byte_offset,
+                               nvim_env, split_cursor)
+except ImportError:
+    from nvim_support import (ARTIFACTS, FIRST_SUGGESTION_TIMEOUT_S, NVIM_INIT, NvimDriver, byte_offset,
+                              nvim_env, split_cursor)
+
+pytestmark = [pytest.mark.editor, pytest.mark.slow]
+
+SAMPLE = '''import math
+
+
+def circle_area(radius):
+    """Area of a circle of the given radius."""
+    return <|cursor|>
+
+
+def main():
+    print(circle_area(2.0))
+'''
+
+SAMPLE_MIDLINE = '''def total(values):
+    result = sum(<|cursor|>)
+    return result
+'''
+
+WORD = re.compile(rb"^[ \t]*[A-Za-z0-9_]+|^[ \t]*[^A-Za-z0-9_\s]+|^[ \t]*\r?\n[ \t]*")
+
+
+def insert_text(original: str, row: int, col: int, text: str, end: tuple[int, int] | None = None) -> str:
+    """`original` with `text` inserted at (row, byte col), replacing up to `end` if given."""
+    data = original.encode()
+    start = byte_offset(original, row, col)
+    stop = byte_offset(original, *end) if end else start
+    return (data[:start] + text.encode() + data[stop:]).decode()
+
+
+def end_of(row: int, col: int, text: str) -> tuple[int, int]:
+    """Cursor position after inserting `text` at (row, byte col)."""
+    lines = text.split("\n")
+    if len(lines) == 1:
+        return row, col + len(text.encode())
+    return row + len(lines) - 1, len(lines[-1].encode())
+
+
+def cursor0(nvim: NvimDriver) -> tuple[int, int]:
+    row, col = nvim.nvim.current.window.cursor
+    return row - 1, col
+
+
+def test_ghost_text_appears_and_tab_inserts_exactly_it(nvim: NvimDriver):
+    original, row, col = nvim.open("area.py", SAMPLE)
+    nvim.insert_at(row, col)
+    g_row, g_col, ghost = nvim.wait_for_ghost()
+    assert (g_row, g_col) == (row, col), "ghost text must be drawn at the cursor"
+    assert ghost, "the server returned an empty suggestion"
+    details = nvim.ghost_marks()[0][3]
+    assert details["virt_text_pos"] == "inline"
+    assert all(chunk[1] == "InfillGhost" for chunk in details["virt_text"])
+    if "\n" in ghost:
+        assert details["virt_lines"], "further lines of a multi-line suggestion go in virt_lines"
+    suggestion = nvim.suggestion()
+    assert suggestion["text"] == ghost, "extmarks must show exactly the pending suggestion"
+    assert nvim.buffer_text() == original, "showing ghost text must not edit the buffer"
+
+    replace_end = (suggestion["end_row"], suggestion["end_col"])
+    nvim.nvim.input("<Tab>")
+    expected = insert_text(original, row, col, ghost, replace_end)
+    nvim.wait_for("the suggestion to be inserted", lambda: nvim.buffer_text() == expected, timeout=10)
+    assert nvim.ghost_marks() == [], "accepted ghost text must be removed"
+    assert cursor0(nvim) == end_of(row, col, ghost)
+    assert nvim.nvim.api.get_mode()["mode"] == "i"
+    nvim.nvim.input("<Esc>")
+
+
+def test_accept_word_then_line_then_rest(nvim: NvimDriver):
+    original, row, col = nvim.open("midline.py", SAMPLE_MIDLINE)
+    nvim.insert_at(row, col)
+    _, _, ghost = nvim.wait_for_ghost()
+    remaining, inserted = ghost, ""
+    cur_row, cur_col = row, col
+
+    for key, kind in (("<M-Right>", "word"), ("<M-Down>", "line"), ("<Tab>", "all")):
+        if not remaining:
+            break
+        if kind == "word":
+            part = WORD.match(remaining.encode())
+            part = part.group(0).decode() if part else remaining
+        elif kind == "line":
+            part = remaining[: remaining.index("\n") + 1] if "\n" in remaining else remaining
+        else:
+            part = remaining
+        nvim.nvim.input(key)
+        inserted += part
+        remaining = remaining[len(part):]
+        expected = insert_text(original, row, col, inserted)
+        nvim.wait_for(f"accept-{kind} to insert {part!r}", lambda: nvim.buffer_text() == expected, timeout=10)
+        cur_row, cur_col = end_of(cur_row, cur_col, part)
+        assert cursor0(nvim) == (cur_row, cur_col)
+        shown = nvim.ghost_from_extmarks()
+        if remaining:
+            assert shown == (cur_row, cur_col, remaining), f"after accept-{kind} the rest stays as ghost text"
+        else:
+            assert shown is None
+    assert inserted == ghost
+    nvim.nvim.input("<Esc>")
+
+
+def test_escape_dismisses_without_editing(nvim: NvimDriver):
+    original, row, col = nvim.open("dismiss.py", SAMPLE)
+    nvim.insert_at(row, col)
+    nvim.wait_for_ghost()
+    nvim.nvim.input("<Esc>")
+    nvim.wait_for("<Esc> to remove the ghost text", lambda: nvim.ghost_marks() == [], timeout=10)
+    assert nvim.suggestion() is None
+    assert nvim.buffer_text() == original
+
+
+def test_cursor_move_and_dismiss_key_hide_the_suggestion(nvim: NvimDriver):
+    original, row, col = nvim.open("move.py", SAMPLE_MIDLINE)
+    nvim.insert_at(row, col)
+    nvim.wait_for_ghost()
+    nvim.nvim.input("<Left>")
+    # The move hides this suggestion at once; a new one may come later for the new position.
+    nvim.wait_for(
+        "a cursor move to hide the ghost text at the old position",
+        lambda: (nvim.ghost_from_extmarks() or (None, None, ""))[:2] != (row, col),
+        timeout=10,
+    )
+    nvim.wait_for_ghost()
+    nvim.nvim.input("<C-]>")
+    nvim.wait_for("<C-]> to dismiss", lambda: nvim.ghost_marks() == [], timeout=10)
+    assert nvim.buffer_text() == original
+    nvim.nvim.input("<Esc>")
+
+
+def test_answer_for_an_older_buffer_is_dropped(nvim: NvimDriver):
+    original, row, col = nvim.open("stale.py", SAMPLE)
+    nvim.insert_at(row, col)
+    nvim.wait_for_ghost()  # the server is warm
+    nvim.nvim.input("<C-]>")
+    nvim.wait_for("dismiss", lambda: nvim.ghost_marks() == [], timeout=10)
+    before = nvim.lua("return vim.deepcopy(require('infill.ghost').stats)")
+    # Ask, then edit the buffer before the answer arrives; events are ignored so that the
+    # plugin's own dismiss-on-edit does not cancel the request and only the changedtick check is left.
+    nvim.lua(
+        """
+        vim.o.eventignore = 'all'
+        require('infill.ghost').request(0, 1)
+        local row, col = unpack(vim.api.nvim_win_get_cursor(0))
+        vim.api.nvim_buf_set_text(0, row - 1, 0, row - 1, 0, { '# edited ' })
+        vim.api.nvim_win_set_cursor(0, { row, col + #'# edited ' })
+        """
+    )
+    try:
+        nvim.wait_for(
+            "the stale answer",
+            lambda: nvim.lua("return require('infill.ghost').stats.responses") > before["responses"],
+            timeout=FIRST_SUGGESTION_TIMEOUT_S,
+        )
+        stats = nvim.lua("return require('infill.ghost').stats")
+        assert stats["dropped"] == before["dropped"] + 1 or stats["errors"] > before["errors"], stats
+        assert stats["shown"] == before["shown"], "a stale answer must not be shown"
+        assert nvim.ghost_marks() == []
+    finally:
+        nvim.lua("vim.o.eventignore = ''")
+        nvim.nvim.input("<Esc>")
+
+
+def test_rewrite_selection_edits_the_buffer_through_the_server(nvim: NvimDriver):
+    original, _, _ = nvim.open("rewrite.py", SAMPLE.replace("<|cursor|>", "math.pi * radius ** 2<|cursor|>"))
+    lines = original.splitlines()
+    target = lines.index("    return math.pi * radius ** 2")
+    nvim.nvim.current.window.cursor = (target + 1, 4)
+    nvim.nvim.input("v$h<Esc>")  # charwise: "return math.pi * radius ** 2"
+    nvim.wait_for("normal mode", lambda: nvim.nvim.api.get_mode()["mode"] == "n", timeout=10)
+    nvim.lua("require('infill.commands').last = nil")
+    nvim.nvim.command("'<,'>InfillRewrite")
+    last = nvim.wait_for(
+        "the rewrite command to finish",
+        lambda: (nvim.lua("return require('infill.commands').last") or {}).get("done") and nvim.lua(
+            "return require('infill.commands').last"),
+        timeout=FIRST_SUGGESTION_TIMEOUT_S,
+    )
+    assert last.get("err") is None, f"server error: {last.get('err')}"
+    nvim.wait_for("the server's edit to change the buffer", lambda: nvim.buffer_text() != original, timeout=30)
+    new_lines = nvim.buffer_text().splitlines()
+    # Only the selection was replaced: everything before it and after it is untouched.
+    assert new_lines[:target] == lines[:target]
+    assert new_lines[target].startswith("    ")
+    tail = lines[target + 1:]
+    assert new_lines[len(new_lines) - len(tail):] == tail
+
+
+def test_fill_middle_command_reaches_the_server(nvim: NvimDriver):
+    original, row, col = nvim.open("fill.py", SAMPLE)
+    nvim.nvim.current.window.cursor = (row + 1, col)
+    nvim.lua("require('infill.commands').last = nil")
+    nvim.nvim.command("InfillFillMiddle")
+    last = nvim.wait_for(
+        "the fill-in-the-middle command to finish",
+        lambda: (nvim.lua("return require('infill.commands').last") or {}).get("done") and nvim.lua(
+            "return require('infill.commands').last"),
+        timeout=FIRST_SUGGESTION_TIMEOUT_S,
+    )
+    assert last["command"] == "infill.fillMiddle"
+    assert last.get("err") is None, f"server error: {last.get('err')}"
+    text = nvim.buffer_text()
+    prefix, suffix = original.split("    return ", 1)
+    assert text.startswith(prefix + "    return") and text.endswith(suffix.split("\n", 1)[1])
+
+
+def test_checkhealth_reports_server_and_client(nvim: NvimDriver):
+    nvim.open("health.py", SAMPLE)
+    nvim.nvim.command("checkhealth infill")
+    report = "\n".join(nvim.nvim.current.buffer[:])
+    nvim.nvim.command("bwipeout!")
+    assert "infill: Neovim" in report and "OK Neovim 0.11" in report
+    assert "OK options are valid" in report
+    assert "OK server executable found" in report
+    assert re.search(r"OK client \d+ attached", report), report
+    assert "OK server offers textDocument/inlineCompletion" in report
+    assert "OK server command infill.rewriteSelection" in report
+    assert "ERROR" not in report, report
+
+
+def test_setup_rejects_bad_options_by_name(nvim: NvimDriver):
+    cases = {
+        "settings.model.steps": "{ settings = { model = { steps = -1 } } }",
+        "settings.model.stpes": "{ settings = { model = { stpes = 4 } } }",
+        "keymaps.accept": "{ keymaps = { accept = 3 } }",
+        "ghost.debounce_ms": "{ ghost = { debounce_ms = 'soon' } }",
+    }
+    for name, opts in cases.items():
+        ok, err = nvim.lua(f"return {{ pcall(require('infill').setup, {opts}) }}")
+        assert ok is False and err.startswith("infill.setup: " + name), err
+
+
+# ---------------------------------------------------------------------------------------------
+# Screenshot: the Neovim TUI inside tmux, captured with colors and drawn to a PNG.
+
+SGR = re.compile(r"\x1b\[([0-9;:]*)m")
+XTERM16 = [
+    (0, 0, 0), (205, 0, 0), (0, 205, 0), (205, 205, 0), (0, 0, 238), (205, 0, 205), (0, 205, 205), (229, 229, 229),
+    (127, 127, 127), (255, 0, 0), (0, 255, 0), (255, 255, 0), (92, 92, 255), (255, 0, 255), (0, 255, 255), (255, 255, 255),
+]
+
+
+def xterm256(n: int) -> tuple[int, int, int]:
+    if n < 16:
+        return XTERM16[n]
+    if n < 232:
+        n -= 16
+        steps = [0, 95, 135, 175, 215, 255]
+        return steps[n // 36], steps[(n // 6) % 6], steps[n % 6]
+    level = 8 + 10 * (n - 232)
+    return level, level, level
+
+
+def parse_ansi(screen: str, fg0, bg0) -> list[list[tuple[str, tuple, tuple, bool]]]:
+    """Cells (char, fg, bg, bold) per line from `tmux capture-pane -e` output."""
+    rows = []
+    for line in screen.split("\n"):
+        fg, bg, bold, reverse = fg0, bg0, False, False
+        cells, pos = [], 0
+        for m in list(SGR.finditer(line)) + [None]:
+            chunk = line[pos:m.start()] if m else line[pos:]
+            for ch in chunk:
+                f, b = (bg, fg) if reverse else (fg, bg)
+                cells.append((ch, f, b, bold))
+                if unicodedata.east_asian_width(ch) in "WF":
+                    cells.append(("", f, b, bold))
+            if m is None:
+                break
+            pos = m.end()
+            codes = [int(c) if c else 0 for c in re.split("[;:]", m.group(1) or "0")]
+            i = 0
+            while i < len(codes):
+                c = codes[i]
+                if c == 0:
+                    fg, bg, bold, reverse = fg0, bg0, False, False
+                elif c == 1:
+                    bold = True
+                elif c == 22:
+                    bold = False
+                elif c == 7:
+                    reverse = True
+                elif c == 27:
+                    reverse = False
+                elif 30 <= c <= 37 or 90 <= c <= 97:
+                    fg = XTERM16[c - 30 if c < 90 else c - 82]
+                elif 40 <= c <= 47 or 100 <= c <= 107:
+                    bg = XTERM16[c - 40 if c < 100 else c - 92]
+                elif c == 39:
+                    fg = fg0
+                elif c == 49:
+                    bg = bg0
+                elif c in (38, 48) and i + 1 < len(codes):
+                    if codes[i + 1] == 5 and i + 2 < len(codes):
+                        color, i = xterm256(codes[i + 2]), i + 2
+                    elif codes[i + 1] == 2 and i + 4 < len(codes):
+                        color, i = tuple(codes[i + 2:i + 5]), i + 4
+                    else:
+                        color = fg0 if c == 38 else bg0
+                    if c == 38:
+                        fg = color
+                    else:
+                        bg = color
+                i += 1
+        rows.append(cells)
+    return rows
+
+
+def render_png(screen: str, out: Path, cols: int, lines: int) -> None:
+    """Draw captured terminal text with its colors to a PNG (DejaVu Sans Mono from matplotlib)."""
+    import matplotlib
+    from PIL import Image, ImageDraw, ImageFont
+
+    fonts = Path(matplotlib.get_data_path()) / "fonts" / "ttf"
+    regular = ImageFont.truetype(str(fonts / "DejaVuSansMono.ttf"), 16)
+    bold_font = ImageFont.truetype(str(fonts / "DejaVuSansMono-Bold.ttf"), 16)
+    cw = round(regular.getlength("M"))
+    ascent, descent = regular.getmetrics()
+    ch = ascent + descent + 2
+    fg0, bg0 = (224, 226, 234), (20, 22, 27)  # Neovim's default dark theme
+    img = Image.new("RGB", (cols * cw + 16, lines * ch + 16), bg0)
+    draw = ImageDraw.Draw(img)
+    for y, cells in enumerate(parse_ansi(screen, fg0, bg0)[:lines]):
+        for x, (char, fg, bg, bold) in enumerate(cells[:cols]):
+            left, top = 8 + x * cw, 8 + y * ch
+            draw.rectangle([left, top, left + cw - 1, top + ch - 1], fill=bg)
+            if char.strip():
+                draw.text((left, top + 1), char, font=bold_font if bold else regular, fill=fg)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    img.save(out)
+
+
+def test_screenshot_of_ghost_text_in_the_terminal_ui(nvim_path: str, tmp_path: Path):
+    """Run the real TUI in tmux, wait for the ghost text over RPC, capture it to a PNG."""
+    import pynvim
+
+    tmux = shutil.which("tmux")
+    if tmux is None:
+        pytest.fail("tmux is needed for the screenshot: apt-get install tmux (done by .ci/install-editors.sh)")
+    home, project = tmp_path / "home", tmp_path / "project"
+    project.mkdir()
+    (project / "pyproject.toml").write_text('[project]\nname = "sample"\nversion = "0"\n')
+    text, row, col = split_cursor(SAMPLE)
+    (project / "area.py").write_text(text)
+    sock, tmux_sock = tmp_path / "nvim.sock", tmp_path / "tmux.sock"
+    cols, lines = 90, 16
+    env = {**nvim_env(home), "TERM": "tmux-256color", "COLORTERM": "truecolor"}
+    env_args = [f"{k}={v}" for k, v in env.items()]
+    nvim_cmd = ["env", "-C", str(project), *env_args, nvim_path, "--clean", "-n", "-u", str(NVIM_INIT),
+                "--listen", str(sock), "-c", "set termguicolors number", "area.py"]
+    subprocess.run([tmux, "-S", str(tmux_sock), "-f", "/dev/null", "new-session", "-d", "-x", str(cols),
+                    "-y", str(lines), "-s", "infill", *nvim_cmd], check=True)
+    try:
+        deadline = time.monotonic() + 30
+        while not sock.exists():
+            assert time.monotonic() < deadline, "nvim in tmux did not open its RPC socket"
+            time.sleep(0.1)
+        session = pynvim.attach("socket", path=str(sock))
+        driver = NvimDriver(session, project, home)
+        driver.wait_for(
+            "the infill client",
+            lambda: driver.lua("return require('infill.ghost').is_attached(0)"),
+            timeout=FIRST_SUGGESTION_TIMEOUT_S,
+        )
+        driver.insert_at(row, col)
+        driver.wait_for_ghost()
+        time.sleep(0.5)  # let the TUI flush its redraw
+        screen = subprocess.run([tmux, "-S", str(tmux_sock), "capture-pane", "-e", "-p", "-t", "infill"],
+                                check=True, capture_output=True, text=True).stdout
+        _, _, ghost = driver.ghost_from_extmarks()
+        first_line = ghost.split("\n")[0].strip()
+        if first_line:
+            plain = SGR.sub("", screen)
+            assert first_line[:20] in plain, f"ghost text {first_line!r} not on screen:\n{plain}"
+        out = ARTIFACTS / "nvim-ghost.png"
+        render_png(screen, out, cols, lines)
+        (ARTIFACTS / "nvim-ghost.ansi").write_text(screen)
+        assert out.stat().st_size > 1000
+        try:
+            session.command("qa!")
+        except Exception:
+            pass  # the channel closes as nvim exits
+    finally:
+        subprocess.run([tmux, "-S", str(tmux_sock), "kill-server"], check=False, capture_output=True)

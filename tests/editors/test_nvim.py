@@ -329,8 +329,9 @@ def parse_ansi(screen: str, fg0, bg0) -> list[list[tuple[str, tuple, tuple, bool
     return rows
 
 
-def render_png(screen: str, out: Path, cols: int, lines: int) -> None:
-    """Draw captured terminal text with its colors to a PNG (DejaVu Sans Mono from matplotlib)."""
+def render_png(screen: str, out: Path, cols: int, lines: int, cursor: tuple[int, int] | None = None) -> None:
+    """Draw captured terminal text with its colors (and the cursor as a bar) to a PNG, in DejaVu
+    Sans Mono from matplotlib."""
     import matplotlib
     from PIL import Image, ImageDraw, ImageFont
 
@@ -349,6 +350,9 @@ def render_png(screen: str, out: Path, cols: int, lines: int) -> None:
             draw.rectangle([left, top, left + cw - 1, top + ch - 1], fill=bg)
             if char.strip():
                 draw.text((left, top + 1), char, font=bold_font if bold else regular, fill=fg)
+    if cursor is not None:
+        left, top = 8 + cursor[0] * cw, 8 + cursor[1] * ch
+        draw.rectangle([left, top, left + 1, top + ch - 1], fill=fg0)
     out.parent.mkdir(parents=True, exist_ok=True)
     img.save(out)
 
@@ -390,13 +394,16 @@ def test_screenshot_of_ghost_text_in_the_terminal_ui(nvim_path: str, tmp_path: P
         time.sleep(0.5)  # let the TUI flush its redraw
         screen = subprocess.run([tmux, "-S", str(tmux_sock), "capture-pane", "-e", "-p", "-t", "infill"],
                                 check=True, capture_output=True, text=True).stdout
+        where = subprocess.run([tmux, "-S", str(tmux_sock), "display-message", "-p", "-t", "infill",
+                                "#{cursor_x} #{cursor_y}"], check=True, capture_output=True, text=True).stdout
+        cursor_xy = tuple(int(v) for v in where.split())
         _, _, ghost = driver.ghost_from_extmarks()
         first_line = ghost.split("\n")[0].strip()
         if first_line:
             plain = SGR.sub("", screen)
             assert first_line[:20] in plain, f"ghost text {first_line!r} not on screen:\n{plain}"
         out = ARTIFACTS / "nvim-ghost.png"
-        render_png(screen, out, cols, lines)
+        render_png(screen, out, cols, lines, cursor_xy)
         (ARTIFACTS / "nvim-ghost.ansi").write_text(screen)
         assert out.stat().st_size > 1000
         try:

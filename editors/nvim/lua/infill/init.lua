@@ -18,6 +18,12 @@ local function set_highlights()
   api.nvim_set_hl(0, 'InfillGhost', { link = 'Comment', default = true })
 end
 
+--- Whether the built-in inline completion (0.12+) shows a candidate in `bufnr`.
+local function native_visible(bufnr)
+  local ns = api.nvim_get_namespaces()['nvim.lsp.inline_completion']
+  return ns ~= nil and #api.nvim_buf_get_extmarks(bufnr, ns, 0, -1, { limit = 1 }) > 0
+end
+
 --- Insert-mode keys for the built-in inline completion (0.12+): accept, or type the key itself.
 local function native_attach(client, bufnr)
   local ic = vim.lsp.inline_completion
@@ -25,10 +31,11 @@ local function native_attach(client, bufnr)
   local keys = config.options.keymaps
   if keys.accept then
     vim.keymap.set('i', keys.accept, function()
-      if not ic.get({ bufnr = bufnr }) then
-        api.nvim_feedkeys(vim.keycode(keys.accept), 'n', false)
+      if native_visible(bufnr) then
+        return '<Cmd>lua vim.lsp.inline_completion.get()<CR>'
       end
-    end, { buffer = bufnr, desc = 'infill: accept suggestion' })
+      return keys.accept
+    end, { buffer = bufnr, expr = true, desc = 'infill: accept suggestion' })
   end
   if keys.trigger then
     vim.keymap.set('i', keys.trigger, function()

@@ -46,3 +46,25 @@ def nvim(nvim_path: str, tmp_path_factory: pytest.TempPathFactory):
         except Exception:
             pass  # quitting closes the RPC channel under us
         session.close()
+
+
+@pytest.fixture(scope="module")
+def bare_nvim(nvim_path: str, tmp_path_factory: pytest.TempPathFactory):
+    """A headless Neovim with the plugin on the runtimepath but no server, for the pure Lua parts."""
+    import pynvim
+
+    home = tmp_path_factory.mktemp("nvim-bare-home")
+    overrides = [f"{k}={v}" for k, v in nvim_env(home).items() if k.startswith("XDG_")]
+    session = pynvim.attach(
+        "child",
+        argv=["env", *overrides, nvim_path, "--embed", "--headless", "--clean", "-n",
+              "--cmd", f"set runtimepath^={NVIM_INIT.parent.parent}"],
+    )
+    try:
+        yield session
+    finally:
+        try:
+            session.command("qa!")
+        except Exception:
+            pass  # quitting closes the RPC channel under us
+        session.close()

@@ -412,3 +412,63 @@ def test_screenshot_of_ghost_text_in_the_terminal_ui(nvim_path: str, tmp_path: P
             pass  # the channel closes as nvim exits
     finally:
         subprocess.run([tmux, "-S", str(tmux_sock), "kill-server"], check=False, capture_output=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# Pure parts of the ghost-text renderer, in a Neovim without a server.
+
+NORMALIZE = """
+local lines, row, col, item, enc = ...
+vim.api.nvim_buf_set_lines(0, 0, -1, false, lines)
+return require('infill.ghost')._normalize(0, item, enc, row, col) or vim.NIL
+"""
+
+
+def pos(line: int, character: int) -> dict:
+    return {"line": line, "character": character}
+
+
+@pytest.mark.parametrize(
+    "item, expected",
+    [
+        ({"insertText": "a, b"}, {"text": "a, b", "er": 0, "ec": 12}),
+        # The range starts before the cursor: the typed part must match and is not shown again.
+        ({"insertText": "foo(a, b", "range": {"start": pos(0, 8), "end": pos(0, 12)}}, {"text": "a, b", "er": 0, "ec": 12}),
+        ({"insertText": "bar(a, b", "range": {"start": pos(0, 8), "end": pos(0, 12)}}, None),
+        # The suggestion repeats the text it replaces after the cursor: only the new part is inserted.
+        ({"insertText": "a, b\n)", "range": {"start": pos(0, 12), "end": pos(1, 1)}}, {"text": "a, b", "er": 0, "ec": 12}),
+        # It replaces text after the cursor with something else: that region is remembered.
+        ({"insertText": "a, b", "range": {"start": pos(0, 12), "end": pos(1, 0)}}, {"text": "a, b", "er": 1, "ec": 0}),
+        ({"insertText": "x", "range": {"start": pos(1, 0), "end": pos(1, 0)}}, None),  # after the cursor
+        ({"insertText": {"kind": "snippet", "value": "a"}}, {"text": "a", "er": 0, "ec": 12}),
+        ({"insertText": ""}, None),
+        ({"insertText": 3}, None),
+    ],
+)
+def test_normalize_inline_completion_items(bare_nvim, item, expected):
+    got = bare_nvim.exec_lua(NORMALIZE, ["    x = foo(", ")"], 0, 12, item, "utf-16")
+    assert got == expected
+
+
+def test_normalize_converts_utf16_positions_to_bytes(bare_nvim):
+    # "é" is 2 bytes but 1 UTF-16 unit, "😀" 4 bytes and 2 units: the cursor is at byte 11.
+    line = "é😀 = f("
+    item = {"insertText": "f(1)", "range": {"start": pos(0, 6), "end": pos(0, 8)}}
+    got = bare_nvim.exec_lua(NORMALIZE, [line], 0, len(line.encode()), item, "utf-16")
+    assert got == {"text": "1)", "er": 0, "ec": len(line.encode())}
+
+
+@pytest.mark.parametrize(
+    "text, word, line",
+    [
+        ("foo(bar)", "foo", "foo(bar)"),
+        ("  (bar)\n  x", "  (", "  (bar)\n"),
+        ("\n    return x", "\n    ", "\n"),
+        ("é ok", "é", "é ok"),
+    ],
+)
+def test_next_word_and_next_line(bare_nvim, text, word, line):
+    ghost = "require('infill.ghost')"
+    assert bare_nvim.exec_lua(f"return {ghost}._next_word(...)", text) == word
+    assert bare_nvim.exec_lua(f"return {ghost}._next_line(...)", text) == line
+    assert WORD.match(text.encode()).group(0).decode() == word  # the test's own model agrees

@@ -1,0 +1,290 @@
+"""LSP features, each a thin handler: get the document, call the engine off the event loop, convert.
+
+Implements textDocument/didOpen|didChange|didClose, textDocument/inlineCompletion,
+textDocument/completion (fallback), textDocument/codeAction, workspace/executeCommand
+(``infill.rewriteSelection``, ``infill.fillMiddle``), workspace/didChangeConfiguration and the
+custom ``infill/stats`` request. Every feature is isolated: an unexpected error is logged with its
+traceback and answered with an empty result; the other features keep working.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import time
+from typing import Any, Callable
+
+from lsprotocol import types as lsp
+
+from infill import engine
+from infill.types import Cancelled, InfillError
+
+from . import convert
+from .scheduler import PlainEdit, context_key
+from .server import WINDOW_CHARS, InfillServer, Snapshot, open_document
+
+log = logging.getLogger("infill.handlers")
+
+
+def isolated(empty: Any = None) -> Callable:
+    """Log a failing feature's traceback and answer ``empty``; cancellation still propagates."""
+
+    def wrap(fn):
+        if asyncio.iscoroutinefunction(fn):
+            @functools.wraps(fn)
+            async def run(ls: InfillServer, *args):
+                try:
+                    return await fn(ls, *args)
+                except asyncio.CancelledError:
+                    raise
+                except InfillError as exc:
+                    log.info("%s: %s", fn.__name__, exc)
+                except Exception:
+                    log.exception("%s failed", fn.__name__)
+                return empty
+        else:
+            @functools.wraps(fn)
+            def run(ls: InfillServer, *args):
+                try:
+                    return fn(ls, *args)
+                except InfillError as exc:
+                    log.info("%s: %s", fn.__name__, exc)
+                except Exception:
+                    log.exception("%s failed", fn.__name__)
+                return empty
+        return run
+    return wrap
+
+
+# ------------------------------------------------------------------ shared flow
+
+async def run_engine(ls: InfillServer, kind: str, snap: Snapshot, fn: Callable, *args, debounce: bool = False):
+    """Run ``fn(text, *args, language, denoiser, config, cancel, tree)`` in the engine pool.
+
+    A newer request of the same kind for the document cancels this one; ``$/cancelRequest``
+    (asyncio cancellation) and the latency budget cancel it too. Returns a Suggestion or None.
+    """
+    key = (snap.uri, kind)
+    budget = ls.settings.completion.latency_budget_ms / 1000
+    token = ls.supersede.begin(key, deadline=time.monotonic() + budget)
+    ls.stats["inflight"] += 1
+    try:
+        if debounce and ls.settings.completion.debounce_ms:
+            await asyncio.sleep(ls.settings.completion.debounce_ms / 1000)
+            if token.cancelled:
+                ls.stats["superseded"] += 1
+                return None
+        denoiser = ls.denoiser()
+        text, args, shift = _window(snap, args)
+        call = functools.partial(fn, text, *args, snap.language, denoiser, ls.engine_config(), token,
+                                 snap.tree if not shift and len(text) == len(snap.text) else None)
+        ls.stats["engine_calls"] += 1
+        suggestion = await asyncio.get_running_loop().run_in_executor(ls.engine_pool, call)
+        if suggestion is None:
+            return None
+        edit = suggestion.edit
+        return PlainEdit(edit.start + shift, edit.end + shift, edit.text)
+    except asyncio.CancelledError:
+        token.cancel()  # reaches the sampler through the worker's cancel op
+        ls.stats["cancelled"] += 1
+        raise
+    except Cancelled:
+        ls.stats["cancelled"] += 1
+        return None
+    finally:
+        ls.stats["inflight"] -= 1
+        ls.supersede.end(key, token)
+
+
+def _window(snap: Snapshot, offsets: tuple) -> tuple[str, tuple, int]:
+    """For a huge document, the text around the offsets (the engine and tree-sitter see only that)."""
+    if len(snap.text) <= 2 * WINDOW_CHARS:
+        return snap.text, offsets, 0
+    lo = max(0, min(offsets) - WINDOW_CHARS)
+    hi = min(len(snap.text), max(offsets) + WINDOW_CHARS)
+    return snap.text[lo:hi], tuple(o - lo for o in offsets), lo
+
+
+def fresh(ls: InfillServer, snap: Snapshot) -> bool:
+    """The document is still at the version the result was computed on; otherwise the result is dropped."""
+    if ls.current_version(snap.uri) == snap.version:
+        return True
+    ls.stats["stale_dropped"] += 1
+    log.info("dropping a result for %s version %s (now %s)", snap.uri, snap.version, ls.current_version(snap.uri))
+    return False
+
+
+async def suggest_at(ls: InfillServer, snap: Snapshot, offset: int, kind: str, debounce: bool,
+                     selected: tuple[int, int, str] | None = None) -> PlainEdit | None:
+    """Completion at ``offset``: typed-ahead reuse, then the cache, then the engine."""
+    if selected is None:
+        reuse = ls.typed_ahead.lookup(snap.uri, snap.text, offset)
+        if reuse is not None:
+            ls.stats["typed_ahead"] += 1
+            return reuse
+    extra = "" if selected is None else f"{selected[0]}:{selected[1]}:{selected[2]}"
+    key = context_key(snap.uri, snap.text, offset, snap.index.position_at(offset), kind, extra)
+    cached = ls.cache.get(key, offset)
+    if cached is not None:
+        ls.stats["cache_hits"] += 1
+        return cached
+    if selected is None:
+        edit = await run_engine(ls, kind, snap, engine.complete, offset, debounce=debounce)
+    else:
+        edit = await _complete_after_selected(ls, kind, snap, selected, debounce)
+    if edit is None or not fresh(ls, snap):
+        return None
+    ls.cache.put(key, offset, edit)
+    ls.typed_ahead.remember(snap.uri, snap.text, edit)
+    return edit
+
+
+async def _complete_after_selected(ls, kind, snap: Snapshot, selected, debounce) -> PlainEdit | None:
+    """Complete as if the selected popup item were inserted; answer one edit on the real text."""
+    rs, re_, sel = selected
+    text2 = snap.text[:rs] + sel + snap.text[re_:]
+    snap2 = Snapshot(snap.uri, text2, snap.version, snap.language, snap.index, None)
+    edit2 = await run_engine(ls, kind, snap2, engine.complete, rs + len(sel), debounce=debounce)
+    if edit2 is None:
+        return None
+    final = text2[:edit2.start] + edit2.new_text + text2[edit2.end:]
+    start = min(rs, edit2.start)
+    mapped_end = edit2.end if edit2.end <= rs else max(re_, edit2.end - len(sel) + (re_ - rs))
+    end = max(re_, mapped_end)
+    return PlainEdit(start, end, final[start:len(final) - (len(snap.text) - end)])
+
+
+# ------------------------------------------------------------------ registration
+
+def register(server: InfillServer) -> None:
+    """Attach every feature to ``server``."""
+
+    @server.feature(lsp.INITIALIZE)
+    def initialize(ls: InfillServer, params: lsp.InitializeParams) -> None:
+        ls.initialization_options = params.initialization_options
+
+    @server.feature(lsp.INITIALIZED)
+    async def initialized(ls: InfillServer, params: lsp.InitializedParams) -> None:
+        ls.loop = asyncio.get_running_loop()
+        ls.apply_settings(ls.initialization_options, initial=True)
+        ls.start_worker()
+
+    @server.feature(lsp.SHUTDOWN)
+    def shutdown(ls: InfillServer, params: None) -> None:
+        ls.shutdown_worker()
+
+    @server.feature(lsp.WORKSPACE_DID_CHANGE_CONFIGURATION)
+    @isolated()
+    def did_change_configuration(ls: InfillServer, params: lsp.DidChangeConfigurationParams) -> None:
+        if params.settings is not None:
+            ls.apply_settings(params.settings)
+
+    @server.feature(lsp.TEXT_DOCUMENT_DID_OPEN)
+    @isolated()
+    def did_open(ls: InfillServer, params: lsp.DidOpenTextDocumentParams) -> None:
+        d = params.text_document
+        ls.documents[d.uri] = open_document(d.text, d.language_id, d.uri, d.version)
+
+    @server.feature(lsp.TEXT_DOCUMENT_DID_CHANGE)
+    @isolated()
+    def did_change(ls: InfillServer, params: lsp.DidChangeTextDocumentParams) -> None:
+        uri = params.text_document.uri
+        doc = ls.documents.get(uri)
+        if doc is None:
+            return
+        ls.supersede.cancel_all(uri)  # in-flight completions are for text that no longer exists
+        try:
+            for change in params.content_changes:
+                if isinstance(change, lsp.TextDocumentContentChangePartial):
+                    start, end = convert.offsets_of(doc.index, change.range)
+                    doc.apply_change(start, end, change.text, params.text_document.version)
+                else:
+                    doc.replace_all(change.text, params.text_document.version)
+        except InfillError:
+            log.exception("bad change for %s; reopening as text only", uri)
+            ls.documents[uri] = open_document(doc.text, None, uri, params.text_document.version)
+        if doc.__class__.__name__ == "Document" and len(doc.text) > 1_000_000:  # grew past the parse limit
+            ls.documents[uri] = open_document(doc.text, doc.language, uri, doc.version)
+
+    @server.feature(lsp.TEXT_DOCUMENT_DID_CLOSE)
+    @isolated()
+    def did_close(ls: InfillServer, params: lsp.DidCloseTextDocumentParams) -> None:
+        uri = params.text_document.uri
+        ls.documents.pop(uri, None)
+        ls.supersede.cancel_all(uri)
+        ls.typed_ahead.forget(uri)
+
+    @server.feature(lsp.TEXT_DOCUMENT_INLINE_COMPLETION, lsp.InlineCompletionOptions())
+    @isolated(None)
+    async def inline_completion(ls: InfillServer, params: lsp.InlineCompletionParams):
+        snap = ls.snapshot(params.text_document.uri)
+        if snap is None or not ls.serves(snap):
+            return None
+        offset = convert.offset_of(snap.index, params.position)
+        automatic = params.context.trigger_kind == lsp.InlineCompletionTriggerKind.Automatic
+        selected = None
+        info = params.context.selected_completion_info
+        if info is not None:
+            rs, re_ = convert.offsets_of(snap.index, info.range)
+            if rs <= offset and re_ >= rs:
+                selected = (rs, re_, info.text)
+        edit = await suggest_at(ls, snap, offset, "inline", debounce=automatic, selected=selected)
+        return None if edit is None else convert.inline_completion(snap.index, edit)
+
+    @server.feature(lsp.TEXT_DOCUMENT_COMPLETION, lsp.CompletionOptions())
+    @isolated(None)
+    async def completion(ls: InfillServer, params: lsp.CompletionParams):
+        snap = ls.snapshot(params.text_document.uri)
+        if snap is None or not ls.serves(snap):
+            return None
+        offset = convert.offset_of(snap.index, params.position)
+        edit = await suggest_at(ls, snap, offset, "completion", debounce=True)
+        return None if edit is None else convert.completion_list(snap.index, edit, offset)
+
+    @server.feature(lsp.TEXT_DOCUMENT_CODE_ACTION, lsp.CodeActionOptions(
+        code_action_kinds=[lsp.CodeActionKind.RefactorRewrite]))
+    @isolated([])
+    def code_action(ls: InfillServer, params: lsp.CodeActionParams):
+        snap = ls.snapshot(params.text_document.uri)
+        if snap is None or not ls.serves(snap):
+            return []
+        return convert.code_actions(params.text_document.uri, params.range, params.context.only)
+
+    async def apply_region(ls: InfillServer, kind: str, fn: Callable, args: tuple) -> dict:
+        """Compute a rewrite/fill for ``[uri, range]`` and send it as a versioned workspace/applyEdit."""
+        uri, rng = convert.command_arguments(list(args))
+        snap = ls.snapshot(uri)
+        if snap is None:
+            return {"applied": False, "reason": f"unknown document {uri}"}
+        if not ls.serves(snap):
+            return {"applied": False, "reason": f"language {snap.language!r} is not enabled"}
+        start, end = convert.offsets_of(snap.index, rng)
+        edit = await run_engine(ls, kind, snap, fn, start, end)
+        if edit is None:
+            return {"applied": False, "reason": "no suggestion"}
+        if not fresh(ls, snap):
+            return {"applied": False, "reason": "the document changed while the edit was computed"}
+        wedit = convert.workspace_edit(uri, snap.version, snap.index, edit)
+        result = await ls.workspace_apply_edit_async(lsp.ApplyWorkspaceEditParams(edit=wedit, label=kind))
+        return {"applied": bool(result and result.applied), "version": snap.version,
+                "reason": getattr(result, "failure_reason", None)}
+
+    @server.command(convert.REWRITE_COMMAND)
+    @isolated({"applied": False, "reason": "invalid request"})
+    async def rewrite_selection(ls: InfillServer, *args):
+        return await apply_region(ls, "rewrite", engine.rewrite, args)
+
+    @server.command(convert.FILL_MIDDLE_COMMAND)
+    @isolated({"applied": False, "reason": "invalid request"})
+    async def fill_middle(ls: InfillServer, *args):
+        return await apply_region(ls, "fill_middle", engine.fill_middle, args)
+
+    @server.feature("infill/stats")
+    def stats(ls: InfillServer, params: Any = None) -> dict:
+        """Counters for tests and benchmarks: engine and model calls, reuse, cancellations, the worker."""
+        worker = ls.worker
+        return {**ls.stats, "cache_size": len(ls.cache._items), "documents": len(ls.documents),
+                "worker_pid": worker.worker_pid() if worker else None,
+                "worker_state": worker.state if worker else "stopped",
+                "worker_starts": worker.starts if worker else 0}

@@ -1,0 +1,152 @@
+"""Responsiveness without lsprotocol: supersede, debounce, the suggestion cache and typed-ahead reuse.
+
+- ``Supersede``: one live request per (document, feature); starting a newer one cancels the older.
+- ``SuggestionCache``: LRU keyed by (uri, hash of the text around the cursor, cursor position), so
+  undo/redo or a re-request at an unchanged place is answered without the model, whatever the version.
+- ``TypedAhead``: when the user types the first characters of the last suggestion, the rest of that
+  suggestion is still the answer; it is served without a model call.
+All offsets are Python ``str`` offsets; edits are ``(start, end, text)``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+
+from infill.types import CancelToken
+
+CONTEXT_CHARS = 2048  # text on each side of the cursor that a cache key covers
+
+
+@dataclass(frozen=True)
+class PlainEdit:
+    """Replace ``text[start:end]`` with ``new_text`` (str offsets into the version it was computed on)."""
+
+    start: int
+    end: int
+    new_text: str
+
+
+class Supersede:
+    """Hands out one CancelToken per key; a new one cancels the previous (newer requests win)."""
+
+    def __init__(self) -> None:
+        self._live: dict[tuple, CancelToken] = {}
+        self._lock = threading.Lock()
+
+    def begin(self, key: tuple, deadline: float | None = None) -> CancelToken:
+        token = CancelToken(deadline)
+        with self._lock:
+            old = self._live.get(key)
+            self._live[key] = token
+        if old is not None:
+            old.cancel()
+        return token
+
+    def end(self, key: tuple, token: CancelToken) -> None:
+        with self._lock:
+            if self._live.get(key) is token:
+                del self._live[key]
+
+    def cancel_all(self, uri: str) -> None:
+        """Cancel every live request for a document (closed or removed)."""
+        with self._lock:
+            keys = [k for k in self._live if k and k[0] == uri]
+            tokens = [self._live.pop(k) for k in keys]
+        for token in tokens:
+            token.cancel()
+
+
+def context_key(uri: str, text: str, offset: int, position: tuple[int, int], kind: str = "inline",
+                extra: str = "") -> tuple:
+    """Version-independent cache key: the text near ``offset`` hashed, plus the position and request kind."""
+    lo, hi = max(0, offset - CONTEXT_CHARS), min(len(text), offset + CONTEXT_CHARS)
+    h = hashlib.blake2b(digest_size=16)
+    h.update(text[lo:offset].encode("utf-8", "surrogatepass"))
+    h.update(b"\x00|cursor|\x00")
+    h.update(text[offset:hi].encode("utf-8", "surrogatepass"))
+    h.update(extra.encode("utf-8", "surrogatepass"))
+    return (uri, kind, position, offset - lo, hi - offset, h.hexdigest())
+
+
+class SuggestionCache:
+    """LRU of edits stored relative to the cursor, so a hit is re-anchored at the current offset."""
+
+    def __init__(self, size: int = 256) -> None:
+        self.size = size
+        self._items: OrderedDict[tuple, tuple[int, int, str]] = OrderedDict()
+        self._lock = threading.Lock()
+        self.hits = 0
+        self.misses = 0
+
+    def get(self, key: tuple, offset: int) -> PlainEdit | None:
+        with self._lock:
+            item = self._items.get(key)
+            if item is None:
+                self.misses += 1
+                return None
+            self._items.move_to_end(key)
+            self.hits += 1
+        start, end, new_text = item
+        return PlainEdit(offset + start, offset + end, new_text)
+
+    def put(self, key: tuple, offset: int, edit: PlainEdit) -> None:
+        """Store an edit if it lies inside the hashed window (otherwise a hit could misplace it)."""
+        if self.size <= 0 or not (offset - CONTEXT_CHARS <= edit.start <= edit.end <= offset + CONTEXT_CHARS):
+            return
+        with self._lock:
+            self._items[key] = (edit.start - offset, edit.end - offset, edit.new_text)
+            self._items.move_to_end(key)
+            while len(self._items) > self.size:
+                self._items.popitem(last=False)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+
+
+@dataclass
+class _Shown:
+    text: str  # the document text the suggestion was computed on
+    edit: PlainEdit
+
+
+class TypedAhead:
+    """Remembers the last suggestion per document and answers from it while the user types it."""
+
+    def __init__(self) -> None:
+        self._last: dict[str, _Shown] = {}
+        self._lock = threading.Lock()
+        self.reused = 0
+
+    def remember(self, uri: str, text: str, edit: PlainEdit) -> None:
+        with self._lock:
+            self._last[uri] = _Shown(text, edit)
+
+    def forget(self, uri: str) -> None:
+        with self._lock:
+            self._last.pop(uri, None)
+
+    def lookup(self, uri: str, text: str, offset: int) -> PlainEdit | None:
+        """The remaining suggestion if ``text`` is the old text with a prefix of the suggestion typed at its start.
+
+        Old text ``T0``, suggestion replaces ``T0[s:e]`` with ``N``; the user typed ``N[:k]`` at ``s``
+        and the cursor is at ``s + k``. Then the answer replaces the typed part plus ``T0[s:e]``
+        with ``N`` again: range ``[s, e + k]`` in the new text, no model call.
+        """
+        with self._lock:
+            shown = self._last.get(uri)
+        if shown is None:
+            return None
+        s, e, new = shown.edit.start, shown.edit.end, shown.edit.new_text
+        k = offset - s
+        if k < 0 or k >= len(new) or len(text) != len(shown.text) + k:
+            return None
+        typed = text[s:offset]
+        if not new.startswith(typed) or text[:s] != shown.text[:s] or text[offset:] != shown.text[s:]:
+            return None
+        with self._lock:
+            self.reused += 1
+        return PlainEdit(s, e + k, new)

@@ -1,0 +1,69 @@
+"""Helpers for the end-to-end tests: apply LSP edits (UTF-16), open/change documents, server stats."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from lsprotocol import types as lsp
+from pytest_lsp import LanguageClient
+
+from infill.positions import LineIndex
+
+
+def offsets(text: str, rng: lsp.Range) -> tuple[int, int]:
+    index = LineIndex(text)
+    return (index.offset_at(rng.start.line, rng.start.character),
+            index.offset_at(rng.end.line, rng.end.character))
+
+
+def apply(text: str, rng: lsp.Range, new_text: str) -> str:
+    start, end = offsets(text, rng)
+    return text[:start] + new_text + text[end:]
+
+
+def inside(text: str, rng: lsp.Range) -> bool:
+    """The range lies inside the document (no clamping needed) and is ordered."""
+    lines = text.split("\n")
+    ok_pos = all(p.line < len(lines) and p.character <= len(lines[p.line].encode("utf-16-le")) // 2
+                 for p in (rng.start, rng.end))
+    return ok_pos and (rng.start.line, rng.start.character) <= (rng.end.line, rng.end.character)
+
+
+def plain(value):
+    """pygls hands untyped results over as namedtuples; turn them back into dicts and lists."""
+    if hasattr(value, "_asdict"):
+        return {k: plain(v) for k, v in value._asdict().items()}
+    if isinstance(value, (list, tuple)):
+        return [plain(v) for v in value]
+    return value
+
+
+async def stats(client: LanguageClient) -> dict:
+    return plain(await client.protocol.send_request_async("infill/stats", {}))
+
+
+async def wait_ready(client: LanguageClient, timeout: float = 90) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        s = await stats(client)
+        if s["worker_state"] == "ready":
+            return s
+        assert s["worker_state"] != "failed", s
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"model not ready after {timeout}s: {s}")
+
+
+def open_doc(client: LanguageClient, uri: str, text: str, language: str, version: int = 1) -> None:
+    client.text_document_did_open(lsp.DidOpenTextDocumentParams(
+        text_document=lsp.TextDocumentItem(uri=uri, language_id=language, version=version, text=text)))
+
+
+def change(client: LanguageClient, uri: str, version: int, rng: lsp.Range, text: str) -> None:
+    client.text_document_did_change(lsp.DidChangeTextDocumentParams(
+        text_document=lsp.VersionedTextDocumentIdentifier(uri=uri, version=version),
+        content_changes=[lsp.TextDocumentContentChangePartial(range=rng, text=text)]))
+
+
+def pos(line: int, character: int) -> lsp.Position:
+    return lsp.Position(line=line, character=character)

@@ -1,0 +1,157 @@
+"""End-to-end over the real ``infill serve`` and the starter model, as Neovim and as VS Code.
+
+The starter model's text is junk until it is trained, so these tests check structure and
+invariants (ranges inside the document, edits that apply, versions honoured), not content.
+"""
+
+from __future__ import annotations
+
+import pytest
+from lsprotocol import types as lsp
+from pytest_lsp import LanguageClient
+
+from infill import syntax
+
+from lsp_util import apply, inside, offsets, open_doc, plain, pos, stats
+
+pytestmark = pytest.mark.slow
+
+PY = '''import math
+
+
+def area(radius):
+    return math.pi * radius ** 2
+
+
+def describe(shape, size):
+    if shape == "circle":
+        return f"circle of area {area(size)}"
+    return "unknown"
+'''
+
+JS = '''function add(a, b) {
+  return a + b;
+}
+
+const total = [1, 2, 3].reduce((acc, x) => add(acc, x), 0);
+console.log(total);
+'''
+
+
+def inline_params(uri: str, line: int, ch: int, invoked: bool = True) -> lsp.InlineCompletionParams:
+    kind = lsp.InlineCompletionTriggerKind.Invoked if invoked else lsp.InlineCompletionTriggerKind.Automatic
+    return lsp.InlineCompletionParams(text_document=lsp.TextDocumentIdentifier(uri=uri), position=pos(line, ch),
+                                      context=lsp.InlineCompletionContext(trigger_kind=kind))
+
+
+def check_inline(text: str, result, cursor: lsp.Position) -> str | None:
+    """Invariants of an inline answer; returns the edited text (or None for an empty answer)."""
+    if result is None:
+        return None
+    items = result.items if isinstance(result, lsp.InlineCompletionList) else result
+    if not items:
+        return None
+    assert len(items) == 1
+    item = items[0]
+    assert isinstance(item.insert_text, str)
+    assert item.range is not None and inside(text, item.range)
+    start, end = offsets(text, item.range)
+    cur = offsets(text, lsp.Range(start=cursor, end=cursor))[0]
+    assert start <= cur <= end, "the range must contain the cursor"
+    return apply(text, item.range, item.insert_text)
+
+
+async def test_server_advertises_the_features(client: LanguageClient):
+    caps = client.protocol.server_capabilities if hasattr(client.protocol, "server_capabilities") else None
+    s = await stats(client)
+    assert s["worker_state"] == "ready" and s["worker_pid"]
+    del caps  # capabilities are checked through the requests below
+
+
+@pytest.mark.parametrize("language, uri, text, positions", [
+    ("python", "file:///tmp/shapes.py", PY, [(4, 11), (9, 8), (11, 4), (12, 0)]),
+    ("javascript", "file:///tmp/add.js", JS, [(1, 9), (4, 14), (5, 0)]),
+])
+async def test_inline_completion_at_several_positions(client: LanguageClient, language, uri, text, positions):
+    open_doc(client, uri, text, language)
+    answered = 0
+    for line, ch in positions:
+        result = await client.text_document_inline_completion_async(inline_params(uri, line, ch))
+        edited = check_inline(text, result, pos(line, ch))
+        if edited is not None:
+            answered += 1
+            syntax.parse(edited.encode(), language)  # the edited text still parses (may have errors, never crashes)
+    s = await stats(client)
+    assert s["engine_calls"] >= len(positions) or answered, s
+
+
+async def test_completion_fallback_returns_one_item_with_a_text_edit(client: LanguageClient):
+    uri = "file:///tmp/fallback.py"
+    open_doc(client, uri, PY, "python")
+    result = await client.text_document_completion_async(lsp.CompletionParams(
+        text_document=lsp.TextDocumentIdentifier(uri=uri), position=pos(4, 11)))
+    if result is None:
+        s = await stats(client)
+        assert s["engine_calls"] >= 1  # the engine ran and found nothing to suggest
+        return
+    items = result.items if isinstance(result, lsp.CompletionList) else result
+    assert len(items) == 1
+    edit = items[0].text_edit
+    assert isinstance(edit, lsp.TextEdit) and inside(PY, edit.range)
+    assert isinstance(apply(PY, edit.range, edit.new_text), str)
+
+
+async def test_rewrite_selection_through_the_code_action(client: LanguageClient):
+    uri = "file:///tmp/rewrite.py"
+    open_doc(client, uri, PY, "python", version=3)
+    rng = lsp.Range(start=pos(4, 11), end=pos(4, 35))
+    actions = await client.text_document_code_action_async(lsp.CodeActionParams(
+        text_document=lsp.TextDocumentIdentifier(uri=uri), range=rng,
+        context=lsp.CodeActionContext(diagnostics=[])))
+    titles = [a.title for a in actions]
+    assert titles == ["Rewrite selection", "Fill in the middle"]
+    command = actions[0].command
+    assert command.command == "infill.rewriteSelection"
+    result = await client.workspace_execute_command_async(lsp.ExecuteCommandParams(
+        command=command.command, arguments=command.arguments))
+    check_applied(client, result, uri, 3, PY)
+
+
+async def test_rewrite_and_fill_through_the_commands(client: LanguageClient):
+    uri = "file:///tmp/commands.js"
+    open_doc(client, uri, JS, "javascript", version=7)
+    for command, rng in (("infill.rewriteSelection", lsp.Range(start=pos(1, 2), end=pos(1, 15))),
+                         ("infill.fillMiddle", lsp.Range(start=pos(1, 9), end=pos(1, 14)))):
+        client.applied_edits.clear()
+        result = await client.workspace_execute_command_async(lsp.ExecuteCommandParams(
+            command=command, arguments=[uri, {"start": {"line": rng.start.line, "character": rng.start.character},
+                                              "end": {"line": rng.end.line, "character": rng.end.character}}]))
+        check_applied(client, result, uri, 7, JS)
+
+
+def check_applied(client: LanguageClient, result, uri: str, version: int, text: str) -> None:
+    result = plain(result)
+    assert isinstance(result, dict) and "applied" in result, result
+    if not result["applied"]:
+        assert result["reason"] == "no suggestion" and not client.applied_edits, result
+        return
+    (params,) = client.applied_edits
+    (change,) = params.edit.document_changes
+    assert change.text_document.uri == uri and change.text_document.version == version
+    (edit,) = change.edits
+    assert inside(text, edit.range)
+    apply(text, edit.range, edit.new_text)
+
+
+async def test_code_actions_need_a_selection_and_an_enabled_language(client: LanguageClient):
+    uri = "file:///tmp/empty.py"
+    open_doc(client, uri, PY, "python")
+    empty = await client.text_document_code_action_async(lsp.CodeActionParams(
+        text_document=lsp.TextDocumentIdentifier(uri=uri), range=lsp.Range(start=pos(1, 0), end=pos(1, 0)),
+        context=lsp.CodeActionContext(diagnostics=[])))
+    assert not empty
+    open_doc(client, "file:///tmp/notes.txt", "just prose\n", "plaintext")
+    prose = await client.text_document_code_action_async(lsp.CodeActionParams(
+        text_document=lsp.TextDocumentIdentifier(uri="file:///tmp/notes.txt"),
+        range=lsp.Range(start=pos(0, 0), end=pos(0, 4)), context=lsp.CodeActionContext(diagnostics=[])))
+    assert not prose

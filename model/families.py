@@ -384,6 +384,13 @@ def check_fits(n_params: int, dtype: torch.dtype, device: torch.device, what: st
     have = available_bytes(device) if available is None else available
     if os.environ.get("INFILL_SKIP_MEMORY_CHECK") == "1" or have is None:
         return need
+    if device.type == "cuda" and available is None:  # weights pass through host memory on the way
+        host = available_bytes(torch.device("cpu"))
+        staged = n_params * bytes_per_param(dtype)
+        if host is not None and staged > host:
+            raise InsufficientMemoryError(
+                f"{what}: loading stages {staged / GiB:.1f} GiB of weights in host memory, but only "
+                f"{host / GiB:.1f} GiB is available (set INFILL_SKIP_MEMORY_CHECK=1 to try anyway)")
     if need > have:
         hint = ("use a GPU with more free memory or a smaller model" if device.type == "cuda"
                 else "free memory, use a GPU (bf16 halves it) or pick a smaller model such as fredzzp/open-dcoder-0.5B")

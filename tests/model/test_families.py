@@ -404,3 +404,31 @@ def test_hub_id_loads_from_the_local_cache(tmp_path, monkeypatch):
 
     with pytest.raises(ModelNotFoundError, match="hf download apple/DiffuCoder-7B-Instruct"):
         load_denoiser("apple/DiffuCoder-7B-Instruct", device="cpu")
+
+
+def test_cuda_load_also_checks_host_memory(monkeypatch):
+    free = {"cuda": 80 * families.GiB, "cpu": 4 * families.GiB}
+    monkeypatch.setattr(families, "available_bytes", lambda device: free[device.type])
+    with pytest.raises(families.InsufficientMemoryError, match="host memory"):
+        families.check_fits(7_615_616_512, torch.bfloat16, torch.device("cuda"))
+    free["cpu"] = 64 * families.GiB
+    assert families.check_fits(7_615_616_512, torch.bfloat16, torch.device("cuda")) > 0
+
+
+def test_published_shapes_map_to_published_sizes():
+    """The real Dream-7B and LLaDA-8B config values give the published parameter counts (meta device)."""
+    from transformers import LlamaForCausalLM, Qwen2ForCausalLM
+
+    dream = dream_config(hidden_size=3584, intermediate_size=18944, num_hidden_layers=28, num_attention_heads=28,
+                         num_key_value_heads=4, vocab_size=152064, max_position_embeddings=131072,
+                         mask_token_id=151666, bos_token_id=151643, eos_token_id=151643, pad_token_id=151643)
+    llada = {"d_model": 4096, "n_heads": 32, "n_kv_heads": 32, "n_layers": 32, "mlp_hidden_size": 12288,
+             "vocab_size": 126464, "embedding_size": 126464, "max_sequence_length": 4096, "rope_theta": 500000.0,
+             "rms_norm_eps": 1e-5, "block_type": "llama", "layer_norm_type": "rms", "activation_type": "silu",
+             "rope": True, "alibi": False, "include_bias": False, "include_qkv_bias": False,
+             "weight_tying": False, "block_group_size": 1}
+    with torch.device("meta"):
+        q = Qwen2ForCausalLM(families.qwen2_config(dream, Path("Dream-v0-Base-7B")))
+        ll = LlamaForCausalLM(families.llada_llama_config(llada))
+    assert sum(p.numel() for p in q.parameters()) == 7_615_616_512  # "7.62B params" on the model card
+    assert round(sum(p.numel() for p in ll.parameters()) / 1e9, 2) == 8.02

@@ -115,6 +115,9 @@ def make_dream(d: Path, *, dreamon: bool = False, sharded: bool = False, seed: i
     (d / "config.json").write_text(json.dumps(dream_config()))
     write_qwen2_vocab_files(d, added)
     (d / "modeling_dream.py").write_text("raise RuntimeError('custom code must never run')\n")
+    (d / "generation_config.json").write_text(json.dumps({  # Dream's: diffusion keys GenerationConfig lacks
+        "bos_token_id": 256, "eos_token_id": 256, "pad_token_id": 256, "mask_token_id": 260, "alg": "origin",
+        "alg_temp": None, "eps": 0.001, "steps": 512, "temperature": 0.2, "top_p": 0.95, "max_new_tokens": 512}))
     weights = rand_weights(qwen2_shapes(), seed)
     if sharded:  # the published 7B layout: model-0000k-of-0000n.safetensors + index
         names = sorted(weights)
@@ -185,8 +188,8 @@ def rms(x: torch.Tensor, w: torch.Tensor, eps: float) -> torch.Tensor:
     return w * (x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + eps))
 
 
-def attention(q, k, v, heads: int, kv_heads: int) -> torch.Tensor:
-    """Full (no causal mask) softmax attention; q (B,T,H*hd), k/v (B,T,KV*hd) -> (B,T,H*hd)."""
+def split_heads(q, k, v, heads: int, kv_heads: int):
+    """q (B,T,H*hd), k/v (B,T,KV*hd) -> (B,H,T,hd) each, k/v repeated for grouped-query attention."""
     B, T, _ = q.shape
     hd = q.shape[-1] // heads
     q = q.view(B, T, heads, hd).transpose(1, 2)
@@ -196,6 +199,7 @@ def attention(q, k, v, heads: int, kv_heads: int) -> torch.Tensor:
 
 
 def softmax_attend(q, k, v) -> torch.Tensor:
+    """Full (no causal mask) softmax attention -> (B, T, H*hd)."""
     B, H, T, hd = q.shape
     att = torch.softmax(q @ k.transpose(-1, -2) / math.sqrt(hd), -1)  # (B, H, T, T)
     return (att @ v).transpose(1, 2).reshape(B, T, H * hd)
@@ -207,7 +211,7 @@ def dream_reference(w: dict[str, torch.Tensor], ids: torch.Tensor, tied: bool = 
         p = f"model.layers.{i}."
         h = rms(x, w[p + "input_layernorm.weight"], 1e-6)
         lin = lambda n: F.linear(h, w[p + f"self_attn.{n}.weight"], w[p + f"self_attn.{n}.bias"])  # noqa: E731
-        q, k, v = attention(lin("q_proj"), lin("k_proj"), lin("v_proj"), HEADS, KV_HEADS)
+        q, k, v = split_heads(lin("q_proj"), lin("k_proj"), lin("v_proj"), HEADS, KV_HEADS)
         x = x + F.linear(softmax_attend(rope(q, 1e6), rope(k, 1e6), v), w[p + "self_attn.o_proj.weight"])
         h = rms(x, w[p + "post_attention_layernorm.weight"], 1e-6)
         gate, up = F.linear(h, w[p + "mlp.gate_proj.weight"]), F.linear(h, w[p + "mlp.up_proj.weight"])
@@ -223,7 +227,7 @@ def llada_reference(w: dict[str, torch.Tensor], ids: torch.Tensor) -> torch.Tens
     for i in range(LAYERS):
         p = f"{t}blocks.{i}."
         h = rms(x, w[p + "attn_norm.weight"], 1e-5)
-        q, k, v = attention(F.linear(h, w[p + "q_proj.weight"]), F.linear(h, w[p + "k_proj.weight"]),
+        q, k, v = split_heads(F.linear(h, w[p + "q_proj.weight"]), F.linear(h, w[p + "k_proj.weight"]),
                             F.linear(h, w[p + "v_proj.weight"]), HEADS, HEADS)
         x = x + F.linear(softmax_attend(rope(q, 5e5), rope(k, 5e5), v), w[p + "attn_out.weight"])
         h = rms(x, w[p + "ff_norm.weight"], 1e-5)

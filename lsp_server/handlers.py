@@ -63,18 +63,21 @@ async def run_engine(ls: InfillServer, kind: str, snap: Snapshot, fn: Callable, 
     """Run ``fn(text, *args, language, denoiser, config, cancel, tree)`` in the engine pool.
 
     A newer request of the same kind for the document cancels this one; ``$/cancelRequest``
-    (asyncio cancellation) and the latency budget cancel it too. Returns a Suggestion or None.
+    (asyncio cancellation, or the request id for commands) and the latency budget cancel it too.
+    Returns the edit or None; raises Cancelled when it was cancelled.
     """
     key = (snap.uri, kind)
     budget = ls.settings.completion.latency_budget_ms / 1000
     token = ls.supersede.begin(key, deadline=time.monotonic() + budget)
+    request_id = ls.protocol.msg_id
+    ls.request_tokens[request_id] = token
     ls.stats["inflight"] += 1
     try:
         if debounce and ls.settings.completion.debounce_ms:
             await asyncio.sleep(ls.settings.completion.debounce_ms / 1000)
             if token.cancelled:
                 ls.stats["superseded"] += 1
-                return None
+                raise Cancelled()
         denoiser = ls.denoiser()
         text, args, shift = _window(snap, args)
         call = functools.partial(fn, text, *args, snap.language, denoiser, ls.engine_config(), token,
@@ -91,9 +94,10 @@ async def run_engine(ls: InfillServer, kind: str, snap: Snapshot, fn: Callable, 
         raise
     except Cancelled:
         ls.stats["cancelled"] += 1
-        return None
+        raise
     finally:
         ls.stats["inflight"] -= 1
+        ls.request_tokens.pop(request_id, None)
         ls.supersede.end(key, token)
 
 
@@ -129,14 +133,17 @@ async def suggest_at(ls: InfillServer, snap: Snapshot, offset: int, kind: str, d
     if cached is not None:
         ls.stats["cache_hits"] += 1
         return cached
-    if selected is None:
-        edit = await run_engine(ls, kind, snap, engine.complete, offset, debounce=debounce)
-    else:
-        edit = await _complete_after_selected(ls, kind, snap, selected, debounce)
+    try:
+        if selected is None:
+            edit = await run_engine(ls, kind, snap, engine.complete, offset, debounce=debounce)
+        else:
+            edit = await _complete_after_selected(ls, kind, snap, selected, debounce)
+    except Cancelled:
+        return None
     if edit is None or not fresh(ls, snap):
         return None
     ls.cache.put(key, offset, edit)
-    ls.typed_ahead.remember(snap.uri, snap.text, edit)
+    ls.typed_ahead.remember(snap.uri, snap.text, offset, edit)
     return edit
 
 
@@ -193,7 +200,8 @@ def register(server: InfillServer) -> None:
         doc = ls.documents.get(uri)
         if doc is None:
             return
-        ls.supersede.cancel_all(uri)  # in-flight completions are for text that no longer exists
+        # In-flight completions are for text that no longer exists; commands finish and are then dropped.
+        ls.supersede.cancel_all(uri, ("inline", "completion"))
         try:
             for change in params.content_changes:
                 if isinstance(change, lsp.TextDocumentContentChangePartial):
@@ -260,7 +268,10 @@ def register(server: InfillServer) -> None:
         if not ls.serves(snap):
             return {"applied": False, "reason": f"language {snap.language!r} is not enabled"}
         start, end = convert.offsets_of(snap.index, rng)
-        edit = await run_engine(ls, kind, snap, fn, start, end)
+        try:
+            edit = await run_engine(ls, kind, snap, fn, start, end)
+        except Cancelled:
+            return {"applied": False, "reason": "cancelled"}
         if edit is None:
             return {"applied": False, "reason": "no suggestion"}
         if not fresh(ls, snap):

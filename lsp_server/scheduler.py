@@ -50,10 +50,10 @@ class Supersede:
             if self._live.get(key) is token:
                 del self._live[key]
 
-    def cancel_all(self, uri: str) -> None:
-        """Cancel every live request for a document (closed or removed)."""
+    def cancel_all(self, uri: str, kinds: tuple[str, ...] | None = None) -> None:
+        """Cancel the live requests for a document (of the given kinds, or all)."""
         with self._lock:
-            keys = [k for k in self._live if k and k[0] == uri]
+            keys = [k for k in self._live if k and k[0] == uri and (kinds is None or k[1] in kinds)]
             tokens = [self._live.pop(k) for k in keys]
         for token in tokens:
             token.cancel()
@@ -110,6 +110,7 @@ class SuggestionCache:
 @dataclass
 class _Shown:
     text: str  # the document text the suggestion was computed on
+    cursor: int  # where the cursor was
     edit: PlainEdit
 
 
@@ -121,31 +122,31 @@ class TypedAhead:
         self._lock = threading.Lock()
         self.reused = 0
 
-    def remember(self, uri: str, text: str, edit: PlainEdit) -> None:
+    def remember(self, uri: str, text: str, cursor: int, edit: PlainEdit) -> None:
         with self._lock:
-            self._last[uri] = _Shown(text, edit)
+            self._last[uri] = _Shown(text, cursor, edit)
 
     def forget(self, uri: str) -> None:
         with self._lock:
             self._last.pop(uri, None)
 
     def lookup(self, uri: str, text: str, offset: int) -> PlainEdit | None:
-        """The remaining suggestion if ``text`` is the old text with a prefix of the suggestion typed at its start.
+        """The same suggestion, re-anchored, if the user typed its next characters at the cursor.
 
-        Old text ``T0``, suggestion replaces ``T0[s:e]`` with ``N``; the user typed ``N[:k]`` at ``s``
-        and the cursor is at ``s + k``. Then the answer replaces the typed part plus ``T0[s:e]``
-        with ``N`` again: range ``[s, e + k]`` in the new text, no model call.
+        Old text ``T0`` with the cursor at ``c``; the suggestion replaces ``T0[s:e]`` (``s <= c``) with
+        ``N``, so the ghost text after the cursor is ``N[c - s:]``. If the new text is ``T0`` with
+        ``k`` characters typed at ``c`` and ``T0[s:c] + typed`` is still a prefix of ``N`` (with
+        something left to show), the answer replaces ``[s, e + k]`` with ``N``: no model call.
         """
         with self._lock:
             shown = self._last.get(uri)
         if shown is None:
             return None
-        s, e, new = shown.edit.start, shown.edit.end, shown.edit.new_text
-        k = offset - s
-        if k < 0 or k >= len(new) or len(text) != len(shown.text) + k:
+        s, e, new, c = shown.edit.start, shown.edit.end, shown.edit.new_text, shown.cursor
+        k = offset - c
+        if k < 0 or len(text) != len(shown.text) + k or not s <= c <= e or offset - s >= len(new):
             return None
-        typed = text[s:offset]
-        if not new.startswith(typed) or text[:s] != shown.text[:s] or text[offset:] != shown.text[s:]:
+        if text[:c] != shown.text[:c] or text[offset:] != shown.text[c:] or not new.startswith(text[s:offset]):
             return None
         with self._lock:
             self.reused += 1

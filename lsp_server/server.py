@@ -145,6 +145,13 @@ class InfillProtocol(LanguageServerProtocol):
                 return _Handled()  # a malformed notification or response: logged by pygls, ignored
             raise exc
 
+    def _handle_cancel_notification(self, msg_id):
+        """pygls cancels async handlers; a command's engine work also needs its CancelToken set."""
+        token = self._server.request_tokens.pop(msg_id, None)
+        if token is not None:
+            token.cancel()
+        super()._handle_cancel_notification(msg_id)
+
     def handle_message(self, message):
         if isinstance(message, _Handled):
             return
@@ -167,6 +174,7 @@ class InfillServer(LanguageServer):
         self.stats: Counter = Counter()
         self.engine_pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="infill-engine")
         self.supersede = Supersede()
+        self.request_tokens: dict[Any, CancelToken] = {}  # LSP request id -> its engine work
         self.cache = SuggestionCache(self.settings.completion.cache_size)
         self.typed_ahead = TypedAhead()
         self.loop: asyncio.AbstractEventLoop | None = None

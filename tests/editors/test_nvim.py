@@ -209,6 +209,7 @@ def test_rewrite_selection_edits_the_buffer_through_the_server(nvim: NvimDriver)
     last = wait_command(nvim, "the rewrite command to finish")
     assert last["command"] == "infill.rewriteSelection"
     assert last.get("err") is None, f"server error: {last.get('err')}"
+    assert last["result"]["applied"] is True, last["result"]
     nvim.wait_for("the server's edit to change the buffer", lambda: nvim.buffer_text() != original, timeout=30)
     new_lines = nvim.buffer_text().splitlines()
     # Only the selection was replaced: the text around it is untouched.
@@ -225,11 +226,52 @@ def test_fill_middle_command_edits_at_the_cursor(nvim: NvimDriver):
     last = wait_command(nvim, "the fill-in-the-middle command to finish")
     assert last["command"] == "infill.fillMiddle"
     assert last.get("err") is None, f"server error: {last.get('err')}"
+    assert last["result"]["applied"] is True, last["result"]
     nvim.wait_for("the server's edit to change the buffer", lambda: nvim.buffer_text() != original, timeout=30)
     offset = byte_offset(original, row, col)
     text = nvim.buffer_text().encode()
     data = original.encode()
     assert text.startswith(data[:offset]) and text.endswith(data[offset:]), "only an insertion at the cursor"
+
+
+def test_rewrite_code_action_applies_through_neovims_code_action_ui(nvim: NvimDriver):
+    original, _, _ = nvim.open("action.py", SAMPLE_MIDLINE)
+    lines = original.splitlines()
+    start = lines[1].index("Hello")
+    end = lines[1].index('"', start)
+    titles = nvim.lua(
+        """
+        local row, s, e = ...
+        local client = vim.lsp.get_clients({ bufnr = 0, name = 'infill' })[1]
+        local params = {
+          textDocument = vim.lsp.util.make_text_document_params(0),
+          range = { start = { line = row, character = s }, ['end'] = { line = row, character = e } },
+          context = { diagnostics = {} },
+        }
+        local resp = client:request_sync('textDocument/codeAction', params, 30000, 0)
+        local titles = {}
+        for _, action in ipairs(resp and resp.result or {}) do titles[#titles + 1] = action.title end
+        return titles
+        """,
+        1, start, end,
+    )
+    assert {"Rewrite selection", "Fill in the middle"} <= set(titles), titles
+    # What `gra` does, with the choice made by a filter instead of the menu.
+    nvim.lua(
+        """
+        local row, s, e = ...
+        vim.lsp.buf.code_action({
+          apply = true,
+          filter = function(action) return action.title == 'Rewrite selection' end,
+          range = { start = { row + 1, s }, ['end'] = { row + 1, e } },
+        })
+        """,
+        1, start, end - 1,  # like marks, this range's end is the last selected character
+    )
+    nvim.wait_for("the code action's edit", lambda: nvim.buffer_text() != original, timeout=90)
+    new_lines = nvim.buffer_text().splitlines()
+    assert new_lines[0] == lines[0] and new_lines[-1] == lines[-1]
+    assert new_lines[1].startswith('    message = "') and new_lines[1].endswith('"')
 
 
 def test_checkhealth_reports_server_and_client(nvim: NvimDriver):

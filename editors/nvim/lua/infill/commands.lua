@@ -7,8 +7,8 @@ local config = require('infill.config')
 local api = vim.api
 local M = {}
 
---- The outcome of the last command, for statuslines and tests: { command, err?, done }.
----@type { command: string, err?: lsp.ResponseError, done: boolean }?
+--- The outcome of the last command, for statuslines and tests: { command, err?, result?, done }.
+---@type { command: string, err?: lsp.ResponseError, result?: any, done: boolean }?
 M.last = nil
 
 ---@return vim.lsp.Client?
@@ -77,9 +77,12 @@ function M.execute(name, title, range_fn, on_done)
   end
   M.last = { command = name, done = false }
   client:exec_cmd(command, { bufnr = bufnr }, function(err, result)
-    M.last = { command = name, err = err, done = true }
+    M.last = { command = name, err = err, result = result, done = true }
     if err then
       vim.notify(('infill: %s failed: %s'):format(title, err.message or tostring(err)), vim.log.levels.ERROR)
+    elseif type(result) == 'table' and result.applied == false then
+      -- The server answers { applied = false, reason = ... } when it has nothing to apply.
+      vim.notify(('infill: %s: %s'):format(title, result.reason or 'nothing to change'), vim.log.levels.WARN)
     end
     if on_done then
       on_done(err, result)

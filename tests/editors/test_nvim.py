@@ -127,6 +127,26 @@ def test_accept_word_then_line_then_rest(nvim: NvimDriver):
     nvim.nvim.input("<Esc>")
 
 
+def test_typing_the_suggestion_keeps_the_rest_without_a_new_request(nvim: NvimDriver):
+    original, row, col = nvim.open("typing.py", SAMPLE)
+    nvim.insert_at(row, col)
+    _, _, ghost = nvim.wait_for_ghost()
+    first = ghost[0]
+    if len(ghost) < 2 or first in "\n<":
+        pytest.skip(f"suggestion {ghost!r} too short (or starts with a key name) to type into")
+    requests = nvim.lua("return require('infill.ghost').stats.requests")
+    nvim.nvim.input(first)
+    expected = insert_text(original, row, col, first)
+    nvim.wait_for("the typed character", lambda: nvim.buffer_text() == expected, timeout=10)
+    time.sleep(0.3)  # longer than the debounce: a new request would have been sent by now
+    assert nvim.ghost_from_extmarks() == (row, col + len(first.encode()), ghost[1:])
+    assert nvim.lua("return require('infill.ghost').stats.requests") == requests
+    nvim.nvim.input("<Tab>")
+    expected = insert_text(original, row, col, ghost)
+    nvim.wait_for("the rest to be accepted", lambda: nvim.buffer_text() == expected, timeout=10)
+    nvim.nvim.input("<Esc>")
+
+
 def test_escape_dismisses_without_editing(nvim: NvimDriver):
     original, row, col = nvim.open("dismiss.py", SAMPLE)
     nvim.insert_at(row, col)

@@ -2,8 +2,9 @@
 ---
 --- While typing, asks the server for `textDocument/inlineCompletion` (debounced), draws the first
 --- usable item with extmarks (first line inline `virt_text`, further lines `virt_lines`), and lets
---- the user accept all of it, its next word or its next line. A response computed for an older
---- buffer (changedtick) or another cursor position is dropped.
+--- the user accept all of it, its next word or its next line; typing its first characters keeps
+--- the rest. A response computed for an older buffer (changedtick) or another cursor position is
+--- dropped.
 
 local config = require('infill.config')
 
@@ -384,12 +385,36 @@ function M.accept(kind)
   return true
 end
 
+--- When the user typed the start of the suggestion, keep showing the rest (no new request).
+---@return boolean kept
+local function type_through(bufnr, st)
+  local s = st.suggestion
+  if not s then
+    return false
+  end
+  local row, col = cursor()
+  if row ~= s.row or col <= s.col then
+    return false
+  end
+  local typed = api.nvim_buf_get_text(bufnr, row, s.col, row, col, {})[1]
+  if #typed >= #s.text or s.text:sub(1, #typed) ~= typed then
+    return false
+  end
+  s.col, s.text, s.tick = col, s.text:sub(#typed + 1), api.nvim_buf_get_changedtick(bufnr)
+  st.expect = { tick = s.tick, row = row, col = col }
+  render(bufnr, st)
+  return true
+end
+
 local function on_text_changed(bufnr)
   local st = state(bufnr)
   if st.expect and st.expect.tick == api.nvim_buf_get_changedtick(bufnr) then
     return -- our own accept
   end
   st.expect = nil
+  if type_through(bufnr, st) then
+    return
+  end
   M.dismiss(bufnr)
   M.schedule(bufnr)
 end
@@ -403,6 +428,10 @@ local function on_cursor_moved(bufnr)
     return
   end
   if s and s.tick == tick and s.row == row and s.col == col then
+    return
+  end
+  -- Typing a character fires CursorMovedI as well as TextChangedI, in either order.
+  if type_through(bufnr, st) then
     return
   end
   M.dismiss(bufnr)

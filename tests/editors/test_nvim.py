@@ -200,7 +200,10 @@ def test_answer_for_an_older_buffer_is_dropped(nvim: NvimDriver):
             timeout=FIRST_SUGGESTION_TIMEOUT_S,
         )
         stats = nvim.lua("return require('infill.ghost').stats")
-        assert stats["dropped"] == before["dropped"] + 1 or stats["errors"] > before["errors"], stats
+        # Dropped by the client's changedtick check, or (also fine) cancelled by the server, which
+        # saw the didChange first; either way it is never drawn.
+        gone = (stats["dropped"] - before["dropped"]) + (stats["cancelled"] - before["cancelled"])
+        assert gone == 1 and stats["errors"] == before["errors"], (before, stats)
         assert stats["shown"] == before["shown"], "a stale answer must not be shown"
         assert nvim.ghost_marks() == []
     finally:

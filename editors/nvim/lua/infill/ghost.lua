@@ -39,7 +39,7 @@ local REQUEST_CANCELLED, CONTENT_MODIFIED = -32800, -32801
 local states = {}
 
 --- Counters for tests and :checkhealth.
-M.stats = { requests = 0, responses = 0, dropped = 0, shown = 0, accepted = 0, errors = 0 }
+M.stats = { requests = 0, responses = 0, dropped = 0, cancelled = 0, shown = 0, accepted = 0, errors = 0 }
 ---@type string?
 M.last_error = nil
 
@@ -259,7 +259,9 @@ function M.request(bufnr, trigger_kind)
     end
     M.stats.responses = M.stats.responses + 1
     if err then
-      if err.code ~= REQUEST_CANCELLED and err.code ~= CONTENT_MODIFIED then
+      if err.code == REQUEST_CANCELLED or err.code == CONTENT_MODIFIED then
+        M.stats.cancelled = M.stats.cancelled + 1
+      else
         M.stats.errors = M.stats.errors + 1
         M.last_error = err.message or vim.inspect(err)
       end

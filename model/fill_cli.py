@@ -135,6 +135,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--jsonl", help="input JSON lines (.jsonl or .jsonl.gz)")
     ap.add_argument("--out", help="output JSON lines (batch mode)")
     ap.add_argument("--model", default=None, help="checkpoint directory or hub id (default: the embedded starter)")
+    ap.add_argument("--download", action="store_true",
+                    help="download a hub id given to --model if it is not in the local cache (needs network)")
     ap.add_argument("--device", default="cpu", help="cpu | cuda | auto")
     ap.add_argument("--steps", type=int, default=0, help="model-call budget per hole (0: up to one per token)")
     ap.add_argument("--threshold", type=float, default=0.9, help="commit every token above this confidence")
@@ -158,7 +160,7 @@ def main(argv: list[str] | None = None) -> int:
     from .text_denoiser import DenoiserOptions, TextDenoiser, default_model_path
 
     torch.manual_seed(args.seed)
-    path = resolve_model(args.model) if args.model else default_model_path()
+    path = resolve_model(args.model, download=args.download) if args.model else default_model_path()
     opts = DenoiserOptions(sampler=SamplerOptions(steps=args.steps, threshold=args.threshold, seed=args.seed))
     denoiser = TextDenoiser(path, device=args.device, options=opts)
 

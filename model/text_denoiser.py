@@ -61,6 +61,10 @@ class TextDenoiser:
     def tokenizer(self):
         return self.m.tokenizer
 
+    def count_tokens(self, text: str) -> int:
+        """Tokens ``text`` costs with this checkpoint's tokenizer (the engine sizes context windows with it)."""
+        return len(self.m.tokenizer.encode(text)) if text else 0
+
     def _row(self, req: FillRequest) -> Row:
         tok = self.m.tokenizer
         o = self.options

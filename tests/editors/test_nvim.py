@@ -540,3 +540,43 @@ def test_next_word_and_next_line(bare_nvim, text, word, line):
     assert bare_nvim.exec_lua(f"return {ghost}._next_word(...)", text) == word
     assert bare_nvim.exec_lua(f"return {ghost}._next_line(...)", text) == line
     assert WORD.match(text.encode()).group(0).decode() == word  # the test's own model agrees
+
+
+def test_multiline_suggestion_renders_and_accepts_line_word_rest(bare_nvim):
+    """Rendering and partial accepts of a multi-line suggestion, without a model (the starter's
+    suggestions are one line)."""
+    code = """
+    local ghost = require('infill.ghost')
+    vim.o.virtualedit = 'onemore' -- normal mode, but the cursor may sit after the line like in insert mode
+    vim.api.nvim_buf_set_lines(0, 0, -1, false, { 'def f(x):', '    y = ', 'print(1)' })
+    vim.api.nvim_win_set_cursor(0, { 2, 8 })
+    ghost.show_text(0, 'g(x)\\n    return y + 1', 1, 8)
+    local function snapshot()
+      local marks = vim.api.nvim_buf_get_extmarks(0, ghost.ns, 0, -1, { details = true })
+      local m = marks[1]
+      return {
+        lines = vim.api.nvim_buf_get_lines(0, 0, -1, false),
+        cursor = vim.api.nvim_win_get_cursor(0),
+        mark = m and { m[2], m[3], m[4].virt_text, m[4].virt_lines or vim.NIL } or vim.NIL,
+      }
+    end
+    local steps = { snapshot() }
+    for _, kind in ipairs({ 'word', 'line', 'word', 'all' }) do
+      ghost.accept(kind)
+      steps[#steps + 1] = snapshot()
+    end
+    steps[#steps + 1] = ghost.accept('all')
+    return steps
+    """
+    shown, word, line, word2, rest, again = bare_nvim.exec_lua(code)
+    hl = "InfillGhost"
+    assert shown["mark"] == [1, 8, [["g(x)", hl]], [[["    return y + 1", hl]]]]
+    assert shown["lines"] == ["def f(x):", "    y = ", "print(1)"], "showing must not edit"
+    assert word["lines"][1] == "    y = g" and word["cursor"] == [2, 9]
+    assert word["mark"] == [1, 9, [["(x)", hl]], [[["    return y + 1", hl]]]]
+    assert line["lines"][1:3] == ["    y = g(x)", ""] and line["cursor"] == [3, 0]
+    assert line["mark"] == [2, 0, [["    return y + 1", hl]], None]
+    assert word2["lines"][2] == "    return" and word2["cursor"] == [3, 10]
+    assert rest["lines"] == ["def f(x):", "    y = g(x)", "    return y + 1", "print(1)"]
+    assert rest["cursor"] == [3, 16] and rest["mark"] is None
+    assert again is False, "accept with nothing shown reports False"

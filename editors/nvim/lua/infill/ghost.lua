@@ -229,6 +229,12 @@ local function show(bufnr, client_id, norm, row, col, command)
   M.stats.shown = M.stats.shown + 1
 end
 
+--- Show `text` as the suggestion at (row, col) (0-based, byte col), replacing up to (er, ec)
+--- (default: a pure insertion). For tests and for callers that have their own text.
+function M.show_text(bufnr, text, row, col, er, ec)
+  show(resolve(bufnr), -1, { text = text, er = er or row, ec = ec or col }, row, col, nil)
+end
+
 --- Ask the server for an inline completion at the cursor of the current window.
 ---@param bufnr? integer
 ---@param trigger_kind? integer 1 = invoked by the user, 2 = automatic (default)

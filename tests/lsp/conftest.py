@@ -36,7 +36,7 @@ CONFIG = ClientServerConfig(server_command=SERVER, server_env=ENV, client_factor
 
 async def start(lsp_client: LanguageClient, spec: str, settings: dict | None) -> None:
     caps = client_capabilities(spec)
-    await lsp_client.initialize_session(lsp.InitializeParams(
+    lsp_client.init_result = await lsp_client.initialize_session(lsp.InitializeParams(
         capabilities=caps, initialization_options=settings, root_uri="file:///tmp",
         client_info=lsp.ClientInfo(name=spec)))
 

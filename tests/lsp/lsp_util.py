@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from concurrent.futures import Future
 
 from lsprotocol import types as lsp
 from pytest_lsp import LanguageClient
@@ -67,3 +68,13 @@ def change(client: LanguageClient, uri: str, version: int, rng: lsp.Range, text:
 
 def pos(line: int, character: int) -> lsp.Position:
     return lsp.Position(line=line, character=character)
+
+
+def send_raw(client: LanguageClient, msg_id: str, method: str, params) -> asyncio.Future:
+    """Send a request with raw JSON params and get the raw (namedtuple) result back: for params the typed
+    client cannot build (malformed on purpose), and results its converter mangles (the client
+    structures CodeAction lists as Command objects)."""
+    future = Future()
+    client.protocol._request_futures[msg_id] = future
+    client.protocol._send_data({"jsonrpc": "2.0", "id": msg_id, "method": method, "params": params})
+    return asyncio.wrap_future(future)

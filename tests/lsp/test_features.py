@@ -12,7 +12,7 @@ from pytest_lsp import LanguageClient
 
 from infill import syntax
 
-from lsp_util import apply, inside, offsets, open_doc, plain, pos, stats
+from lsp_util import apply, inside, offsets, open_doc, plain, pos, send_raw, stats
 
 pytestmark = pytest.mark.slow
 
@@ -34,7 +34,7 @@ JS = '''function add(a, b) {
 }
 
 const total = [1, 2, 3].reduce((acc, x) => add(acc, x), 0);
-console.log(total);
+console.log("total:", total);
 '''
 
 
@@ -62,15 +62,19 @@ def check_inline(text: str, result, cursor: lsp.Position) -> str | None:
 
 
 async def test_server_advertises_the_features(client: LanguageClient):
-    caps = client.protocol.server_capabilities if hasattr(client.protocol, "server_capabilities") else None
+    caps = client.init_result.capabilities
+    assert caps.inline_completion_provider is not None
+    assert caps.completion_provider is not None and caps.code_action_provider is not None
+    assert set(caps.execute_command_provider.commands) == {"infill.rewriteSelection", "infill.fillMiddle"}
+    assert caps.text_document_sync.change == lsp.TextDocumentSyncKind.Incremental
+    assert caps.position_encoding in (None, lsp.PositionEncodingKind.Utf16)
     s = await stats(client)
     assert s["worker_state"] == "ready" and s["worker_pid"]
-    del caps  # capabilities are checked through the requests below
 
 
 @pytest.mark.parametrize("language, uri, text, positions", [
-    ("python", "file:///tmp/shapes.py", PY, [(4, 11), (9, 8), (11, 4), (12, 0)]),
-    ("javascript", "file:///tmp/add.js", JS, [(1, 9), (4, 14), (5, 0)]),
+    ("python", "file:///tmp/shapes.py", PY, [(4, 11), (9, 8), (9, 20), (11, 4), (12, 0)]),
+    ("javascript", "file:///tmp/add.js", JS, [(1, 9), (4, 14), (5, 16), (6, 0)]),
 ])
 async def test_inline_completion_at_several_positions(client: LanguageClient, language, uri, text, positions):
     open_doc(client, uri, text, language)
@@ -82,7 +86,8 @@ async def test_inline_completion_at_several_positions(client: LanguageClient, la
             answered += 1
             syntax.parse(edited.encode(), language)  # the edited text still parses (may have errors, never crashes)
     s = await stats(client)
-    assert s["engine_calls"] >= len(positions) or answered, s
+    assert s["engine_calls"] == len(positions), s
+    assert answered >= 1  # at least the hole inside a string literal gets an answer from the starter model
 
 
 async def test_completion_fallback_returns_one_item_with_a_text_edit(client: LanguageClient):
@@ -104,43 +109,53 @@ async def test_completion_fallback_returns_one_item_with_a_text_edit(client: Lan
 async def test_rewrite_selection_through_the_code_action(client: LanguageClient):
     uri = "file:///tmp/rewrite.py"
     open_doc(client, uri, PY, "python", version=3)
-    rng = lsp.Range(start=pos(4, 11), end=pos(4, 35))
-    actions = await client.text_document_code_action_async(lsp.CodeActionParams(
-        text_document=lsp.TextDocumentIdentifier(uri=uri), range=rng,
-        context=lsp.CodeActionContext(diagnostics=[])))
-    titles = [a.title for a in actions]
-    assert titles == ["Rewrite selection", "Fill in the middle"]
-    command = actions[0].command
-    assert command.command == "infill.rewriteSelection"
+    actions = plain(await send_raw(client, "actions-1", lsp.TEXT_DOCUMENT_CODE_ACTION, {
+        "textDocument": {"uri": uri}, "context": {"diagnostics": []},
+        "range": {"start": {"line": 4, "character": 11}, "end": {"line": 4, "character": 35}}}))
+    assert [a["title"] for a in actions] == ["Rewrite selection", "Fill in the middle"]
+    assert {a["kind"] for a in actions} == {"refactor.rewrite"}
+    command = actions[0]["command"]
+    assert command["command"] == "infill.rewriteSelection"
+    assert command["arguments"] == [uri, {"start": {"line": 4, "character": 11}, "end": {"line": 4, "character": 35}}]
     result = await client.workspace_execute_command_async(lsp.ExecuteCommandParams(
-        command=command.command, arguments=command.arguments))
+        command=command["command"], arguments=command["arguments"]))
     check_applied(client, result, uri, 3, PY)
 
 
+JS_STRINGS = 'const msg = "hi there";\nconsole.log(msg);\n'
+
+
 async def test_rewrite_and_fill_through_the_commands(client: LanguageClient):
+    # Inside a string literal even the untrained starter model's text keeps the file valid, so edits come back.
     uri = "file:///tmp/commands.js"
-    open_doc(client, uri, JS, "javascript", version=7)
-    for command, rng in (("infill.rewriteSelection", lsp.Range(start=pos(1, 2), end=pos(1, 15))),
-                         ("infill.fillMiddle", lsp.Range(start=pos(1, 9), end=pos(1, 14)))):
+    open_doc(client, uri, JS_STRINGS, "javascript", version=7)
+    applied = 0
+    for command in ("infill.rewriteSelection", "infill.fillMiddle"):
         client.applied_edits.clear()
         result = await client.workspace_execute_command_async(lsp.ExecuteCommandParams(
-            command=command, arguments=[uri, {"start": {"line": rng.start.line, "character": rng.start.character},
-                                              "end": {"line": rng.end.line, "character": rng.end.character}}]))
-        check_applied(client, result, uri, 7, JS)
+            command=command, arguments=[uri, {"start": {"line": 0, "character": 13},
+                                              "end": {"line": 0, "character": 21}}]))
+        edited = check_applied(client, result, uri, 7, JS_STRINGS)
+        if edited is not None:
+            applied += 1
+            assert edited.startswith('const msg = "') and edited.endswith('";\nconsole.log(msg);\n')
+            assert not syntax.parse(edited.encode(), "javascript").root_node.has_error
+    assert applied >= 1
 
 
-def check_applied(client: LanguageClient, result, uri: str, version: int, text: str) -> None:
+def check_applied(client: LanguageClient, result, uri: str, version: int, text: str) -> str | None:
+    """The command's answer matches what the client received; returns the edited text, if any."""
     result = plain(result)
     assert isinstance(result, dict) and "applied" in result, result
     if not result["applied"]:
         assert result["reason"] == "no suggestion" and not client.applied_edits, result
-        return
+        return None
     (params,) = client.applied_edits
     (change,) = params.edit.document_changes
     assert change.text_document.uri == uri and change.text_document.version == version
     (edit,) = change.edits
     assert inside(text, edit.range)
-    apply(text, edit.range, edit.new_text)
+    return apply(text, edit.range, edit.new_text)
 
 
 async def test_code_actions_need_a_selection_and_an_enabled_language(client: LanguageClient):

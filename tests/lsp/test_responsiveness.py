@@ -7,7 +7,6 @@ import asyncio
 import os
 import signal
 import time
-from concurrent.futures import Future
 
 import pytest
 import pytest_lsp
@@ -16,7 +15,7 @@ from pygls.exceptions import JsonRpcException
 from pytest_lsp import LanguageClient
 
 from conftest import CLIENTS, CONFIG, SETTINGS, start
-from lsp_util import apply, change, inside, open_doc, plain, pos, stats, wait_ready
+from lsp_util import apply, change, inside, open_doc, plain, pos, send_raw, stats, wait_ready
 
 pytestmark = pytest.mark.slow
 
@@ -70,14 +69,6 @@ async def fresh(request, lsp_client: LanguageClient):
     await start(lsp_client, request.param, SETTINGS)
     yield
     await lsp_client.shutdown_session()
-
-
-def send_raw(client: LanguageClient, msg_id: str, method: str, params) -> asyncio.Future:
-    """Send a request whose params the typed client could not build (malformed on purpose)."""
-    future = Future()
-    client.protocol._request_futures[msg_id] = future
-    client.protocol._send_data({"jsonrpc": "2.0", "id": msg_id, "method": method, "params": params})
-    return asyncio.wrap_future(future)
 
 
 async def first_item(client: LanguageClient, uri: str, candidates) -> tuple:

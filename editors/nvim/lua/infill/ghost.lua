@@ -34,6 +34,7 @@ local REQUEST_CANCELLED, CONTENT_MODIFIED = -32800, -32801
 ---@field suggestion? infill.Suggestion
 ---@field extmark? integer
 ---@field expect? { tick: integer, row: integer, col: integer } state right after our own edit
+---@field attached? boolean autocommands and keys are set up
 
 ---@type table<integer, infill.BufState>
 local states = {}

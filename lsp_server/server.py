@@ -104,20 +104,25 @@ class ModelGate:
     """The ``Denoiser`` handed to the engine: caps the text sent to the model, applies the sampler
     settings, and counts model use (the ``infill/stats`` request reports the counts)."""
 
+    _lock = threading.Lock()  # the counters are shared by every engine thread
+
     def __init__(self, client: WorkerClient, settings: Settings, stats: Counter):
         self.client, self.settings, self.stats = client, settings, stats
+
+    def _count(self, **deltas: int) -> None:
+        with self._lock:
+            self.stats.update(deltas)
 
     def fill(self, requests, cancel: CancelToken | None = None) -> list[FillResult]:
         cap = self.settings.completion.max_context_chars
         capped = [FillRequest(r.prefix[-cap:], r.suffix[:cap], r.canvas_tokens, r.language) for r in requests]
         options = {"steps": self.settings.model.steps} if self.settings.model.steps else None
-        self.stats["fill_calls"] += 1
-        self.stats["inflight_fills"] += 1
+        self._count(fill_calls=1, inflight_fills=1)
         try:
             results = self.client.fill(capped, cancel, options=options)
         finally:
-            self.stats["inflight_fills"] -= 1
-        self.stats["model_calls"] += sum(r.model_calls for r in results)
+            self._count(inflight_fills=-1)
+        self._count(model_calls=sum(r.model_calls for r in results))
         return results
 
 

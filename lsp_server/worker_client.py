@@ -101,11 +101,11 @@ class WorkerClient:
             if response.get("code") == P.MODEL_FAILED:
                 raise ModelLoadError(response["error"])
             raise WorkerError(f"model worker: {response['error']}")
+        results = [P.result_from_wire(r) for r in response["results"]]
         with self._lock:
             self.consecutive_failures = 0
             self.requests += 1
-        results = [P.result_from_wire(r) for r in response["results"]]
-        self.model_calls += sum(r.model_calls for r in results)
+            self.model_calls += sum(r.model_calls for r in results)
         return results
 
     def health(self, timeout: float = 10.0) -> dict:

@@ -67,6 +67,8 @@ class InfillExtension implements vscode.Disposable {
     const view = this.status.view();
     this.statusItem.text = view.text;
     this.statusItem.tooltip = view.tooltip;
+    // Also names the state for screen readers (and for the end-to-end test's selector).
+    this.statusItem.accessibilityInformation = { label: `Infill: ${view.kind}`, role: 'button' };
     this.statusItem.backgroundColor =
       view.kind === 'error' ? new vscode.ThemeColor('statusBarItem.errorBackground') : undefined;
   }

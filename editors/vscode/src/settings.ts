@@ -1,17 +1,31 @@
 /**
- * The extension's settings: `infill.server.*` and `infill.vscode.*` belong to the extension (how
- * to start the server, editor-only switches); `infill.model.*`, `infill.completion.*` and
- * `infill.worker.*` mirror the server's settings (lsp_server/settings.py) and are passed through as
- * they are: the server validates them and names any invalid one.
+ * The extension's settings: `infill.server.*`, `infill.vscode.*` and `infill.trace.server` belong to
+ * the extension (how to start the server, editor-only switches); the flat `infill.<name>` settings
+ * in SERVER_SETTINGS mirror the server's (lsp_server/settings.py) and are passed through as they
+ * are: the server validates them and names any invalid one.
  *
  * Pure: no `vscode` import, so the unit tests run under plain Node.
  */
 
-/** The sections the server reads from initializationOptions and didChangeConfiguration. */
-export const SERVER_SECTIONS = ['model', 'completion', 'worker'] as const;
+/** The server's settings (`infill.<name>`), read from initializationOptions and didChangeConfiguration. */
+export const SERVER_SETTINGS = [
+  'model',
+  'device',
+  'steps',
+  'maxTokens',
+  'threads',
+  'enable',
+  'languages',
+  'debounceMs',
+  'latencyBudgetMs',
+  'maxContextChars',
+  'cacheSize',
+  'workerAddress',
+  'workerToken',
+] as const;
 
-/** The server's settings, as the `infill` object it accepts ({model: {...}, completion: {...}, ...}). */
-export type ServerSettings = Partial<Record<(typeof SERVER_SECTIONS)[number], Record<string, unknown>>>;
+/** The server's settings as the `infill` object it accepts: `{steps: 4, debounceMs: 100, ...}`. */
+export type ServerSettings = Partial<Record<(typeof SERVER_SETTINGS)[number], unknown>>;
 
 /** Everything the extension reads from `infill.*`. */
 export interface ClientSettings {
@@ -22,7 +36,7 @@ export interface ClientSettings {
   server: ServerSettings;
 }
 
-/** The server's languages (infill.syntax.LANGUAGES); the default of infill.completion.languages. */
+/** The server's languages (infill.syntax.LANGUAGES); the default of infill.languages. */
 export const SERVER_LANGUAGES = ['python', 'javascript', 'typescript', 'tsx', 'go', 'rust', 'java', 'c', 'cpp'];
 
 /** Defaults of the extension's own settings (the same as package.json; a test checks). */
@@ -68,11 +82,9 @@ export function readSettings(get: ConfigReader): SettingsResult {
   };
 
   const server: ServerSettings = {};
-  for (const section of SERVER_SECTIONS) {
-    const value = get(section);
-    if (typeof value === 'object' && value !== null && !Array.isArray(value)) {
-      server[section] = JSON.parse(JSON.stringify(value)) as Record<string, unknown>;
-    }
+  for (const name of SERVER_SETTINGS) {
+    const value = get(name);
+    if (value !== undefined) server[name] = JSON.parse(JSON.stringify(value)) as unknown;
   }
   const d = CLIENT_DEFAULTS;
   const settings: ClientSettings = {
@@ -104,9 +116,9 @@ const VSCODE_LANGUAGE_IDS: Record<string, string[]> = {
   tsx: ['typescriptreact'],
 };
 
-/** The languages served: `infill.completion.languages` when it is a list of strings, else all. */
+/** The languages served: `infill.languages` when it is a list of strings, else all. */
 export function servedLanguages(settings: ClientSettings): string[] {
-  const value = settings.server.completion?.languages;
+  const value = settings.server.languages;
   return Array.isArray(value) && value.every((item) => typeof item === 'string') ? value : SERVER_LANGUAGES;
 }
 

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import {
   CLIENT_DEFAULTS,
   SERVER_LANGUAGES,
+  SERVER_SETTINGS,
   documentSelector,
   needsRestart,
   readSettings,
@@ -42,7 +43,13 @@ test('package.json defaults match the extension defaults', () => {
   assert.equal(properties['infill.server.pythonPath'].default, CLIENT_DEFAULTS.pythonPath);
   assert.deepEqual(properties['infill.server.extraArgs'].default, CLIENT_DEFAULTS.extraArgs);
   assert.equal(properties['infill.vscode.completionList'].default, CLIENT_DEFAULTS.completionList);
-  assert.deepEqual(properties['infill.completion.languages'].default, SERVER_LANGUAGES);
+  assert.deepEqual(properties['infill.languages'].default, SERVER_LANGUAGES);
+});
+
+test('SERVER_SETTINGS are exactly the contributed settings that are not the extension\'s own', () => {
+  const own = /^infill\.(server|vscode|trace)\./;
+  const contributed = Object.keys(properties).filter((name) => !own.test(name)).map((name) => name.slice('infill.'.length));
+  assert.deepEqual([...contributed].sort(), [...SERVER_SETTINGS].sort());
 });
 
 test('defaults when nothing is set', () => {
@@ -76,11 +83,9 @@ test('invalid extension settings fall back and are named', () => {
 
 test('server sections pass through as the server reads them, and nothing else', () => {
   const { settings } = readSettings(
-    reader({ 'model.steps': 4, 'model.maxTokens': 32, 'completion.debounceMs': 10, 'server.path': 'x', 'trace.server': 'off' }),
+    reader({ steps: 4, maxTokens: 32, debounceMs: 10, model: null, 'server.path': 'x', 'trace.server': 'off' }),
   );
-  assert.deepEqual(serverOptions(settings), {
-    infill: { model: { steps: 4, maxTokens: 32 }, completion: { debounceMs: 10 } },
-  });
+  assert.deepEqual(serverOptions(settings), { infill: { model: null, steps: 4, maxTokens: 32, debounceMs: 10 } });
 });
 
 test('document selector maps server language names to VS Code ids', () => {
@@ -91,13 +96,13 @@ test('document selector maps server language names to VS Code ids', () => {
 });
 
 test('languages come from infill.completion.languages when valid', () => {
-  assert.deepEqual(servedLanguages(readSettings(reader({ 'completion.languages': ['go'] })).settings), ['go']);
-  assert.deepEqual(servedLanguages(readSettings(reader({ 'completion.languages': 'go' })).settings), SERVER_LANGUAGES);
+  assert.deepEqual(servedLanguages(readSettings(reader({ 'languages': ['go'] })).settings), ['go']);
+  assert.deepEqual(servedLanguages(readSettings(reader({ 'languages': 'go' })).settings), SERVER_LANGUAGES);
 });
 
 test('restart only for command line or language changes', () => {
-  const base = readSettings(reader({ 'model.steps': 4 })).settings;
-  assert.equal(needsRestart(base, readSettings(reader({ 'model.steps': 8 })).settings), false);
+  const base = readSettings(reader({ 'steps': 4 })).settings;
+  assert.equal(needsRestart(base, readSettings(reader({ 'steps': 8 })).settings), false);
   assert.equal(needsRestart(base, readSettings(reader({ 'server.pythonPath': '/p' })).settings), true);
-  assert.equal(needsRestart(base, readSettings(reader({ 'completion.languages': ['c'] })).settings), true);
+  assert.equal(needsRestart(base, readSettings(reader({ 'languages': ['c'] })).settings), true);
 });

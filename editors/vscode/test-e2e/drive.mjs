@@ -1,0 +1,109 @@
+// Drives VS Code (code-server) in headless Chromium through playwright-core, as a person would:
+// open a Python file, type, wait for the extension's inline suggestion (ghost text), take a
+// screenshot, accept it with Tab and save. Prints one JSON line with what it saw; the pytest in
+// tests/editors/test_vscode.py reads the saved file back from disk and checks it.
+//
+// usage: node drive.mjs '{"url": ..., "folder": ..., "file": "sample.py", "line": 9, "column": 14, "type": "...",
+//                         "screenshot": "out.png", "timeoutMs": 240000}'
+import { chromium } from 'playwright-core';
+
+const opts = JSON.parse(process.argv[2]);
+const timeout = opts.timeoutMs ?? 240000;
+const result = { steps: [], ghostText: null, statusText: null, error: null };
+const step = (name) => {
+  result.steps.push(name);
+  process.stderr.write(`[drive] ${name}\n`);
+};
+
+const browser = await chromium.launch({
+  executablePath: opts.chromium ?? '/usr/bin/chromium',
+  headless: true,
+  args: ['--no-sandbox', '--disable-background-networking', '--disable-component-update', '--disable-gpu'],
+});
+const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+page.setDefaultTimeout(timeout);
+const mod = process.platform === 'darwin' ? 'Meta' : 'Control';
+
+/** The text of the status bar item of the extension (its text starts with an icon, then "Infill"). */
+async function statusText() {
+  const items = await page.locator('.statusbar-item').allInnerTexts();
+  return items.map((t) => t.trim()).find((t) => /Infill/.test(t)) ?? null;
+}
+
+try {
+  step('open workbench');
+  await page.goto(`${opts.url}/?folder=${encodeURIComponent(opts.folder)}`);
+  await page.locator('.monaco-workbench').waitFor();
+
+  step('open file');
+  // Quick Open is the most stable way in: the explorer tree's DOM changes between versions.
+  await page.locator('.monaco-workbench').click({ position: { x: 600, y: 400 } });
+  await page.keyboard.press(`${mod}+P`);
+  await page.locator('.quick-input-widget input').waitFor();
+  await page.keyboard.type(opts.file);
+  await page.locator(`.quick-input-list .monaco-list-row[aria-label*="${opts.file}"]`).first().waitFor();
+  await page.keyboard.press('Enter');
+  const editor = page.locator(`.editor-instance .monaco-editor[data-uri$="${opts.file}"]`);
+  await editor.waitFor();
+
+  step('wait for the server: status bar item goes to ready');
+  // The item's aria-label is "Infill: <kind>" (starting, loading, ready, error, stopped).
+  result.statusKinds = [];
+  const statusDeadline = Date.now() + timeout;
+  for (;;) {
+    const labels = await page.locator('[aria-label^="Infill: "]').evaluateAll((els) => els.map((e) => e.getAttribute('aria-label')));
+    const kind = labels.length ? labels[0].slice('Infill: '.length) : null;
+    if (kind && result.statusKinds.at(-1) !== kind) result.statusKinds.push(kind);
+    if (kind === 'ready') break;
+    if (kind === 'error') throw new Error(`status bar shows an error: ${await statusText()}`);
+    if (Date.now() > statusDeadline) throw new Error(`server not ready within ${timeout} ms; states ${result.statusKinds}`);
+    await page.waitForTimeout(100);
+  }
+  result.statusText = await statusText();
+
+  step('go to line:column (1-based) and type');
+  await editor.locator('.view-lines').click();
+  await page.keyboard.press(`${mod}+G`);
+  await page.keyboard.type(`${opts.line}:${opts.column}`);
+  await page.keyboard.press('Enter');
+  await page.keyboard.type(opts.type, { delay: 40 });
+
+  step('wait for ghost text');
+  const ghost = editor.locator('.ghost-text-decoration, .ghost-text-decoration-preview, .ghost-text');
+  const deadline = Date.now() + timeout;
+  // Typing requests a suggestion by itself; if none shows (the server may decline one), ask again
+  // explicitly with the "Trigger Inline Suggestion" command, as a user would.
+  result.explicitTriggers = 0;
+  let next = Date.now() + 15000;
+  while (!(await ghost.first().isVisible())) {
+    if (Date.now() > deadline) throw new Error(`no ghost text within ${timeout} ms; status: ${await statusText()}`);
+    if (Date.now() > next) {
+      await page.keyboard.press('F1');
+      await page.locator('.quick-input-widget input').waitFor();
+      await page.keyboard.type('Trigger Inline Suggestion');
+      await page.waitForTimeout(500);
+      await page.keyboard.press('Enter');
+      result.explicitTriggers += 1;
+      next = Date.now() + 15000;
+    }
+    await page.waitForTimeout(250);
+  }
+  result.ghostText = (await ghost.allInnerTexts()).join('\n');
+  result.statusText = await statusText();
+  if (opts.screenshot) await page.screenshot({ path: opts.screenshot });
+
+  step('accept with Tab and save');
+  await page.keyboard.press('Tab');
+  await page.waitForTimeout(300);
+  result.ghostAfterTab = await ghost.count();
+  await page.keyboard.press(`${mod}+S`);
+  await page.waitForTimeout(1000);
+  step('done');
+} catch (error) {
+  result.error = String(error?.stack ?? error);
+  if (opts.screenshot) await page.screenshot({ path: opts.screenshot.replace(/\.png$/, '-failure.png') }).catch(() => {});
+} finally {
+  await browser.close();
+}
+process.stdout.write(JSON.stringify(result) + '\n');
+process.exit(result.error ? 1 : 0);

@@ -1,0 +1,144 @@
+"""The VS Code extension (editors/vscode): its settings mirror the server's; its TypeScript compiles
+and its unit tests pass; and in real VS Code (code-server in headless Chromium) with the real
+`infill serve` and starter model, a typed edit gets an inline suggestion that Tab accepts.
+
+The toolchain comes from `bash .ci/install-vscode.sh`; without it the editor tests skip with the
+reason. The starter model writes junk text, so the end-to-end test checks that a suggestion is
+shown and that accepting it inserts exactly what was shown, not what it says.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+from lsp_server.settings import SETTINGS, Settings
+
+try:  # tests/editors is a plain directory (pytest prepend import mode) or a package
+    from .vscode_support import EXTENSION_DIR, REPO, Toolchain, build_vsix, code_server, drive, run, toolchain_home
+except ImportError:
+    from vscode_support import EXTENSION_DIR, REPO, Toolchain, build_vsix, code_server, drive, run, toolchain_home
+
+ARTIFACTS = Path(__file__).parent / "artifacts"
+MANIFEST = json.loads((EXTENSION_DIR / "package.json").read_text())
+PROPERTIES: dict[str, dict] = MANIFEST["contributes"]["configuration"]["properties"]
+
+SAMPLE = '''import math
+
+
+def area(radius):
+    return math.pi * radius ** 2
+
+
+def describe(radius):
+    label = ""
+    return label
+'''
+# Typed between the quotes of `label = ""` (line 9, column 14, 1-based): junk from the starter
+# model still parses inside a string, so the server's syntax check lets the suggestion through.
+LINE, COLUMN, TYPED = 9, 14, "radius "
+
+
+@pytest.fixture(scope="module")
+def tools() -> Toolchain:
+    return Toolchain(toolchain_home())
+
+
+# The extension's own settings; every other `infill.*` setting must be one of the server's.
+CLIENT_ONLY = ("infill.server.", "infill.vscode.", "infill.trace.")
+
+
+def server_defaults() -> dict[str, object]:
+    """Every server setting by its VS Code name, with its default (lsp_server/settings.py)."""
+    defaults = Settings()
+    return {f"infill.{name}": getattr(getattr(defaults, section), attr)
+            for name, (section, attr, _) in SETTINGS.items()}
+
+
+def test_package_json_mirrors_every_server_setting():
+    """Each server setting is contributed with the server's default, and nothing the server lacks."""
+    expected = server_defaults()
+    contributed = [k for k in PROPERTIES if not k.startswith(CLIENT_ONLY)]
+    assert sorted(contributed) == sorted(expected)
+    for name, default in expected.items():
+        assert PROPERTIES[name]["default"] == default, name
+
+
+def test_package_json_ranges_are_the_servers():
+    """Minimum/maximum in package.json are exactly what the server accepts (probe each bound)."""
+    for name, spec in PROPERTIES.items():
+        if name.startswith(CLIENT_ONLY) or spec.get("type") != "integer":
+            continue
+        check = SETTINGS[name.removeprefix("infill.")][2]
+        lo, hi = spec["minimum"], spec["maximum"]
+        assert check(lo) == lo and check(hi) == hi, name
+        for bad in (lo - 1, hi + 1):
+            with pytest.raises(ValueError):
+                check(bad)
+
+
+def test_every_setting_is_documented():
+    for name, spec in PROPERTIES.items():
+        assert "default" in spec and "type" in spec, name
+        assert len(spec.get("markdownDescription", "")) > 10, name
+
+
+@pytest.mark.editor
+def test_typescript_compiles_and_unit_tests_pass(tools: Toolchain):
+    if (reason := tools.missing_node()) is not None:
+        pytest.skip(reason)
+    out = run([str(tools.npm), "test"], tools, timeout=300)
+    assert "# fail 0" in out or "ℹ fail 0" in out, out
+    assert "pass 0" not in out.replace("pass 0.", ""), out
+
+
+@pytest.mark.editor
+@pytest.mark.slow
+def test_inline_suggestion_in_vscode(tools: Toolchain, tmp_path: Path):
+    """Real VS Code: the status bar goes to ready, typing shows ghost text, Tab inserts it."""
+    if (reason := tools.missing_editor()) is not None:
+        pytest.skip(reason)
+    vsix = build_vsix(tools, tmp_path)
+    folder = tmp_path / "project"
+    folder.mkdir()
+    sample = folder / "sample.py"
+    sample.write_text(SAMPLE)
+    ARTIFACTS.mkdir(exist_ok=True)
+    screenshot = ARTIFACTS / "vscode-inline.png"
+    with code_server(tools, vsix, tmp_path / "vscode", folder, python=sys.executable) as server:
+        result, log = drive(tools, {
+            "url": server.url, "folder": str(folder), "file": sample.name,
+            "line": LINE, "column": COLUMN, "type": TYPED,
+            "screenshot": str(screenshot), "timeoutMs": 180_000,
+        }, timeout=600)
+        ext_log = server.extension_log()
+    context = f"drive: {json.dumps(result, indent=1)}\n{log}\nextension log:\n{ext_log[-4000:]}"
+    assert result["error"] is None, context
+    assert result["statusKinds"][-1] == "ready", context
+    assert "Infill" in result["statusText"], context
+    ghost = result["ghostText"].replace("\u00a0", " ")
+    assert ghost.strip(), context
+    assert "textDocument/inlineCompletion" in ext_log, context
+
+    lines = sample.read_text().splitlines()
+    before = SAMPLE.splitlines()
+    prefix = f'    label = "{TYPED}'
+    assert lines[:LINE - 1] == before[:LINE - 1] and lines[LINE:] == before[LINE:], context
+    edited = lines[LINE - 1]
+    assert edited.startswith(prefix) and edited.endswith('"'), (edited, context)
+    inserted = edited[len(prefix):-1]
+    assert inserted, "Tab inserted nothing"
+    assert inserted == ghost or ghost.startswith(inserted) or inserted.startswith(ghost.rstrip()), (inserted, ghost)
+    assert result["ghostAfterTab"] == 0, "ghost text still shown after Tab"
+    assert screenshot.stat().st_size > 10_000
+
+
+def test_toolchain_hint_names_the_install_script(tmp_path: Path):
+    """Without the toolchain the editor tests skip with a reason that says how to install it."""
+    reason = Toolchain(tmp_path / "nowhere").missing_editor()
+    assert reason is not None and ".ci/install-vscode.sh" in reason
+    assert shutil.which("bash") and (REPO / ".ci" / "install-vscode.sh").exists()

@@ -82,10 +82,12 @@ def denoise(
     stop_ids: tuple[int, ...] = (),
     valid: torch.Tensor | None = None,
     cancel: CancelToken | None = None,
+    first_allowed: torch.Tensor | None = None,
 ) -> SampleResult:
     """Fill every ``mask_id`` in ``canvas`` (B, L). ``step_fn(canvas) -> logits (B, L, V)``.
 
     ``valid`` (B, L) bool marks real canvas positions (rows of a batch may have shorter canvases).
+    ``first_allowed`` (B, V) bool restricts the first canvas token (token healing of a partial word).
     """
     opts = opts or SamplerOptions()
     opts.validate()
@@ -108,6 +110,8 @@ def denoise(
         logits = step_fn(x).float()  # (B, L, V)
         calls += 1
         logits[..., mask_id] = -math.inf  # never "predict" a mask
+        if first_allowed is not None:
+            logits[:, 0] = logits[:, 0].masked_fill(~first_allowed.to(logits.device), -math.inf)  # (B, V)
         if opts.temperature > 0:
             probs = torch.softmax(logits / opts.temperature, dim=-1)  # (B, L, V)
             chosen = torch.multinomial(probs.reshape(B * L, -1).cpu(), 1, generator=gen).reshape(B, L).to(x.device)

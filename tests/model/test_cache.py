@@ -50,3 +50,17 @@ def test_text_denoiser_fills_and_reuses_context(tiny_checkpoint):
     many = td.fill([req, FillRequest("", "", 3), FillRequest("x" * 5000, "y" * 5000, 500)])
     assert len(many) == 3 and many[2].timings["canvas_tokens"] <= td.options.max_canvas_tokens
     assert td.fill([]) == []
+
+
+def test_partial_word_is_healed_and_not_repeated(tiny_checkpoint):
+    td = TextDenoiser(tiny_checkpoint, device="cpu")
+    prefix, heal = td._split_heal("def add(a, b):\n    ret")
+    assert (prefix, heal) == ("def add(a, b):\n   ", " ret")
+    allowed = td._first_allowed(["", heal])
+    assert allowed[0].all() and allowed[1].any() and not allowed[1].all()
+    assert all(td._vocab_pieces()[i].startswith(" ret") for i in allowed[1].nonzero().flatten().tolist())
+    res = td.fill([FillRequest("def add(a, b):\n    ret", "\n", 4, "python")])[0]
+    # the model re-generated " ret..." itself; only the part after the typed word is returned
+    assert not res.text.startswith(" ret")
+    # a word no token can start is left in the prefix
+    assert td._split_heal("x = qqqqzzzz") == ("x = qqqqzzzz", "")

@@ -75,7 +75,10 @@ def encode_frame(message: dict, max_bytes: int = MAX_MESSAGE_BYTES) -> bytes:
     """One message as a frame; refuses messages over ``max_bytes`` (the peer would refuse them)."""
     if not isinstance(message, dict):
         raise ProtocolError(f"a message must be a map, not {type(message).__name__}")
-    body = msgpack.packb(message, use_bin_type=True)
+    try:
+        body = msgpack.packb(message, use_bin_type=True)
+    except (UnicodeEncodeError, TypeError, ValueError, OverflowError) as exc:  # e.g. a lone surrogate, a set
+        raise ProtocolError(f"message cannot be encoded: {exc}") from exc
     if len(body) > max_bytes:
         raise MessageTooLarge(f"message of {len(body)} bytes exceeds the limit of {max_bytes}")
     return HEADER.pack(len(body)) + body
@@ -212,12 +215,21 @@ def check_response(msg: dict) -> dict:
 
 def fill_message(msg_id: int, requests: list[FillRequest], deadline_ms: int | None = None,
                  options: dict | None = None) -> dict:
-    """A ``fill`` request for these FillRequests."""
+    """A ``fill`` request for these FillRequests (lone surrogates, which JSON can carry, become U+FFFD)."""
     return {
         "id": msg_id, "op": "fill", "deadline_ms": deadline_ms, "options": options or {},
-        "requests": [{"prefix": r.prefix, "suffix": r.suffix, "canvas_tokens": r.canvas_tokens,
+        "requests": [{"prefix": _utf8_safe(r.prefix), "suffix": _utf8_safe(r.suffix), "canvas_tokens": r.canvas_tokens,
                       "language": r.language} for r in requests],
     }
+
+
+def _utf8_safe(text: str) -> str:
+    """``text`` with lone surrogates replaced, so it encodes as UTF-8; the length in characters is kept."""
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        return "".join("\ufffd" if 0xD800 <= ord(c) <= 0xDFFF else c for c in text)
 
 
 def requests_from_message(msg: dict) -> list[FillRequest]:

@@ -77,7 +77,7 @@ def open_document(text: str, language_id: str | None, uri: str, version: int):
 
 def _language_of(language_id: str | None, uri: str) -> str | None:
     for name in (language_id, "." + uri.rsplit(".", 1)[-1] if "." in uri.rsplit("/", 1)[-1] else None):
-        if not name:
+        if not name or not isinstance(name, str):  # a malformed languageId (e.g. a number)
             continue
         try:
             return syntax.normalize_language(name)

@@ -1,0 +1,219 @@
+"""Editor latency over the real language server: inline completion as a user triggers it.
+
+Starts ``infill serve`` over stdio with the model, opens held-out files and replays a session:
+invoke inline completion in the middle of existing lines (single-line spans), empty a function
+body and invoke there (multi-line spans), type the first characters of a suggestion and invoke
+again (typed-ahead reuse), and cancel requests in flight. End-to-end time is measured at the
+client. Model time comes from the same requests run in-process afterwards
+(``infill.engine.complete`` with a ``TextDenoiser``, the server's engine settings); server overhead
+is end-to-end minus that in-process engine time, per request.
+Goals (issue 7): single-line p50 <= 60 ms and p95 <= 150 ms; multi-line (<= 64 tokens) p50 <= 200 ms.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+
+from .common import BenchContext, distribution, goal, heldout_files, load_denoiser, pyplot, size, write_result
+
+NAME = "latency"
+
+
+def single_line_offsets(text: str, rng: random.Random, n: int) -> list[int]:
+    """Cursor offsets after a word boundary inside substantial code lines (rest-of-line completions)."""
+    lines = text.split("\n")
+    starts = [0]
+    for line in lines[:-1]:
+        starts.append(starts[-1] + len(line) + 1)
+    cands = [i for i, l in enumerate(lines)
+             if len(l.strip()) >= 12 and not l.strip().startswith(("#", '"""', "'''", "@"))]
+    out = []
+    for i in rng.sample(cands, min(n, len(cands))):
+        line = lines[i]
+        ind = len(line) - len(line.lstrip())
+        cuts = [j for j in range(ind + 1, len(line)) if not line[j - 1].isalnum() and line[j - 1] != "_"
+                and line[j] != " "]
+        if cuts:
+            out.append(starts[i] + rng.choice(cuts[: max(1, len(cuts) // 2)]))
+    return out
+
+
+def function_bodies(text: str, language: str = "python", max_lines: int = 8) -> list[tuple[int, int, str]]:
+    """(body start, body end, indent) of functions whose one-line header ends with ':' and whose
+    body has 2..max_lines lines: emptying one leaves a cursor where a multi-line block is completed."""
+    from infill import syntax
+
+    tree = syntax.parse(text.encode(), language)
+    out = []
+    for typ, sb, eb in syntax.iter_named_nodes(tree):
+        if typ != "function_definition":
+            continue
+        nl = text.find("\n", sb)
+        if nl < 0 or nl >= eb or not text[sb:nl].rstrip().endswith(":"):
+            continue
+        body_start, body_end = nl + 1, eb
+        body = text[body_start:body_end]
+        n = body.count("\n") + 1
+        first = body.split("\n", 1)[0]
+        indent = first[: len(first) - len(first.lstrip())]
+        if 2 <= n <= max_lines and indent and body.strip():
+            out.append((body_start, body_end, indent))
+    return out
+
+
+def span_is_multiline(text: str, offset: int, language: str = "python") -> bool:
+    """Whether the engine would fill a multi-line span at ``offset`` (the classification of a request)."""
+    from infill import syntax
+    from infill.spans import completion_span
+
+    tree = syntax.parse(text.encode(), language)
+    return completion_span(text, offset, language, tree).multiline
+
+
+async def _session(ctx: BenchContext, files, n_single: int, n_multi: int, n_typed: int, n_cancel: int,
+                   settings: dict) -> dict:
+    from .lsp_session import Session
+
+    rng = random.Random(0)
+    sess = Session(settings)
+    await sess.start()
+    records: list[dict] = []
+    typed: list[float] = []
+    cancels: list[dict] = []
+    try:
+        per_file_single = max(1, -(-n_single // len(files)))
+        per_file_multi = max(1, -(-n_multi // len(files)))
+        n_s = n_m = 0
+        for fi, f in enumerate(files):
+            uri = f"file:///bench/latency/{fi}_{f.path.replace('/', '_')}"
+            sess.open(uri, f.text)
+            # single-line: rest of a line
+            for off in single_line_offsets(f.text, rng, per_file_single):
+                if n_s >= n_single:
+                    break
+                text = sess.texts[uri]
+                item, ms = await sess.inline(uri, off)
+                n_s += 1
+                records.append({"text": text, "offset": off, "kind": "multi" if span_is_multiline(text, off) else "single",
+                                "ms": ms, "answered": item is not None, "chars": len(item or "")})
+                if item and len(item) >= 2 and len(typed) < n_typed:
+                    # type the suggestion's first character, ask again, then undo the keystroke
+                    ch = item[0]
+                    sess.edit(uri, off, off, ch)
+                    _, ms2 = await sess.inline(uri, off + 1)
+                    typed.append(ms2)
+                    sess.edit(uri, off, off + 1, "")
+            # multi-line: an emptied function body
+            for bs, be, indent in rng.sample(function_bodies(f.text), min(per_file_multi, len(function_bodies(f.text)))):
+                if n_m >= n_multi:
+                    break
+                original = sess.texts[uri][bs:be]
+                sess.edit(uri, bs, be, indent)
+                off = bs + len(indent)
+                text = sess.texts[uri]
+                if len(cancels) < n_cancel and n_m % 3 == 2:
+                    cancels.append(await sess.inline_then_cancel(uri, off, 0.03))
+                else:
+                    item, ms = await sess.inline(uri, off)
+                    n_m += 1
+                    records.append({"text": text, "offset": off,
+                                    "kind": "multi" if span_is_multiline(text, off) else "single",
+                                    "ms": ms, "answered": item is not None, "chars": len(item or "")})
+                sess.edit(uri, bs, bs + len(indent), original)
+            sess.close(uri)
+        stats = await sess.stats()
+    finally:
+        await sess.stop()
+    return {"records": records, "typed": typed, "cancels": cancels, "stats": stats, "ready_s": sess.ready_s}
+
+
+def _in_process(ctx: BenchContext, records: list[dict], max_tokens: int) -> None:
+    """Run each request's engine work in this process; adds model_ms and engine_ms to the records."""
+    from infill import engine
+    from infill.canvas import CanvasConfig
+
+    den = load_denoiser(ctx)
+    # allow_invalid: the same model work as the server, but a dropped suggestion still reports its timings
+    config = engine.EngineConfig(canvas=CanvasConfig(max_tokens=max_tokens), allow_invalid=True)
+    for r in records:
+        s = engine.complete(r["text"], r["offset"], "python", den, config)
+        r["engine_ms"] = s.timings["total_ms"] if s else None
+        r["model_ms"] = s.timings["model_ms"] if s else None
+        r["model_calls"] = s.model_calls if s else None
+
+
+def plot(groups: dict[str, list[float]], path) -> None:
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    data = [(k, v) for k, v in groups.items() if v]
+    if data:
+        ax.boxplot([v for _, v in data], whis=(5, 95), showfliers=True)
+        ax.set_xticks(range(1, len(data) + 1), [f"{k}\n(n={len(v)})" for k, v in data])
+    ax.axhline(60, color="tab:green", lw=0.8, ls="--", label="single-line p50 goal 60 ms")
+    ax.axhline(150, color="tab:orange", lw=0.8, ls="--", label="single-line p95 goal 150 ms")
+    ax.axhline(200, color="tab:red", lw=0.8, ls="--", label="multi-line p50 goal 200 ms")
+    ax.set_yscale("log")
+    ax.set_ylabel("end-to-end latency (ms, log)")
+    ax.set_title("Inline completion latency over LSP (whiskers p5-p95)")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def run(ctx: BenchContext) -> dict:
+    n_files = size(ctx, "latency_files", 6, 1)
+    n_single = size(ctx, "latency_single", 30, 2)
+    n_multi = size(ctx, "latency_multi", 12, 1)
+    n_typed = size(ctx, "latency_typed", 8, 1)
+    n_cancel = size(ctx, "latency_cancel", 3, 1)
+    max_tokens = 64
+    settings = {"device": "cpu", "threads": ctx.threads, "debounceMs": 0, "latencyBudgetMs": 30000,
+                "maxTokens": max_tokens}
+    if ctx.model:
+        settings["model"] = str(ctx.model)
+    files = heldout_files(ctx, min_lines=40, limit=n_files)
+    if not files:
+        raise ValueError("no held-out Python files with 40+ lines")
+    out = asyncio.run(_session(ctx, files, n_single, n_multi, n_typed, n_cancel, settings))
+    records = out["records"]
+    _in_process(ctx, records, max_tokens)
+
+    def summary(kind: str) -> dict:
+        rs = [r for r in records if r["kind"] == kind]
+        paired = [r for r in rs if r["engine_ms"] is not None]
+        return {"end_to_end_ms": distribution([r["ms"] for r in rs]),
+                "answered": sum(r["answered"] for r in rs),
+                "model_ms_in_process": distribution([r["model_ms"] for r in paired]),
+                "engine_ms_in_process": distribution([r["engine_ms"] for r in paired]),
+                "server_overhead_ms": distribution([r["ms"] - r["engine_ms"] for r in paired]),
+                "model_calls": distribution([r["model_calls"] for r in paired])}
+
+    single, multi = summary("single"), summary("multi")
+    typed = distribution(out["typed"])
+    print(f"[latency] single-line e2e {single['end_to_end_ms']}\n[latency] multi-line e2e {multi['end_to_end_ms']}\n"
+          f"[latency] typed-ahead {typed}", flush=True)
+    s50, s95, m50 = (single["end_to_end_ms"].get("p50"), single["end_to_end_ms"].get("p95"),
+                     multi["end_to_end_ms"].get("p50"))
+    goals = [
+        goal("single-line p50 <= 60 ms", "<= 60 ms", s50, None if s50 is None else s50 <= 60),
+        goal("single-line p95 <= 150 ms", "<= 150 ms", s95, None if s95 is None else s95 <= 150),
+        goal("multi-line (<= 64 tokens) p50 <= 200 ms", "<= 200 ms", m50, None if m50 is None else m50 <= 200),
+    ]
+    plot({"single-line": [r["ms"] for r in records if r["kind"] == "single"],
+          "multi-line": [r["ms"] for r in records if r["kind"] == "multi"],
+          "typed-ahead": out["typed"]}, ctx.out_dir / "latency.png")
+    payload = {
+        "params": {"files": len(files), "single_requested": n_single, "multi_requested": n_multi,
+                   "server_settings": settings, "trigger": "invoked (no debounce)"},
+        "server_ready_s": round(out["ready_s"], 2) if out["ready_s"] else None,
+        "single_line": single, "multi_line": multi, "typed_ahead_ms": typed, "cancel": out["cancels"],
+        "server_stats": {k: v for k, v in out["stats"].items() if isinstance(v, (int, float, str))},
+        "goals": goals, "plots": ["latency.png"],
+        "notes": "kind is the span the engine fills at the cursor (infill.spans.completion_span().multiline). "
+                 "Model and engine times are the same requests re-run in-process after the server stopped; "
+                 "server overhead = end-to-end - in-process engine time (LSP, JSON-RPC, worker hop, cache).",
+    }
+    write_result(ctx, NAME, payload)
+    return payload

@@ -18,11 +18,12 @@ from typing import Any, Callable
 from lsprotocol import types as lsp
 
 from infill import engine
+from infill.documents import Document
 from infill.types import Cancelled, InfillError
 
 from . import convert
 from .scheduler import PlainEdit, context_key
-from .server import WINDOW_CHARS, InfillServer, Snapshot, open_document
+from .server import PARSE_LIMIT_CHARS, WINDOW_CHARS, InfillServer, Snapshot, open_document
 
 log = logging.getLogger("infill.handlers")
 
@@ -210,9 +211,9 @@ def register(server: InfillServer) -> None:
                 else:
                     doc.replace_all(change.text, params.text_document.version)
         except InfillError:
-            log.exception("bad change for %s; reopening as text only", uri)
-            ls.documents[uri] = open_document(doc.text, None, uri, params.text_document.version)
-        if doc.__class__.__name__ == "Document" and len(doc.text) > 1_000_000:  # grew past the parse limit
+            log.exception("bad change for %s; keeping the text as it stands", uri)
+            ls.documents[uri] = open_document(doc.text, doc.language, uri, params.text_document.version)
+        if isinstance(doc, Document) and len(doc.text) > PARSE_LIMIT_CHARS:  # grew past the parse limit
             ls.documents[uri] = open_document(doc.text, doc.language, uri, doc.version)
 
     @server.feature(lsp.TEXT_DOCUMENT_DID_CLOSE)

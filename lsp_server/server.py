@@ -278,6 +278,7 @@ class InfillServer(LanguageServer):
                            f"infill: {data.get('error')}; it is restarted automatically.", "warning")
             worker = self.worker
             if worker is not None and worker.consecutive_failures < 2 and not worker.closed:
+                self.call_soon(self._begin_progress)  # the model loads again
                 threading.Thread(target=self._restart_in_background, args=(worker,), daemon=True).start()
         elif kind == "failed_twice":
             self.call_soon(self.show_once, "worker-failed-twice",

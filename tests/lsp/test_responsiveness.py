@@ -179,6 +179,9 @@ async def test_worker_killed_mid_request_is_restarted_and_serves(slow: LanguageC
     s = await wait_ready(slow, timeout=120)
     assert s["worker_pid"] != pid and s["worker_starts"] == 2
     assert s.get("worker_deaths", 0) == 1
+    tokens = [t for t in slow.progress_reports if str(t).startswith("infill/")]
+    assert len(tokens) == 2  # the reload after the crash is reported as progress too
+    assert isinstance(slow.progress_reports[tokens[1]][0], lsp.WorkDoneProgressBegin)
     messages = [m.message for m in slow.messages]
     assert sum("worker stopped" in m for m in messages) == 1, messages
     open_doc(slow, "file:///tmp/after.py", STRINGS, "python")

@@ -1,0 +1,101 @@
+"""Syntax validity and the effect of syntax-guided self-correction (issue 3).
+
+Held-out cursor positions (the three held-out shapes: the reference span is cut out and the cursor
+put where it was) go through ``infill.engine.complete`` twice: with ``correction_rounds=0`` and
+with the engine's default rounds. ``allow_invalid=True`` so a suggestion that still adds
+tree-sitter errors is counted rather than dropped. Reported: % of suggestions that insert without
+adding errors, errors added before/after correction, exact match (the document after the edit
+equals the original, trailing whitespace per line ignored). Goal: >= 99 % valid.
+"""
+
+from __future__ import annotations
+
+import time
+
+from .common import BenchContext, ensure_corpus, goal, load_denoiser, size, write_result
+
+NAME = "validity"
+
+
+def _norm(text: str) -> str:
+    return "\n".join(line.rstrip() for line in text.rstrip().split("\n"))
+
+
+def evaluate(den, cases, rounds: int) -> dict:
+    """Run ``engine.complete`` at every case's cursor with ``rounds`` correction rounds."""
+    from infill import engine
+
+    config = engine.EngineConfig(correction_rounds=rounds, allow_invalid=True)
+    n = suggested = valid = exact = corrected = before = after = calls = errors = broken_before = 0
+    per_shape: dict[str, dict] = {}
+    started = time.perf_counter()
+    for c in cases:
+        n += 1
+        doc, offset = c.prefix + c.suffix, len(c.prefix)
+        d = per_shape.setdefault(c.shape, {"n": 0, "suggested": 0, "valid": 0, "exact": 0})
+        d["n"] += 1
+        try:
+            s = engine.complete(doc, offset, c.language, den, config)
+        except Exception as exc:  # counted and reported: the benchmark must finish
+            errors += 1
+            print(f"[validity] engine error at {c.path}:{offset}: {type(exc).__name__}: {exc}", flush=True)
+            continue
+        if s is None:
+            continue
+        suggested += 1
+        d["suggested"] += 1
+        calls += s.model_calls
+        before += s.errors_added_before
+        broken_before += int(s.errors_added_before > 0)
+        after += s.errors_added_after
+        corrected += int(s.corrected)
+        ok = s.errors_added_after == 0
+        valid += ok
+        d["valid"] += ok
+        new = doc[: s.edit.start] + s.edit.text + doc[s.edit.end:]
+        hit = _norm(new) == _norm(c.prefix + c.reference + c.suffix)
+        exact += hit
+        d["exact"] += hit
+    return {
+        "correction_rounds": rounds, "cases": n, "suggestions": suggested, "engine_errors": errors,
+        "valid_pct": round(100 * valid / suggested, 2) if suggested else None,
+        "errors_added_before_correction": before, "errors_added_after_correction": after,
+        "valid_before_correction_pct": round(100 * (suggested - broken_before) / suggested, 2) if suggested else None,
+        "corrected": corrected,
+        "exact_match_pct": round(100 * exact / n, 2) if n else None,
+        "model_calls_per_suggestion": round(calls / suggested, 2) if suggested else None,
+        "seconds": round(time.perf_counter() - started, 1),
+        "per_shape": {k: {"n": v["n"], "suggested": v["suggested"],
+                          "valid_pct": round(100 * v["valid"] / v["suggested"], 2) if v["suggested"] else None,
+                          "exact_match_pct": round(100 * v["exact"] / v["n"], 2)} for k, v in per_shape.items()},
+    }
+
+
+def run(ctx: BenchContext) -> dict:
+    from infill.engine import EngineConfig
+    from model.evaluate import heldout_cases
+
+    per_shape = size(ctx, "validity_per_shape", 12, 1)
+    cases = heldout_cases(ensure_corpus(ctx), per_shape)
+    den = load_denoiser(ctx)
+    default_rounds = EngineConfig().correction_rounds
+    rows = []
+    for rounds in (0, default_rounds):
+        r = evaluate(den, cases, rounds)
+        rows.append(r)
+        print(f"[validity] rounds={rounds}: {r['suggestions']}/{r['cases']} suggestions, valid {r['valid_pct']}%, "
+              f"errors added before/after {r['errors_added_before_correction']}/{r['errors_added_after_correction']}, "
+              f"exact {r['exact_match_pct']}% ({r['seconds']} s)", flush=True)
+    with_corr = rows[-1]
+    v = with_corr["valid_pct"]
+    goals = [goal(f">= 99% of suggestions insert without adding tree-sitter errors (correction_rounds={default_rounds})",
+                  ">= 99 %", v, None if v is None else v >= 99)]
+    payload = {"params": {"per_shape": per_shape, "cases": len(cases), "default_correction_rounds": default_rounds,
+                          "allow_invalid": True, "threads": ctx.threads},
+               "rows": rows, "goals": goals,
+               "notes": "valid_pct is over the suggestions the engine produced (an empty fill gives none). "
+                        "With the server's default allow_invalid=False, the invalid ones would be dropped, "
+                        "not shown. errors_added_* sum tree-sitter ERROR/MISSING nodes the chosen candidate "
+                        "adds to the document, before and after self-correction."}
+    write_result(ctx, NAME, payload)
+    return payload

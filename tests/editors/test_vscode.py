@@ -36,11 +36,15 @@ def area(radius):
 
 def describe(radius):
     label = ""
-    return label
+    unit = "metres"
+    return label + unit
 '''
 # Typed between the quotes of `label = ""` (line 9, column 14, 1-based): junk from the starter
 # model still parses inside a string, so the server's syntax check lets the suggestion through.
 LINE, COLUMN, TYPED = 9, 14, "radius "
+# "Infill: Rewrite selection" on `metres` (line 10, columns 13-18, 1-based).
+REWRITE = {"title": "Infill: Rewrite selection", "line": 10, "column": 13, "selectChars": 6,
+           "original": 'unit = "metres"'}
 
 
 @pytest.fixture(scope="module")
@@ -99,7 +103,8 @@ def test_typescript_compiles_and_unit_tests_pass(tools: Toolchain):
 @pytest.mark.editor
 @pytest.mark.slow
 def test_inline_suggestion_in_vscode(tools: Toolchain, tmp_path: Path):
-    """Real VS Code: the status bar goes to ready, typing shows ghost text, Tab inserts it."""
+    """Real VS Code: the status bar goes to ready, typing shows ghost text, Tab inserts it, and
+    "Infill: Rewrite selection" replaces the selection through the server's workspace edit."""
     if (reason := tools.missing_editor()) is not None:
         pytest.skip(reason)
     vsix = build_vsix(tools, tmp_path)
@@ -113,7 +118,8 @@ def test_inline_suggestion_in_vscode(tools: Toolchain, tmp_path: Path):
         result, log = drive(tools, {
             "url": server.url, "folder": str(folder), "file": sample.name,
             "line": LINE, "column": COLUMN, "type": TYPED,
-            "screenshot": str(screenshot), "timeoutMs": 180_000,
+            "screenshot": str(screenshot), "timeoutMs": 180_000, "command": REWRITE,
+            "commandScreenshot": str(ARTIFACTS / "vscode-rewrite.png"),
         }, timeout=600)
         ext_log = server.extension_log()
     context = f"drive: {json.dumps(result, indent=1)}\n{log}\nextension log:\n{ext_log[-4000:]}"
@@ -127,7 +133,7 @@ def test_inline_suggestion_in_vscode(tools: Toolchain, tmp_path: Path):
     lines = sample.read_text().splitlines()
     before = SAMPLE.splitlines()
     prefix = f'    label = "{TYPED}'
-    assert lines[:LINE - 1] == before[:LINE - 1] and lines[LINE:] == before[LINE:], context
+    assert lines[:LINE - 1] == before[:LINE - 1] and lines[LINE + 1:] == before[LINE + 1:], context
     edited = lines[LINE - 1]
     assert edited.startswith(prefix) and edited.endswith('"'), (edited, context)
     inserted = edited[len(prefix):-1]
@@ -135,6 +141,13 @@ def test_inline_suggestion_in_vscode(tools: Toolchain, tmp_path: Path):
     assert inserted == ghost or ghost.startswith(inserted) or inserted.startswith(ghost.rstrip()), (inserted, ghost)
     assert result["ghostAfterTab"] == 0, "ghost text still shown after Tab"
     assert screenshot.stat().st_size > 10_000
+
+    # The rewrite replaced `metres` inside its string and nothing else on the line.
+    assert result.get("commandDone"), context
+    rewritten = lines[LINE]
+    assert rewritten != before[LINE], context
+    assert rewritten.startswith('    unit = "') and rewritten.endswith('"'), (rewritten, context)
+    assert "infill.rewriteSelection" in ext_log or "workspace/executeCommand" in ext_log, context
 
 
 def test_toolchain_hint_names_the_install_script(tmp_path: Path):

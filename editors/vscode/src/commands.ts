@@ -54,3 +54,11 @@ export function isWorkspaceEdit(value: unknown): value is { changes?: object; do
     (typeof edit.changes === 'object' && edit.changes !== null) || Array.isArray(edit.documentChanges)
   );
 }
+
+/** A sentence for the user when the server did not apply its edit (`{applied: false, reason}`). */
+export function commandFailure(result: unknown): string | undefined {
+  if (typeof result !== 'object' || result === null || !('applied' in result)) return undefined;
+  const { applied, reason } = result as { applied: unknown; reason?: unknown };
+  if (applied !== false) return undefined;
+  return typeof reason === 'string' && reason ? `nothing changed (${reason}).` : 'nothing changed.';
+}

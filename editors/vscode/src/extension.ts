@@ -15,7 +15,7 @@ import {
   TransportKind,
   WorkspaceEdit,
 } from 'vscode-languageclient/node';
-import { CommandInputError, EditorCommand, executeCommandParams, isWorkspaceEdit } from './commands';
+import { CommandInputError, EditorCommand, commandFailure, executeCommandParams, isWorkspaceEdit } from './commands';
 import {
   ClientSettings,
   documentSelector,
@@ -168,6 +168,8 @@ class InfillExtension implements vscode.Disposable {
     if (isWorkspaceEdit(result)) {
       await vscode.workspace.applyEdit(await client.protocol2CodeConverter.asWorkspaceEdit(result as WorkspaceEdit));
     }
+    const failure = commandFailure(result);
+    if (failure !== undefined) void vscode.window.showInformationMessage(`Infill: ${failure}`);
   }
 
   showOutput(): void {

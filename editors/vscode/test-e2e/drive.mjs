@@ -98,6 +98,36 @@ try {
   result.ghostAfterTab = await ghost.count();
   await page.keyboard.press(`${mod}+S`);
   await page.waitForTimeout(1000);
+
+  if (opts.command) {
+    // e.g. {"title": "Infill: Rewrite selection", "line": 11, "column": 13, "selectChars": 6, "original": "..."}
+    const c = opts.command;
+    step(`select ${c.selectChars} chars at ${c.line}:${c.column}, run "${c.title}"`);
+    await page.keyboard.press(`${mod}+G`);
+    await page.keyboard.type(`${c.line}:${c.column}`);
+    await page.keyboard.press('Enter');
+    for (let i = 0; i < c.selectChars; i++) await page.keyboard.press('Shift+ArrowRight');
+    await page.keyboard.press('F1');
+    await page.locator('.quick-input-widget input').waitFor();
+    await page.keyboard.type(c.title);
+    await page.locator('.quick-input-list .monaco-list-row').first().waitFor();
+    await page.waitForTimeout(300);
+    await page.keyboard.press('Enter');
+    step('wait for the server edit');
+    const text = async () => (await editor.locator('.view-line').allInnerTexts()).join('\n').replace(/\u00a0/g, ' ');
+    const until = Date.now() + timeout;
+    while ((await text()).includes(c.original)) {
+      if (Date.now() > until) {
+        const toasts = await page.locator('.notification-toast').allInnerTexts();
+        throw new Error(`"${c.title}" changed nothing within ${timeout} ms; notifications: ${JSON.stringify(toasts)}`);
+      }
+      await page.waitForTimeout(250);
+    }
+    if (opts.commandScreenshot) await page.screenshot({ path: opts.commandScreenshot });
+    await page.keyboard.press(`${mod}+S`);
+    await page.waitForTimeout(1000);
+    result.commandDone = true;
+  }
   step('done');
 } catch (error) {
   result.error = String(error?.stack ?? error);

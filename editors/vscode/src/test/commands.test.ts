@@ -1,7 +1,7 @@
 /** Unit tests for commands.ts: executeCommand params and result handling. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { CommandInputError, executeCommandParams, isWorkspaceEdit, ordered } from '../commands';
+import { CommandInputError, commandFailure, executeCommandParams, isWorkspaceEdit, ordered } from '../commands';
 
 const at = (line: number, character: number) => ({ line, character });
 
@@ -36,4 +36,11 @@ test('workspace edits are recognised, other results are not', () => {
   assert.equal(isWorkspaceEdit(null), false);
   assert.equal(isWorkspaceEdit({ applied: true }), false);
   assert.equal(isWorkspaceEdit('done'), false);
+});
+
+test('a server result that applied nothing becomes a sentence', () => {
+  assert.equal(commandFailure({ applied: false, reason: 'no suggestion' }), 'nothing changed (no suggestion).');
+  assert.equal(commandFailure({ applied: false }), 'nothing changed.');
+  assert.equal(commandFailure({ applied: true, version: 3 }), undefined);
+  assert.equal(commandFailure(null), undefined);
 });

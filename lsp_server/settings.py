@@ -25,7 +25,7 @@ examples: ``lsp_server/SETTINGS.md``.
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from typing import Any
 
 from infill.syntax import LANGUAGES, UnknownLanguage, normalize_language

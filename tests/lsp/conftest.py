@@ -2,43 +2,10 @@
 
 from __future__ import annotations
 
-import os
-import sys
-
-import pytest
 import pytest_lsp
-from lsprotocol import types as lsp
-from pytest_lsp import ClientServerConfig, LanguageClient, client_capabilities
+from pytest_lsp import LanguageClient
 
-from lsp_util import wait_ready
-
-SERVER = [sys.executable, "-m", "lsp_server.cli", "serve", "--log-level", "INFO"]
-ENV = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"}
-SETTINGS = {"device": "cpu", "threads": 1, "debounceMs": 20, "latencyBudgetMs": 20000, "maxTokens": 16}
-CLIENTS = ["neovim@v0.11.0", "visual-studio-code"]
-
-
-def make_client() -> LanguageClient:
-    """pytest-lsp's client, plus a workspace/applyEdit handler that records and accepts edits."""
-    client = pytest_lsp.make_test_lsp_client()
-    client.applied_edits = []
-
-    @client.feature(lsp.WORKSPACE_APPLY_EDIT)
-    def apply_edit(params: lsp.ApplyWorkspaceEditParams):
-        client.applied_edits.append(params)
-        return lsp.ApplyWorkspaceEditResult(applied=True)
-
-    return client
-
-
-CONFIG = ClientServerConfig(server_command=SERVER, server_env=ENV, client_factory=make_client)
-
-
-async def start(lsp_client: LanguageClient, spec: str, settings: dict | None) -> None:
-    caps = client_capabilities(spec)
-    lsp_client.init_result = await lsp_client.initialize_session(lsp.InitializeParams(
-        capabilities=caps, initialization_options=settings, root_uri="file:///tmp",
-        client_info=lsp.ClientInfo(name=spec)))
+from lsp_util import CLIENTS, CONFIG, SETTINGS, start, wait_ready
 
 
 @pytest_lsp.fixture(config=CONFIG, params=CLIENTS)

@@ -10,8 +10,7 @@ import pytest_lsp
 from lsprotocol import types as lsp
 from pytest_lsp import LanguageClient
 
-from conftest import CLIENTS, CONFIG, SETTINGS, start
-from lsp_util import apply, inside, open_doc, pos, stats, wait_ready
+from lsp_util import CLIENTS, CONFIG, SETTINGS, apply, inside, open_doc, pos, start, stats, wait_ready
 
 pytestmark = pytest.mark.slow
 

@@ -14,8 +14,7 @@ from lsprotocol import types as lsp
 from pygls.exceptions import JsonRpcException
 from pytest_lsp import LanguageClient
 
-from conftest import CLIENTS, CONFIG, SETTINGS, start
-from lsp_util import apply, change, inside, open_doc, plain, pos, send_raw, stats, wait_ready
+from lsp_util import CLIENTS, CONFIG, SETTINGS, apply, change, inside, open_doc, plain, pos, send_raw, start, stats, wait_ready
 
 pytestmark = pytest.mark.slow
 

@@ -184,9 +184,14 @@ def register(server: InfillServer) -> None:
 
     @server.feature(lsp.WORKSPACE_DID_CHANGE_CONFIGURATION)
     @isolated()
-    def did_change_configuration(ls: InfillServer, params: lsp.DidChangeConfigurationParams) -> None:
-        if params.settings is not None:
-            ls.apply_settings(params.settings)
+    async def did_change_configuration(ls: InfillServer, params: lsp.DidChangeConfigurationParams) -> None:
+        settings = params.settings
+        if not settings and getattr(getattr(ls.client_capabilities, "workspace", None), "configuration", False):
+            # Pull-model clients send an empty notification and answer workspace/configuration instead.
+            (settings,) = await ls.workspace_configuration_async(lsp.ConfigurationParams(
+                items=[lsp.ConfigurationItem(section="infill")]))
+        if settings:
+            ls.apply_settings(settings)
 
     @server.feature(lsp.TEXT_DOCUMENT_DID_OPEN)
     @isolated()

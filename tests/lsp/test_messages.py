@@ -99,3 +99,10 @@ async def test_selected_completion_info_is_honoured(nvim: LanguageClient):
     assert (start.line, start.character) <= (1, 8) and (item.range.end.line, item.range.end.character) >= (1, 11)
     edited = apply(STRINGS, item.range, item.insert_text)
     assert edited.startswith('greeting = "hello "\nname = "world')
+
+
+async def test_settings_are_pulled_when_the_notification_is_empty(nvim: LanguageClient):
+    nvim.set_configuration({"debounceMs": -1}, section="infill")
+    nvim.workspace_did_change_configuration(lsp.DidChangeConfigurationParams(settings=None))
+    (message,) = await wait_for_message(nvim, "infill.debounceMs", timeout=10)
+    assert "expected an integer" in message

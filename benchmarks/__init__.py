@@ -1,0 +1,1 @@
+"""Benchmark suite: `infill bench` (see benchmarks/run.py); results in benchmarks/results/."""

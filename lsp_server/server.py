@@ -406,9 +406,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.tcp:
             host, port = args.tcp
-            from model.worker import _is_loopback
+            from model.worker import is_loopback
 
-            if not _is_loopback(host) and not args.allow_remote:
+            if not is_loopback(host) and not args.allow_remote:
                 ap.error(f"{host} is not a loopback address; pass --allow-remote to listen on it")
             server.start_tcp(host, port)
         else:

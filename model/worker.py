@@ -249,7 +249,7 @@ class Worker:
         """Listen on TCP; loopback only unless ``allow_remote``; a token is always required."""
         if not self.config.token:
             raise SystemExit(f"infill worker: TCP needs a token (--token or ${TOKEN_ENV})")
-        if not _is_loopback(host) and not allow_remote:
+        if not is_loopback(host) and not allow_remote:
             raise SystemExit(f"infill worker: {host} is not a loopback address; pass --allow-remote to bind it")
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         sock = socket.socket(family, socket.SOCK_STREAM)
@@ -462,7 +462,7 @@ def _accepted_kwargs(fn) -> set[str]:
             if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD) and name not in ("requests", "cancel")}
 
 
-def _is_loopback(host: str) -> bool:
+def is_loopback(host: str) -> bool:
     if host == "localhost":
         return True
     try:

@@ -1,0 +1,134 @@
+"""SUMMARY.md from the JSON results alone: machine, command, goals met or not, headline figures, plots.
+
+Every number in the summary is read from ``results/*.json``; nothing is typed in by hand, so the
+README section the lead pastes from it can only state what the suite measured.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+ORDER = ("latency", "parallel", "cache", "scaling", "validity", "quality")
+
+
+def _load(out_dir: Path) -> dict[str, dict]:
+    docs = {}
+    for name in ORDER + ("run",):
+        p = out_dir / f"{name}.json"
+        if p.is_file():
+            try:
+                docs[name] = json.loads(p.read_text())
+            except json.JSONDecodeError:
+                continue
+    return docs
+
+
+def _met(value) -> str:
+    return {True: "met", False: "**not met**", None: "not judged"}[value]
+
+
+def _fmt(v) -> str:
+    if isinstance(v, dict):
+        return ", ".join(f"{k} {_fmt(x)}" for k, x in v.items())
+    if isinstance(v, float):
+        return f"{v:g}"
+    return "n/a" if v is None else str(v)
+
+
+def _dist(d: dict, unit: str = "ms") -> str:
+    if not d or not d.get("n"):
+        return "n/a (no samples)"
+    return f"p50 {d['p50']:g} / p95 {d['p95']:g} / p99 {d['p99']:g} {unit} (n={d['n']})"
+
+
+def render(out_dir: Path) -> str:
+    docs = _load(out_dir)
+    if not any(n in docs for n in ORDER):
+        return "# Benchmark summary\n\nNo results yet: run `infill bench`.\n"
+    first = next(docs[n] for n in ORDER if n in docs)
+    m = first["machine"]
+    run = docs.get("run", {})
+    lines = ["# Benchmark summary", "",
+             f"Generated from `benchmarks/results/*.json` by `{run.get('command', first['command'])}`"
+             f"{' (quick sizes)' if first.get('quick') else ''}.", "",
+             f"- Machine: {m['nproc']} CPU cores ({m['cpu']}), Python {m['python']}, torch {m['torch']}; "
+             f"1-minute load average at start {_fmt(m.get('loadavg_1min_at_start'))} (other work was running)",
+             f"- Model: `{first['model']['path']}` (weights blake2b {first['model']['weights_blake2b']}, "
+             f"modified {first['model']['weights_mtime']})"]
+    if run:
+        lines.append(f"- Suite wall time: {run['wall_s']:g} s; benchmarks run: "
+                     + ", ".join(f"{b['name']} ({b['status']}, {b['seconds']:g} s)" for b in run["benchmarks"]))
+    dates = sorted({docs[n]['date_utc'] for n in ORDER if n in docs})
+    lines += [f"- Result dates (UTC): {dates[0]} to {dates[-1]}" if len(dates) > 1 else f"- Result date (UTC): {dates[0]}", "",
+              "## Goals", "", "| benchmark | goal | measured | status | note |", "|---|---|---|---|---|"]
+    for name in ORDER:
+        for g in docs.get(name, {}).get("goals", []):
+            lines.append(f"| {name} | {g['name']} | {_fmt(g['value'])} | {_met(g['met'])} | {g.get('note', '')} |")
+    if "latency" in docs:
+        d = docs["latency"]
+        lines += ["", "## Editor latency (real server over stdio, inline completion invoked)", "",
+                  f"- single-line: {_dist(d['single_line']['end_to_end_ms'])}; "
+                  f"in-process model time {_dist(d['single_line']['model_ms_in_process'])}; "
+                  f"server overhead {_dist(d['single_line']['server_overhead_ms'])}",
+                  f"- multi-line: {_dist(d['multi_line']['end_to_end_ms'])}; "
+                  f"in-process model time {_dist(d['multi_line']['model_ms_in_process'])}; "
+                  f"server overhead {_dist(d['multi_line']['server_overhead_ms'])}",
+                  f"- typed-ahead (first character of a suggestion typed, asked again): {_dist(d['typed_ahead_ms'])}",
+                  f"- cancelled in flight: {len(d['cancel'])} request(s); answer after $/cancelRequest: "
+                  + (", ".join(f"{c['answer_after_cancel_ms']:g} ms ({c['outcome']})" for c in d["cancel"]) or "n/a"),
+                  f"- server start until the model was ready: {_fmt(d.get('server_ready_s'))} s",
+                  "", "![latency](latency.png)"]
+    if "parallel" in docs:
+        d = docs["parallel"]
+        lines += ["", f"## Parallel decoding ({d['params']['cases']} held-out cases, one run)", "",
+                  "| setting | exact match % | edit sim % | tokens/call | positions/call | calls/case |",
+                  "|---|---:|---:|---:|---:|---:|"]
+        for r in d["rows"]:
+            lines.append(f"| {r['setting']} | {r['exact_match']:g} | {r['edit_similarity']:g} | {r['tokens_per_call']:g} "
+                         f"| {r['positions_per_call']:g} | {r['calls_per_case']:g} |")
+        lines += ["", "![parallel decoding](parallel_curve.png)"]
+    if "cache" in docs:
+        d = docs["cache"]
+        lines += ["", "## Context cache (full forward vs cached step)", "",
+                  "| context tokens | full forward ms | cached step ms | ratio | beyond trained length |",
+                  "|---:|---:|---:|---:|---|"]
+        for r in d["rows"]:
+            lines.append(f"| {r['context_tokens']} | {r['full_forward_ms']:g} | {r['cached_step_ms']:g} | "
+                         f"{_fmt(r['ratio'])} | {'yes' if r['beyond_trained_length'] else 'no'} |")
+    if "scaling" in docs:
+        d = docs["scaling"]
+        lines += ["", "## Scaling", "", "| document lines | inline latency | keystroke | open ms |", "|---:|---|---|---:|"]
+        for r in d["sizes"]:
+            lines.append(f"| {r['lines']} | {_dist(r['inline_ms'])} | {_dist(r['keystroke_ms'])} | {r['open_ms']:g} |")
+        lines += ["", "| documents at once | request latency | round wall time |", "|---:|---|---|"]
+        for r in d["concurrency"]:
+            lines.append(f"| {r['documents']} | {_dist(r['request_ms'])} | {_dist(r['round_wall_ms'])} |")
+        lines += ["", "![scaling](scaling.png)"]
+    if "validity" in docs:
+        d = docs["validity"]
+        lines += ["", f"## Syntax validity and self-correction ({d['params']['cases']} held-out cursor positions)", "",
+                  "| correction rounds | suggestions | valid % | errors added before | after | corrected | exact match % | model calls/suggestion |",
+                  "|---:|---:|---:|---:|---:|---:|---:|---:|"]
+        for r in d["rows"]:
+            lines.append(f"| {r['correction_rounds']} | {r['suggestions']}/{r['cases']} | {_fmt(r['valid_pct'])} | "
+                         f"{r['errors_added_before_correction']} | {r['errors_added_after_correction']} | {r['corrected']} | "
+                         f"{_fmt(r['exact_match_pct'])} | {_fmt(r['model_calls_per_suggestion'])} |")
+    if "quality" in docs:
+        d = docs["quality"]
+        lines += ["", "## Quality (details and published numbers with sources: [quality.md](quality.md))", "",
+                  "| benchmark | set | tasks | metric | value | setting |", "|---|---|---:|---|---:|---|"]
+        for r in d["ours"]:
+            lines.append(f"| {r['benchmark']} | {r['set']} | {r['n']} | {r['metric']} | {r['value']:g} | {r['setting']} |")
+        if d.get("humaneval_skipped"):
+            lines.append(f"\nHumanEval-Infilling skipped: {d['humaneval_skipped']}")
+    failed = [b for b in run.get("benchmarks", []) if b["status"] != "ok"]
+    if failed:
+        lines += ["", "## Failed in the last run", ""] + [f"- {b['name']}: {b.get('error', '')}" for b in failed]
+    return "\n".join(lines) + "\n"
+
+
+def write(out_dir: Path) -> Path:
+    path = out_dir / "SUMMARY.md"
+    path.write_text(render(out_dir))
+    return path

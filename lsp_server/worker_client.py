@@ -329,6 +329,10 @@ class WorkerClient:
         with self._lock:
             self.closed = True
             sock, self._sock = self._sock, None
+            pending, self._pending = self._pending, {}
+            for future in pending.values():  # requests in flight end now, not at their timeout
+                if not future.done():
+                    future.set_result(P.error_response(-1, "worker client closed", P.INTERNAL))
             if sock is not None:
                 try:
                     sock.shutdown(socket.SHUT_RDWR)

@@ -114,3 +114,25 @@ def test_unreachable_address_fails_with_a_clear_error():
     client = WorkerClient(WorkerOptions(address="unix:/nonexistent/infill.sock", start_timeout_s=1))
     with pytest.raises(WorkerError, match="cannot connect"):
         client.fill([REQ])
+
+
+def test_close_ends_requests_in_flight():
+    client = WorkerClient(WorkerOptions(device="cpu", threads=1))
+    client.fill([REQ])
+    errors: list[Exception] = []
+
+    def long_fill():
+        try:
+            client.fill([LONG], options={"steps": 128, "threshold": None})
+        except Exception as exc:
+            errors.append(exc)
+
+    t = threading.Thread(target=long_fill)
+    t.start()
+    time.sleep(0.2)
+    t0 = time.monotonic()
+    client.close()
+    t.join(10)
+    assert time.monotonic() - t0 < 5 and len(errors) == 1 and isinstance(errors[0], WorkerError)
+    with pytest.raises(WorkerError, match="closed"):
+        client.fill([REQ])

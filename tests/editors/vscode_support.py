@@ -134,8 +134,11 @@ def user_settings(python: str) -> dict:
 def code_server(tools: Toolchain, vsix: Path, root: Path, folder: Path, python: str = sys.executable):
     """Install `vsix` into a fresh code-server profile under `root` and serve `folder` on loopback."""
     user_data, extensions = root / "user-data", root / "extensions"
-    (user_data / "User").mkdir(parents=True)
-    (user_data / "User" / "settings.json").write_text(json.dumps(user_settings(python), indent=2))
+    # code-server runs extensions on the "remote" side: machine-scoped settings such as
+    # infill.server.pythonPath count only in the remote (Machine) settings, so write both files.
+    for scope in ("User", "Machine"):
+        (user_data / scope).mkdir(parents=True)
+        (user_data / scope / "settings.json").write_text(json.dumps(user_settings(python), indent=2))
     common = [str(tools.code_server), "--config", str(root / "config.yaml"),
               "--user-data-dir", str(user_data), "--extensions-dir", str(extensions)]
     run([*common, "--install-extension", str(vsix)], tools, cwd=root, timeout=120)

@@ -54,12 +54,21 @@ try {
     const labels = await page.locator('[aria-label^="Infill: "]').evaluateAll((els) => els.map((e) => e.getAttribute('aria-label')));
     const kind = labels.length ? labels[0].slice('Infill: '.length) : null;
     if (kind && result.statusKinds.at(-1) !== kind) result.statusKinds.push(kind);
-    if (kind === 'ready') break;
-    if (kind === 'error') throw new Error(`status bar shows an error: ${await statusText()}`);
+    if (kind === (opts.expectStatus ?? 'ready')) break;
+    if (kind === 'error' && opts.expectStatus !== 'error') throw new Error(`status bar shows an error: ${await statusText()}`);
     if (Date.now() > statusDeadline) throw new Error(`server not ready within ${timeout} ms; states ${result.statusKinds}`);
     await page.waitForTimeout(100);
   }
   result.statusText = await statusText();
+  if (opts.expectStatus) {
+    // Only the status bar is under test (e.g. the error shown when the server cannot start).
+    result.statusTooltip = await page.locator('[aria-label^="Infill: "]').first().getAttribute('title').catch(() => null);
+    if (opts.screenshot) await page.screenshot({ path: opts.screenshot });
+    step('done');
+    await browser.close();
+    process.stdout.write(JSON.stringify(result) + '\n');
+    process.exit(0);
+  }
 
   step('go to line:column (1-based) and type');
   await editor.locator('.view-lines').click();
@@ -131,7 +140,8 @@ try {
   step('done');
 } catch (error) {
   result.error = String(error?.stack ?? error);
-  if (opts.screenshot) await page.screenshot({ path: opts.screenshot.replace(/\.png$/, '-failure.png') }).catch(() => {});
+  const failureShot = opts.failureScreenshot ?? opts.screenshot?.replace(/\.png$/, '-failure.png');
+  if (failureShot) await page.screenshot({ path: failureShot }).catch(() => {});
 } finally {
   await browser.close();
 }

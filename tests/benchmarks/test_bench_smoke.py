@@ -1,0 +1,172 @@
+"""The benchmark suite keeps working: every benchmark runs at smoke size (``infill bench --quick``)
+and its JSON is complete and self-consistent. Speed is not asserted; the machine is shared."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from benchmarks import run as bench
+from benchmarks import summary
+from benchmarks.common import distribution, percentile
+
+NAMES = list(bench.BENCHMARKS)
+
+
+# ------------------------------------------------------------------ pure helpers (fast)
+
+def test_percentile_interpolates_and_handles_edges():
+    assert percentile([], 50) is None
+    assert percentile([7.0], 99) == 7.0
+    assert percentile([1, 2, 3, 4], 50) == pytest.approx(2.5)
+    assert percentile(list(range(101)), 95) == pytest.approx(95)
+    d = distribution([5.0, 1.0, 3.0])
+    assert (d["n"], d["min"], d["p50"], d["max"]) == (3, 1.0, 3.0, 5.0)
+    assert distribution([]) == {"n": 0}
+
+
+def test_unknown_benchmark_and_bad_sizes_are_rejected(capsys):
+    assert bench.main(["nosuch"]) == 2
+    assert "unknown benchmark" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        bench.main(["--limit", "0"])
+    with pytest.raises(SystemExit):
+        bench.main(["--cache-contexts", "256,x"])
+    assert bench.main(["--model", "/nonexistent/checkpoint", "cache"]) == 2
+
+
+def test_summary_without_results_says_so(tmp_path):
+    assert "No results yet" in summary.render(tmp_path)
+
+
+# ------------------------------------------------------------------ the whole suite at smoke size
+
+@pytest.fixture(scope="module")
+def results(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("bench")
+    code = bench.main(["--quick", "--out", str(out)])
+    run = json.loads((out / "run.json").read_text())
+    assert code == 0, run
+    return out
+
+
+def load(out: Path, name: str) -> dict:
+    return json.loads((out / f"{name}.json").read_text())
+
+
+def ordered(d: dict) -> bool:
+    return d["n"] == 0 or d["min"] <= d["p50"] <= d["p95"] <= d["p99"] <= d["max"]
+
+
+@pytest.mark.slow
+def test_every_benchmark_writes_json_with_the_common_header(results):
+    run = load(results, "run")
+    assert [b["name"] for b in run["benchmarks"]] == NAMES
+    assert all(b["status"] == "ok" for b in run["benchmarks"])
+    for name in NAMES:
+        doc = load(results, name)
+        assert doc["benchmark"] == name and doc["quick"] is True
+        assert doc["machine"]["nproc"] >= 1 and doc["machine"]["cpu"]
+        assert doc["command"].startswith("infill bench") and "--quick" in doc["command"]
+        assert Path(doc["model"]["path"], "config.json").is_file()
+        for g in doc["goals"]:
+            assert set(g) >= {"name", "target", "value", "met"} and g["met"] in (True, False, None)
+        for png in doc.get("plots", []):
+            data = (results / png).read_bytes()
+            assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 1000
+
+
+@pytest.mark.slow
+def test_latency_is_split_and_consistent(results):
+    d = load(results, "latency")
+    total = d["single_line"]["end_to_end_ms"]["n"] + d["multi_line"]["end_to_end_ms"]["n"]
+    assert total >= 1
+    for part in ("single_line", "multi_line"):
+        for key in ("end_to_end_ms", "model_ms_in_process", "engine_ms_in_process"):
+            assert ordered(d[part][key])
+        assert d[part]["answered"] <= d[part]["end_to_end_ms"]["n"]
+    assert d["server_stats"]["engine_calls"] >= 1
+    assert [g["name"] for g in d["goals"]] == ["single-line p50 <= 60 ms", "single-line p95 <= 150 ms",
+                                               "multi-line (<= 64 tokens) p50 <= 200 ms"]
+    for g in d["goals"]:
+        if g["value"] is not None:
+            limit = float(g["target"].split()[1])
+            assert g["met"] == (g["value"] <= limit)
+
+
+@pytest.mark.slow
+def test_parallel_curve_has_every_setting_and_consistent_rates(results):
+    d = load(results, "parallel")
+    rows = {r["setting"]: r for r in d["rows"]}
+    assert list(rows) == ["1/step", "2/step", "4/step", "threshold 0.9", "threshold 0.7", "threshold 0.5"]
+    for r in rows.values():
+        assert r["n"] == d["params"]["cases"] > 0
+        assert 0 <= r["exact_match"] <= 100
+        assert r["positions_per_call"] >= r["tokens_per_call"] >= 0
+        assert r["positions_per_call"] >= 1
+    # a fixed k per step needs no more calls than k-1 per step
+    assert rows["4/step"]["calls_per_case"] <= rows["2/step"]["calls_per_case"] <= rows["1/step"]["calls_per_case"]
+    assert rows["2/step"]["positions_per_call"] <= 2.0001 and rows["4/step"]["positions_per_call"] <= 4.0001
+
+
+@pytest.mark.slow
+def test_cache_ratio_matches_its_timings(results):
+    d = load(results, "cache")
+    assert [r["context_tokens"] for r in d["rows"]] == d["params"]["contexts"]
+    for r in d["rows"]:
+        assert r["full_forward_ms"] > 0 and r["cached_step_ms"] > 0
+        assert r["ratio"] == pytest.approx(r["cached_step_ms"] / r["full_forward_ms"], abs=2e-3)
+
+
+@pytest.mark.slow
+def test_scaling_measures_each_size_and_concurrency_level(results):
+    d = load(results, "scaling")
+    assert [r["lines"] for r in d["sizes"]] == d["params"]["sizes"]
+    for r in d["sizes"]:
+        assert r["inline_ms"]["n"] >= 1 and ordered(r["inline_ms"]) and ordered(r["keystroke_ms"])
+    assert [r["documents"] for r in d["concurrency"]] == d["params"]["concurrency_levels"]
+    for r in d["concurrency"]:
+        assert r["request_ms"]["n"] == r["documents"] * r["rounds"]
+
+
+@pytest.mark.slow
+def test_validity_counts_are_consistent(results):
+    d = load(results, "validity")
+    no_corr, corr = d["rows"]
+    assert no_corr["correction_rounds"] == 0 and corr["correction_rounds"] == d["params"]["default_correction_rounds"]
+    for r in d["rows"]:
+        assert r["suggestions"] <= r["cases"] == d["params"]["cases"]
+        assert r["errors_added_after_correction"] <= r["errors_added_before_correction"]
+        if r["valid_pct"] is not None:
+            assert 0 <= r["valid_pct"] <= 100
+    assert no_corr["errors_added_after_correction"] == no_corr["errors_added_before_correction"]
+    assert no_corr["corrected"] == 0
+
+
+@pytest.mark.slow
+def test_quality_table_labels_settings_and_sources(results):
+    d = load(results, "quality")
+    assert {r["setting"] for r in d["ours"]} <= {"no oracle length", "oracle length"}
+    assert any(r["benchmark"] == "held-out corpus spans" for r in d["ours"])
+    if d["humaneval_skipped"] is None:
+        assert {(r["set"], r["setting"]) for r in d["ours"] if r["benchmark"] == "HumanEval-Infilling"} == {
+            (s, o) for s in d["params"]["humaneval_sets"] for o in ("no oracle length", "oracle length")}
+    for p in d["published"]:
+        assert p["source"] and p["setting"] and isinstance(p["value"], float)
+    md = (results / "quality.md").read_text()
+    assert "oracle length" in md and "[1]" in md
+
+
+@pytest.mark.slow
+def test_summary_is_built_from_the_json(results):
+    text = (results / "SUMMARY.md").read_text()
+    cpu = load(results, "cache")["machine"]["cpu"]
+    assert cpu in text and "--quick" in text
+    for name in NAMES:
+        for g in load(results, name)["goals"]:
+            assert g["name"] in text
+    lat = load(results, "latency")["single_line"]["end_to_end_ms"]
+    if lat["n"]:
+        assert f"p50 {lat['p50']:g}" in text

@@ -90,6 +90,9 @@ class Report:
     handler_exceptions: list = field(default_factory=list)  # unexpected tracebacks in the server's log
     huge_opened: int = 0
     accepted: int = 0  # suggestions the client accepted (sent back as a change)
+    multiline_ranges: int = 0  # inline/completion ranges over several lines (VS Code and LSP want one line)
+    not_prefix: int = 0  # inline items whose replaced text is not a prefix of insertText (Monaco hides them)
+    commands_stale: int = 0  # commands the server answered "document changed" (dropped, not applied)
     violations: list = field(default_factory=list)
     rss_kb: list = field(default_factory=list)  # (step, server RSS in KiB)
     max_latency_s: float = 0.0  # slowest answer to a model request
@@ -113,6 +116,8 @@ class Report:
             f"worker kills         {self.worker_kills} ({self.killed_mid_fill} mid-fill), recoveries "
             f"{self.recoveries}, recovery s {[round(s, 1) for s in self.recovery_s]}, user told {self.worker_messages}x",
             f"slowest model answer {self.max_latency_s:.2f} s",
+            f"editor conventions   {self.multiline_ranges} multi-line item ranges, {self.not_prefix} inline items "
+            f"whose replaced text is not a prefix of insertText; {self.commands_stale} commands dropped as stale",
         ]
         if rss:
             lines.append(f"server RSS MiB       start {rss[0] / 1024:.0f}, max {max(rss) / 1024:.0f}, "
@@ -264,7 +269,8 @@ class Fuzzer:
         self.docs: dict[str, Doc] = {}
         self.pending: dict[Any, Pending] = {}
         self.answered: set = set()
-        self.maybe_ids: set = set()  # ids inside malformed messages: an answer is allowed, not required
+        self.maybe_ids: set = set()
+        self.applied_versions: set = set()  # (uri, version) of workspace edits the client applied  # ids inside malformed messages: an answer is allowed, not required
         self.proc: asyncio.subprocess.Process | None = None
         self._ids = 0
         self._uris = 0
@@ -366,7 +372,7 @@ class Fuzzer:
             self.report.violate(f"server sent a message that is neither request, notification nor response: {msg!r:.200}")
 
     def _response(self, msg: dict) -> None:
-        msg_id = msg["id"]
+        msg_id = _key(msg["id"])
         self.report.responses += 1
         if msg_id in self.answered:
             self.report.violate(f"second response to id {msg_id!r}")
@@ -451,8 +457,11 @@ class Fuzzer:
             if rng is None:
                 continue
             after = self.check_edit(p.doc, p.version, rng, item.get("insertText"), "inlineCompletion")
-            if after is not None and cursor is not None:
+            if after is not None:
                 start, end = self.check_range(p.doc, p.version, rng, "inlineCompletion")
+                self.report.multiline_ranges += rng["start"]["line"] != rng["end"]["line"]
+                self.report.not_prefix += not item["insertText"].startswith(p.doc.history[p.version][start:end])
+            if after is not None and cursor is not None:
                 if not start <= cursor <= end:
                     self.report.violate(f"inlineCompletion range {rng} does not contain the cursor {p.extra}")
 
@@ -471,6 +480,8 @@ class Fuzzer:
                 continue
             rng = edit.get("range") or edit.get("replace")
             after = self.check_edit(p.doc, p.version, rng, edit.get("newText"), "completion")
+            if after is not None:
+                self.report.multiline_ranges += rng["start"]["line"] != rng["end"]["line"]
             if after is not None and cursor is not None:
                 start, end = self.check_range(p.doc, p.version, rng, "completion")
                 if not start <= cursor <= end:
@@ -510,6 +521,7 @@ class Fuzzer:
             return {"applied": False, "failureReason": f"version {version} is not current ({doc.version})"}
         doc.set(text, version + 1)  # the editor applies it: a new version the server learns of by didChange
         self.report.applied += 1
+        self.applied_versions.add((uri, version))
         asyncio.ensure_future(self._sync_applied(doc, text, version + 1))
         return {"applied": True}
 
@@ -527,6 +539,8 @@ class Fuzzer:
             self.report.max_latency_s = max(self.report.max_latency_s, latency)
         if "error" in msg or p.doc is None:
             return
+        if p.method == "workspace/executeCommand":
+            return self.check_command(p, msg.get("result"))
         if self.docs.get(p.doc.uri) is not p.doc or p.doc.version != p.version:
             self.report.stale_discarded += 1  # an editor drops answers for text it no longer shows
             return
@@ -534,10 +548,18 @@ class Fuzzer:
             self.check_inline(p, msg.get("result"))
         elif p.method == "textDocument/completion":
             self.check_completion(p, msg.get("result"))
-        elif p.method == "workspace/executeCommand":
-            result = msg.get("result")
-            if not isinstance(result, dict) or "applied" not in result:
-                self.report.violate(f"executeCommand result without 'applied': {result!r:.120}")
+
+    def check_command(self, p: Pending, result: Any) -> None:
+        """A command says truthfully whether the client applied its edit."""
+        if not isinstance(result, dict) or "applied" not in result:
+            self.report.violate(f"executeCommand result without 'applied': {result!r:.120}")
+            return
+        applied_here = (p.doc.uri, result.get("version")) in self.applied_versions
+        if bool(result["applied"]) != applied_here:
+            self.report.violate(f"executeCommand says applied={result['applied']} but the client "
+                                f"{'applied' if applied_here else 'did not apply'} version {result.get('version')}")
+        if "changed" in str(result.get("reason")):
+            self.report.commands_stale += 1
 
     # -------------------------------------------------- session
 
@@ -822,6 +844,22 @@ class Fuzzer:
         params = {"command": command, **({"arguments": args} if args is not None else {})}
         await self.track(await self.request("workspace/executeCommand", params, doc))
 
+    async def act_command_then_edit(self) -> None:
+        """A rewrite, then typing before its answer: the edit is dropped or rejected, never applied."""
+        doc = await self.act_open("strings")
+        args = [doc.uri, {"start": {"line": 1, "character": 8}, "end": {"line": 1, "character": 11}}]
+        p = await self.request("workspace/executeCommand", {"command": "infill.rewriteSelection", "arguments": args},
+                               doc)
+        await self.track(p)
+        await asyncio.sleep(self.rng.choice([0, 0.001, 0.01, 0.05]))
+        text = doc.text[:3] + "z" + doc.text[3:]
+        doc.set(text, doc.version + 1)
+        await self.notify("textDocument/didChange", {"textDocument": {"uri": doc.uri, "version": doc.version},
+                                                     "contentChanges": [{"range": {"start": {"line": 0, "character": 3},
+                                                                                   "end": {"line": 0, "character": 3}},
+                                                                         "text": "z"}]})
+        await self.await_answer(p)
+
     async def act_cancel(self) -> None:
         ids = [i for i, p in self.pending.items() if p.method != "infill/stats"]
         target = self.rng.choice(ids) if ids and self.rng.random() < 0.8 else self.rng.choice([10**9, "nope", None])
@@ -935,8 +973,7 @@ class Fuzzer:
         elif kind == "weird_id":
             weird = r.choice([{"a": 1}, [1], 1.5, True, None])
             data = self.frame(self.dumps({"jsonrpc": "2.0", "id": weird, "method": "infill/stats", "params": {}}))
-            if isinstance(weird, (int, float)) and not isinstance(weird, bool):
-                self.maybe_ids.add(weird)
+            self.maybe_ids.add(_key(weird))  # JSON-RPC ids are strings or integers; an answer is tolerated
         elif kind == "no_length":
             data = b"Content-Type: application/json\r\n\r\n" + body + b"\r\n"
         elif kind == "bad_length_value":
@@ -995,7 +1032,7 @@ class Fuzzer:
     # -------------------------------------------------- the run
 
     ACTIONS = [("suggest", 4), ("open", 6), ("change", 30), ("change_invalid", 2), ("inline", 14), ("completion", 5),
-               ("code_action", 5), ("command", 4), ("cancel", 6), ("unknown", 3), ("wrong_types", 8),
+               ("code_action", 5), ("command", 4), ("command_then_edit", 2), ("cancel", 6), ("unknown", 3), ("wrong_types", 8),
                ("settings", 2), ("framing", 8), ("close", 2)]
 
     async def step(self, name: str) -> None:
@@ -1016,6 +1053,8 @@ class Fuzzer:
             await self.act_code_action()
         elif name == "command":
             await self.act_command()
+        elif name == "command_then_edit":
+            await self.act_command_then_edit()
         elif name == "cancel":
             await self.act_cancel()
         elif name == "unknown":
@@ -1108,6 +1147,11 @@ class Fuzzer:
             if now - p.sent > self.config.answer_timeout_s:
                 self.report.violate(f"{p.method} (id {msg_id!r}) not answered within {self.config.answer_timeout_s:.0f}s")
                 self.pending.pop(msg_id, None)
+
+
+def _key(msg_id: Any) -> Any:
+    """Ids as the client tracks them: ``true`` and ``1`` (equal in Python) or ``1.0`` must not collide."""
+    return msg_id if type(msg_id) in (int, str) else ("weird", json.dumps(msg_id))
 
 
 def rss_kb(pid: int) -> int:

@@ -43,6 +43,7 @@ def describe(radius):
 # Typed between the quotes of `label = ""` (line 9, column 14, 1-based): junk from the starter
 # model still parses inside a string, so the server's syntax check lets the suggestion through.
 LINE, COLUMN, TYPED = 9, 14, "radius "
+SETTINGS_PUSHED = "Sending notification 'workspace/didChangeConfiguration'"
 # "Infill: Rewrite selection" on `metres` (line 10, columns 13-18, 1-based).
 REWRITE = {"title": "Infill: Rewrite selection", "line": 10, "column": 13, "selectChars": 6,
            "original": 'unit = "metres"'}
@@ -105,7 +106,8 @@ def test_typescript_compiles_and_unit_tests_pass(tools: Toolchain):
 @pytest.mark.slow
 def test_inline_suggestion_in_vscode(tools: Toolchain, tmp_path: Path):
     """Real VS Code: the status bar goes to ready, typing shows ghost text, Tab inserts it, and
-    "Infill: Rewrite selection" replaces the selection through the server's workspace edit."""
+    "Infill: Rewrite selection" replaces the selection through the server's workspace edit, and a
+    changed setting is pushed to the running server."""
     if (reason := tools.missing_editor()) is not None:
         pytest.skip(reason)
     vsix = build_vsix(tools, tmp_path)
@@ -122,6 +124,10 @@ def test_inline_suggestion_in_vscode(tools: Toolchain, tmp_path: Path):
             "screenshot": str(screenshot), "timeoutMs": 180_000, "command": REWRITE,
             "commandScreenshot": str(ARTIFACTS / "vscode-rewrite.png"),
             "failureScreenshot": str(tmp_path / "failure.png"),
+            # A changed setting reaches the running server as workspace/didChangeConfiguration.
+            "settingsChange": {"file": str(server.user_data / "Machine" / "settings.json"),
+                               "values": {"infill.debounceMs": 60}, "logDir": str(server.user_data / "logs"),
+                               "expect": SETTINGS_PUSHED},
         }, timeout=600)
         ext_log = server.extension_log()
     context = f"screenshot of a failure: {tmp_path / 'failure.png'}\ndrive: {json.dumps(result, indent=1)}\n{log}\nextension log:\n{ext_log[-4000:]}"
@@ -152,6 +158,7 @@ def test_inline_suggestion_in_vscode(tools: Toolchain, tmp_path: Path):
     assert rewritten != before[LINE], context
     assert rewritten.startswith('    unit = "') and rewritten.endswith('"'), (rewritten, context)
     assert "infill.rewriteSelection" in ext_log or "workspace/executeCommand" in ext_log, context
+    assert result.get("settingsPushed") and SETTINGS_PUSHED in ext_log, "settings change not sent"
 
 
 @pytest.mark.editor

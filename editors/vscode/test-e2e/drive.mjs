@@ -5,6 +5,8 @@
 //
 // usage: node drive.mjs '{"url": ..., "folder": ..., "file": "sample.py", "line": 9, "column": 14, "type": "...",
 //                         "screenshot": "out.png", "timeoutMs": 240000}'
+import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { chromium } from 'playwright-core';
 
 const opts = JSON.parse(process.argv[2]);
@@ -136,6 +138,22 @@ try {
     await page.keyboard.press(`${mod}+S`);
     await page.waitForTimeout(1000);
     result.commandDone = true;
+  }
+
+  if (opts.settingsChange) {
+    // Edit settings.json as a user would; the workbench must be open to push it to the extension.
+    // {"file": ".../settings.json", "values": {...}, "logDir": "<user-data>/logs", "expect": "..."}
+    const c = opts.settingsChange;
+    step('change settings.json');
+    writeFileSync(c.file, JSON.stringify({ ...JSON.parse(readFileSync(c.file, 'utf8')), ...c.values }, null, 2));
+    const logText = () =>
+      readdirSync(c.logDir, { recursive: true })
+        .filter((f) => String(f).endsWith('Diffusion Infill.log'))
+        .map((f) => readFileSync(join(c.logDir, String(f)), 'utf8'))
+        .join('\n');
+    const until = Date.now() + 30000;
+    while (!logText().includes(c.expect) && Date.now() < until) await page.waitForTimeout(500);
+    result.settingsPushed = logText().includes(c.expect);
   }
   step('done');
 } catch (error) {

@@ -215,8 +215,8 @@ def register(server: InfillServer) -> None:
                     doc.apply_change(start, end, change.text, params.text_document.version)
                 else:
                     doc.replace_all(change.text, params.text_document.version)
-        except InfillError:
-            log.exception("bad change for %s; keeping the text as it stands", uri)
+        except InfillError as exc:
+            log.warning("bad change for %s (%s); keeping the text as it stands", uri, exc)
             ls.documents[uri] = open_document(doc.text, doc.language, uri, params.text_document.version)
         if isinstance(doc, Document) and len(doc.text) > PARSE_LIMIT_CHARS:  # grew past the parse limit
             ls.documents[uri] = open_document(doc.text, doc.language, uri, doc.version)

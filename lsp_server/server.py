@@ -160,6 +160,13 @@ class InfillProtocol(LanguageServerProtocol):
     def handle_message(self, message):
         if isinstance(message, _Handled):
             return
+        if not hasattr(message, "jsonrpc"):  # JSON that is not JSON-RPC (no "jsonrpc" member, or not an object)
+            msg_id = message.get("id") if isinstance(message, dict) else None
+            log.warning("ignoring a message that is not JSON-RPC 2.0: %.200r", message)
+            if isinstance(msg_id, (int, str)) and not isinstance(msg_id, bool):
+                self._send_response(msg_id, error=lsp.ResponseError(
+                    code=lsp.ErrorCodes.InvalidRequest, message="not a JSON-RPC 2.0 request"))
+            return
         super().handle_message(message)
 
 
@@ -367,8 +374,8 @@ class InfillServer(LanguageServer):
         self.show(message, level)
 
     def report_server_error(self, error: Exception, source) -> None:
-        """Errors no user can act on go to the log, not to a message box."""
-        log.error("server error (%s): %s", getattr(source, "__name__", source), error)
+        """Errors no user can act on (mostly malformed client messages) go to the log, not to a message box."""
+        log.warning("client message error (%s): %s", getattr(source, "__name__", source), error)
 
     def shutdown_worker(self) -> None:
         with self._worker_lock:

@@ -7,6 +7,7 @@ import asyncio
 import os
 import signal
 import time
+from concurrent.futures import Future
 
 import pytest
 import pytest_lsp
@@ -256,3 +257,12 @@ async def test_bad_input_never_kills_the_server(nvim: LanguageClient):
     # and the server still answers
     s = await stats(nvim)
     assert s["documents"] == 3 and s["worker_state"] == "ready"
+
+
+async def test_json_that_is_not_json_rpc_gets_an_invalid_request_error(nvim: LanguageClient):
+    future = Future()
+    nvim.protocol._request_futures["no-version"] = future
+    nvim.protocol._send_data({"id": "no-version", "method": "infill/stats", "params": {}})  # no "jsonrpc"
+    with pytest.raises(JsonRpcException, match="not a JSON-RPC 2.0 request"):
+        await asyncio.wait_for(asyncio.wrap_future(future), 10)
+    assert (await stats(nvim))["worker_state"] == "ready"

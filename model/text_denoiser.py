@@ -139,7 +139,9 @@ class TextDenoiser:
         keep = [i for i in ids if i not in self.stop_ids and i != self.m.config.mask_id]
         return self.m.tokenizer.decode(keep)
 
-    def fill(self, requests: Sequence[FillRequest], cancel: CancelToken | None = None) -> list[FillResult]:
+    def fill(self, requests: Sequence[FillRequest], cancel: CancelToken | None = None,
+             sampler: SamplerOptions | None = None) -> list[FillResult]:
+        """Fill each request's hole; ``sampler`` overrides the default sampler options for this call only."""
         if not requests:
             return []
         t0 = time.perf_counter()
@@ -149,7 +151,7 @@ class TextDenoiser:
                 for (p, h), r in zip(splits, requests)]
         t1 = time.perf_counter()
         with self._lock:
-            res, cm = self.fill_ids(rows, cancel, first_allowed=self._first_allowed(heals))
+            res, cm = self.fill_ids(rows, cancel, sampler=sampler, first_allowed=self._first_allowed(heals))
         t2 = time.perf_counter()
         out = []
         for b, row in enumerate(rows):

@@ -424,15 +424,11 @@ class Worker:
         accepted = _accepted_kwargs(fill)
         direct = {k: v for k, v in options.items() if k in accepted}
         per_call = self._sampler_for({k: v for k, v in options.items() if k not in accepted})
-        if per_call is None:
-            return fill(requests, cancel=token, **direct)
-        saved = self.denoiser.options.sampler
-        # Only the model thread calls fill, so swapping the sampler options for one call is safe.
-        self.denoiser.options.sampler = per_call
-        try:
-            return fill(requests, cancel=token, **direct)
-        finally:
-            self.denoiser.options.sampler = saved
+        if per_call is not None:
+            if "sampler" not in accepted:
+                raise P.ProtocolError("this denoiser takes no per-call sampler options")
+            direct["sampler"] = per_call
+        return fill(requests, cancel=token, **direct)
 
     def _sampler_for(self, options: dict):
         """The denoiser's sampler options with ``options`` applied, or None when there is nothing to apply."""

@@ -7,7 +7,7 @@ nested form (``{"completion": {"debounceMs": 100}}``) is accepted too. Unknown n
 not shown (editors send their own client-side keys in the same section). Full reference with
 examples: ``lsp_server/SETTINGS.md``.
 
-    infill.model            str|null  null     checkpoint directory (null: the shipped starter model)
+    infill.model            str|null  null     checkpoint directory or cached hub id (null: the shipped starter)
     infill.device           str       "auto"   auto | cpu | cuda | cuda:N
     infill.steps            int       0        model calls per fill (0: the sampler decides)
     infill.maxTokens        int       64       largest span the model fills, in tokens
@@ -37,7 +37,7 @@ DEVICES = ("auto", "cpu", "cuda")
 class ModelSettings:
     """Which checkpoint the worker loads and how it samples."""
 
-    path: str | None = None  # checkpoint directory; None = the shipped starter model
+    path: str | None = None  # checkpoint directory or cached hub id; None = the shipped starter model
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     steps: int = 0  # model calls per fill; 0 lets the sampler choose (threshold + schedule)
     max_tokens: int = 64  # canvas cap in tokens

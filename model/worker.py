@@ -489,7 +489,7 @@ def build_parser() -> argparse.ArgumentParser:
     where = ap.add_mutually_exclusive_group(required=True)
     where.add_argument("--socket", metavar="PATH", help="unix socket to create (mode 0600)")
     where.add_argument("--tcp", metavar="HOST:PORT", type=parse_tcp, help="TCP address (loopback; needs a token)")
-    ap.add_argument("--model", default=None, help="checkpoint directory (default: the shipped starter model)")
+    ap.add_argument("--model", default=None, help="checkpoint directory or a hub id in the local HF cache (default: the shipped starter model)")
     ap.add_argument("--device", default="auto", help="auto | cpu | cuda (default: auto)")
     ap.add_argument("--token", default=None, help=f"shared secret clients send in 'hello' (or set ${TOKEN_ENV})")
     ap.add_argument("--allow-remote", action="store_true", help="allow a non-loopback TCP address")

@@ -2,7 +2,7 @@
 
 Documents are held-out Python files concatenated to the wanted line count. For each size we time
 opening it (didOpen + a round trip), one keystroke (didChange + a round trip) and inline completion
-at positions spread over the document. Then several documents ask at the same moment (1, 2, 4 at
+at the same positions in every size (in the lines all the documents share, so the model work is equal). Then several documents ask at the same moment (1, 2, 4 at
 once) and each request's end-to-end latency is recorded. Goal (issue 7): completion latency on a
 100k-line document within 1.5x of a 1k-line one (p50).
 """
@@ -45,22 +45,24 @@ async def _session(files, sizes: list[int], per_size: int, levels: list[int], ro
     await sess.start()
     out: dict = {"sizes": [], "concurrency": []}
     try:
+        # The same cursor positions for every size: spread over the smallest document, which is the
+        # first lines of every larger one, so the model sees the same context and only the size differs.
+        base = build_document(files, sizes[0])
+        offsets = []
+        step = int(len(base) * 0.95) // per_size  # not the last lines: there the suffix would differ
+        for k in range(per_size):
+            lo = base.find("\n", k * step) + 1
+            got = single_line_offsets(base[lo: lo + step], rng, 1)
+            if got:
+                offsets.append(lo + got[0])
         for n in sizes:
             text = build_document(files, n)
+            assert text.startswith(base[: offsets[-1] + 1] if offsets else ""), "documents must share their start"
             uri = f"file:///bench/scaling/doc_{n}.py"
             t = time.perf_counter()
             sess.open(uri, text)
             await sess.stats()
             open_ms = (time.perf_counter() - t) * 1e3
-            # positions spread over the document: sample from each of per_size equal slices
-            offsets = []
-            step = len(text) // per_size
-            for k in range(per_size):
-                lo = text.find("\n", k * step) + 1
-                chunk = text[lo: lo + min(step, 20000)]
-                got = single_line_offsets(chunk, rng, 1)
-                if got:
-                    offsets.append(lo + got[0])
             lat, edits = [], []
             for off in offsets:
                 _, ms = await sess.inline(uri, off)
@@ -153,8 +155,9 @@ def run(ctx: BenchContext) -> dict:
                "sizes": result["sizes"], "concurrency": result["concurrency"],
                "server_stats": {k: v for k, v in result["stats"].items() if isinstance(v, (int, float, str))},
                "goals": goals, "plots": ["scaling.png"],
-               "notes": "Requests at different positions do different amounts of model work (span kind, "
-                        "early stop), so per-size distributions differ partly by content, not only by size. "
+               "notes": "Every size is asked at the same cursor positions (in the lines all documents share), so the "
+                        "model work is the same and differences come from the document size. Documents over "
+                        "1M characters keep no syntax tree in the server; the engine gets a window around the cursor. "
                         "keystroke_ms = one didChange plus a request round trip (the server handles messages in order)."}
     write_result(ctx, NAME, payload)
     return payload

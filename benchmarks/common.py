@@ -55,7 +55,7 @@ def machine() -> dict:
     except ImportError:  # pragma: no cover - torch is a dependency
         torch_version = None
     try:
-        load = os.getloadavg()[0]
+        load = round(os.getloadavg()[0], 2)
     except OSError:
         load = None
     return {"nproc": os.cpu_count(), "cpu": cpu, "python": platform.python_version(), "torch": torch_version,

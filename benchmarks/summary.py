@@ -67,7 +67,10 @@ def render(out_dir: Path) -> str:
             lines.append(f"| {name} | {g['name']} | {_fmt(g['value'])} | {_met(g['met'])} | {g.get('note', '')} |")
     if "latency" in docs:
         d = docs["latency"]
-        lines += ["", "## Editor latency (real server over stdio, inline completion invoked)", "",
+        lines += ["", "## Editor latency (real server over stdio)", "",
+                  f"Trigger: {d['params']['trigger']}; server settings {d['params']['server_settings']}. "
+                  "Model time = the same request run in-process right after the server answered; server overhead = "
+                  "end-to-end minus that in-process engine time (a difference of two timings, so it can be negative).", "",
                   f"- single-line: {_dist(d['single_line']['end_to_end_ms'])}; "
                   f"in-process model time {_dist(d['single_line']['model_ms_in_process'])}; "
                   f"server overhead {_dist(d['single_line']['server_overhead_ms'])}",

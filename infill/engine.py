@@ -140,25 +140,24 @@ def complete(text: str, offset: int, language: str, denoiser: Denoiser, config: 
 def rewrite(text: str, start: int, end: int, language: str, denoiser: Denoiser, config: EngineConfig | None = None,
             cancel: CancelToken | None = None, tree=None) -> Suggestion | None:
     """Rewrite the selection ``text[start:end]`` (snapped to whole syntax nodes), or None."""
-    started = time.perf_counter()
-    _check_text(text)
-    _check_range(text, start, end)
-    lang = _check_language(language)
-    tree = tree if tree is not None else syntax.parse(positions.encode(text), lang)
-    span = selection_span(text, start, end, lang, tree)
-    return _suggest(text, span, lang, denoiser, config or EngineConfig(), cancel, tree, started)
+    return _suggest_range(selection_span, text, start, end, language, denoiser, config, cancel, tree)
 
 
 def fill_middle(text: str, start: int, end: int, language: str, denoiser: Denoiser,
                 config: EngineConfig | None = None, cancel: CancelToken | None = None,
                 tree=None) -> Suggestion | None:
     """Fill the region ``text[start:end]`` (e.g. a ``<FILL>`` hole or a function body), or None."""
+    return _suggest_range(region_span, text, start, end, language, denoiser, config, cancel, tree)
+
+
+def _suggest_range(span_of, text, start, end, language, denoiser, config, cancel, tree) -> Suggestion | None:
+    """Shared by rewrite and fill_middle: check the range, pick the span with ``span_of``, suggest."""
     started = time.perf_counter()
     _check_text(text)
     _check_range(text, start, end)
     lang = _check_language(language)
     tree = tree if tree is not None else syntax.parse(positions.encode(text), lang)
-    span = region_span(text, start, end, lang, tree)
+    span = span_of(text, start, end, lang, tree)
     return _suggest(text, span, lang, denoiser, config or EngineConfig(), cancel, tree, started)
 
 

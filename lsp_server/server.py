@@ -138,6 +138,25 @@ class InfillProtocol(LanguageServerProtocol):
             general.position_encodings = [lsp.PositionEncodingKind.Utf16]
         return (yield from super().lsp_initialize(params))
 
+    # The documents live in ``InfillServer.documents`` (infill.documents), not in pygls' workspace:
+    # pygls splits lines with str.splitlines (\f, \v, \x85, \u2028... end lines there, not in LSP)
+    # and clamps the change's Position objects *in place*, so with pygls' copy kept in sync our
+    # handler saw rewritten ranges and the server's text drifted from the editor's.
+    @lsp_method(lsp.TEXT_DOCUMENT_DID_OPEN)
+    def lsp_text_document__did_open(self, params: lsp.DidOpenTextDocumentParams):
+        if (handler := self.fm.features.get(lsp.TEXT_DOCUMENT_DID_OPEN)) is not None:
+            yield handler, (params,), None
+
+    @lsp_method(lsp.TEXT_DOCUMENT_DID_CHANGE)
+    def lsp_text_document__did_change(self, params: lsp.DidChangeTextDocumentParams):
+        if (handler := self.fm.features.get(lsp.TEXT_DOCUMENT_DID_CHANGE)) is not None:
+            yield handler, (params,), None
+
+    @lsp_method(lsp.TEXT_DOCUMENT_DID_CLOSE)
+    def lsp_text_document__did_close(self, params: lsp.DidCloseTextDocumentParams):
+        if (handler := self.fm.features.get(lsp.TEXT_DOCUMENT_DID_CLOSE)) is not None:
+            yield handler, (params,), None
+
     def structure_message(self, data: dict):
         try:
             return super().structure_message(data)

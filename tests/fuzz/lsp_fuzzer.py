@@ -270,7 +270,10 @@ class Fuzzer:
         self.pending: dict[Any, Pending] = {}
         self.answered: set = set()
         self.maybe_ids: set = set()
-        self.applied_versions: set = set()  # (uri, version) of workspace edits the client applied  # ids inside malformed messages: an answer is allowed, not required
+        self.accepted_edits: dict = {}  # (uri, version) -> workspace edits the client applied
+        self.claimed_edits: dict = {}  # (uri, version) -> commands that answered applied=true
+        self.failed_commands: set = set()  # uris where a command ended in an error (e.g. cancelled)
+        self.tolerated: set = set()  # ids inside malformed messages: an answer is allowed, not required
         self.proc: asyncio.subprocess.Process | None = None
         self._ids = 0
         self._uris = 0
@@ -374,14 +377,17 @@ class Fuzzer:
     def _response(self, msg: dict) -> None:
         msg_id = _key(msg["id"])
         self.report.responses += 1
+        if msg_id in self.tolerated and msg_id not in self.pending:
+            return  # an answer to a request whose id was not a JSON-RPC id (pygls may coerce it, e.g. true -> 1)
         if msg_id in self.answered:
             self.report.violate(f"second response to id {msg_id!r}")
             return
         p = self.pending.pop(msg_id, None)
         if p is None:
             if msg_id in self.maybe_ids:
-                self.maybe_ids.discard(msg_id)
-                self.answered.add(msg_id)
+                if not isinstance(msg_id, tuple):  # a well-formed id: answered at most once
+                    self.maybe_ids.discard(msg_id)
+                    self.answered.add(msg_id)
             elif msg_id is not None:
                 self.report.violate(f"response to an id never sent: {msg!r:.200}")
             return
@@ -521,22 +527,22 @@ class Fuzzer:
             return {"applied": False, "failureReason": f"version {version} is not current ({doc.version})"}
         doc.set(text, version + 1)  # the editor applies it: a new version the server learns of by didChange
         self.report.applied += 1
-        self.applied_versions.add((uri, version))
-        asyncio.ensure_future(self._sync_applied(doc, text, version + 1))
+        self.accepted_edits[(uri, version)] = self.accepted_edits.get((uri, version), 0) + 1
+        # Written now, with no await between the copy's update and the write, so that no later change
+        # of ours can reach the server before this one.
+        if not self._dead:
+            self.proc.stdin.write(self.frame(self.dumps({
+                "jsonrpc": "2.0", "method": "textDocument/didChange",
+                "params": {"textDocument": {"uri": uri, "version": version + 1}, "contentChanges": [{"text": text}]}})))
         return {"applied": True}
-
-    async def _sync_applied(self, doc: Doc, text: str, version: int) -> None:
-        try:
-            await self.notify("textDocument/didChange", {"textDocument": {"uri": doc.uri, "version": version},
-                                                         "contentChanges": [{"text": text}]})
-        except ServerGone:
-            pass
 
     def judge(self, p: Pending, msg: dict) -> None:
         """A response to a model request: checked against its version if that version is still current."""
         latency = time.monotonic() - p.sent
         if p.method in ("textDocument/inlineCompletion", "textDocument/completion"):
             self.report.max_latency_s = max(self.report.max_latency_s, latency)
+        if "error" in msg and p.method == "workspace/executeCommand" and p.doc is not None:
+            self.failed_commands.add(p.doc.uri)
         if "error" in msg or p.doc is None:
             return
         if p.method == "workspace/executeCommand":
@@ -554,10 +560,9 @@ class Fuzzer:
         if not isinstance(result, dict) or "applied" not in result:
             self.report.violate(f"executeCommand result without 'applied': {result!r:.120}")
             return
-        applied_here = (p.doc.uri, result.get("version")) in self.applied_versions
-        if bool(result["applied"]) != applied_here:
-            self.report.violate(f"executeCommand says applied={result['applied']} but the client "
-                                f"{'applied' if applied_here else 'did not apply'} version {result.get('version')}")
+        if result["applied"]:
+            key = (p.doc.uri, result.get("version"))
+            self.claimed_edits[key] = self.claimed_edits.get(key, 0) + 1
         if "changed" in str(result.get("reason")):
             self.report.commands_stale += 1
 
@@ -973,7 +978,7 @@ class Fuzzer:
         elif kind == "weird_id":
             weird = r.choice([{"a": 1}, [1], 1.5, True, None])
             data = self.frame(self.dumps({"jsonrpc": "2.0", "id": weird, "method": "infill/stats", "params": {}}))
-            self.maybe_ids.add(_key(weird))  # JSON-RPC ids are strings or integers; an answer is tolerated
+            self.tolerated |= {_key(weird), None, 1}  # not a JSON-RPC id: any answer (or none) is tolerated
         elif kind == "no_length":
             data = b"Content-Type: application/json\r\n\r\n" + body + b"\r\n"
         elif kind == "bad_length_value":
@@ -1108,6 +1113,7 @@ class Fuzzer:
                 await self.close(d)
             await self.stats()
             rep.rss_kb.append((step, rss_kb(self.proc.pid)))
+            self.check_claims()
             told = [m for m in self.messages if "worker" in str(m.get("message", "")) and "stopped" in str(m.get("message", ""))]
             rep.worker_messages = len(told)
             if rep.worker_kills and len(told) != 1:
@@ -1140,6 +1146,13 @@ class Fuzzer:
                 if m:
                     self.report.handler_exceptions.append(m.group(1)[:100])
 
+    def check_claims(self) -> None:
+        """Commands said applied=true exactly for the edits the client applied (a cancelled one may not say)."""
+        for key in set(self.accepted_edits) | set(self.claimed_edits):
+            accepted, claimed = self.accepted_edits.get(key, 0), self.claimed_edits.get(key, 0)
+            if claimed > accepted or (claimed < accepted and key[0] not in self.failed_commands):
+                self.report.violate(f"{key}: commands claimed {claimed} applied edits, the client applied {accepted}")
+
     def sweep(self) -> None:
         """Requests past their timeout are hangs."""
         now = time.monotonic()
@@ -1151,7 +1164,7 @@ class Fuzzer:
 
 def _key(msg_id: Any) -> Any:
     """Ids as the client tracks them: ``true`` and ``1`` (equal in Python) or ``1.0`` must not collide."""
-    return msg_id if type(msg_id) in (int, str) else ("weird", json.dumps(msg_id))
+    return msg_id if msg_id is None or type(msg_id) in (int, str) else ("weird", json.dumps(msg_id))
 
 
 def rss_kb(pid: int) -> int:

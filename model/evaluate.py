@@ -190,7 +190,18 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--steps", type=int, default=0)
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--out", default=None, help="write results as JSON here")
+    ap.add_argument("--score", metavar="JSONL", default=None,
+                    help="only score a file written by `infill fill --jsonl` (HumanEval-Infilling records with "
+                         "`completion`): runs each program and prints pass@1; loads no model")
     args = ap.parse_args(argv)
+    if args.score:
+        with open(args.score, encoding="utf-8") as fh:
+            recs = [json.loads(l) for l in fh if l.strip()]
+        p = humaneval_pass(recs)
+        print(f"{args.score}: {len(recs)} records, pass@1 {p:.2f} %")
+        if args.out:
+            Path(args.out).write_text(json.dumps({"file": args.score, "n": len(recs), "pass@1": round(p, 2)}) + "\n")
+        return 0
 
     from .hub import resolve_model
     from .sampler import SamplerOptions

@@ -65,3 +65,15 @@ def test_run_program_times_out():
 def test_finish_shapes():
     assert fill_cli.finish("    x = 1\n    y = 2", "line", "def f():\n", "    return x\n") == "    x = 1\n"
     assert fill_cli.finish("a + b", "free", "x = ", "\n") == "a + b"
+
+
+def test_eval_score_mode_scores_a_filled_file_without_a_model(tmp_path, capsys):
+    from model import evaluate
+
+    rec = {"prompt": "def f(x):\n", "suffix": "    return y\n", "test": "def check(c):\n    assert c(1) == 2\n",
+           "entry_point": "f"}
+    path = tmp_path / "filled.jsonl"
+    path.write_text(json.dumps(dict(rec, completion="    y = x + 1\n")) + "\n"
+                    + json.dumps(dict(rec, completion="    y = x\n")) + "\n")
+    assert evaluate.main(["--score", str(path)]) == 0
+    assert "2 records, pass@1 50.00 %" in capsys.readouterr().out

@@ -4,7 +4,10 @@ Two kinds of rows, mixed by ``MaskingConfig.span_fraction``:
 - *random* (MDLM/LLaDA): sample t ~ U(t_min, 1), mask every token with probability t;
 - *span*: cut a syntax-aligned span (a whole node or rest-of-line, precomputed by ``model.prepare``)
   out of the stream, put it on a canvas followed by ``delete`` tokens (the model learns where a
-  span ends: variable-length middle), and mask canvas positions with probability t.
+  span ends: variable-length middle), and mask canvas positions with probability t. With
+  ``max_holes > 1`` a row carries up to that many such canvases (one anchor plus spans that lie in
+  its window, none overlapping): a span row then scores several holes per forward pass instead of
+  one, while each hole still sees mostly clean context on both sides.
 The loss is cross-entropy on masked positions weighted by 1/t (MDLM eq. 10 / LLaDA eq. 3).
 """
 
@@ -23,6 +26,7 @@ class MaskingConfig:
     max_span: int = 64
     max_extra_delete: int = 32  # canvas = span + up to this many delete tokens
     min_prefix: int = 16
+    max_holes: int = 1  # canvases per span row (1: one hole, as in real use; more: more loss per forward)
 
 
 @dataclass
@@ -55,6 +59,7 @@ def random_row(tokens: np.ndarray, rng: np.random.Generator, cfg: MaskingConfig,
 
 def span_row(tokens: np.ndarray, spans: np.ndarray, rng: np.random.Generator, cfg: MaskingConfig,
              mask_id: int, delete_id: int):
+    """One row with 1..max_holes canvases; ``spans`` must be sorted by start when ``max_holes > 1``."""
     S = cfg.seq_len
     for _ in range(16):
         s, e = (int(v) for v in spans[rng.integers(len(spans))])
@@ -63,23 +68,61 @@ def span_row(tokens: np.ndarray, spans: np.ndarray, rng: np.random.Generator, cf
             break
     else:
         return None
-    extra = int(rng.integers(0, cfg.max_extra_delete + 1)) if rng.random() < 0.8 else 0
-    L = m_len + extra
-    room = S - L
+    extra = _extra_deletes(rng, cfg)
+    room = S - (m_len + extra)
     p_lo = min(cfg.min_prefix, room)
     prefix_len = int(rng.integers(p_lo, max(p_lo + 1, int(room * 0.9))))
     prefix_len = min(prefix_len, s)
-    suffix_len = room - prefix_len
-    suffix = tokens[e:e + suffix_len]
-    if len(suffix) < suffix_len:
+    begin = s - prefix_len
+    holes = [(s, e, extra)] + sorted(_more_holes(spans, rng, cfg, begin, s, e))
+    pieces: list[np.ndarray] = []
+    canvas: list[np.ndarray] = []
+    n, pos = 0, begin
+    for hs, he, hx in holes:
+        clean = tokens[pos:hs]
+        if hs != s and n + len(clean) + (he - hs) + hx > S - cfg.min_prefix // 2:
+            break  # a later hole that would not fit with some context after it
+        pieces += [clean, tokens[hs:he], np.full(hx, delete_id)]
+        canvas += [np.zeros(len(clean), bool), np.ones(he - hs + hx, bool)]
+        n += len(clean) + (he - hs) + hx
+        pos = he
+    tail = tokens[pos:pos + (S - n)]
+    if len(tail) < S - n:
         return None
-    x = np.concatenate([tokens[s - prefix_len:s], tokens[s:e], np.full(extra, delete_id), suffix]).astype(np.int64)
-    eligible = np.zeros(S, dtype=bool)
-    eligible[prefix_len:prefix_len + L] = True
+    x = np.concatenate(pieces + [tail]).astype(np.int64)
+    eligible = np.concatenate(canvas + [np.zeros(len(tail), bool)])
     eligible[0] = False
     m, t = _mask_positions(rng, eligible, cfg)
     inp = np.where(m, mask_id, x)
     return inp, x, m, t, int(eligible.sum())
+
+
+def _extra_deletes(rng: np.random.Generator, cfg: MaskingConfig) -> int:
+    return int(rng.integers(0, cfg.max_extra_delete + 1)) if rng.random() < 0.8 else 0
+
+
+def _more_holes(spans: np.ndarray, rng: np.random.Generator, cfg: MaskingConfig, begin: int,
+                s: int, e: int) -> list[tuple[int, int, int]]:
+    """Up to ``max_holes - 1`` spans after the anchor ``[s, e)``, inside the row's window, none touching another."""
+    want = int(rng.integers(0, cfg.max_holes))  # 0 .. max_holes-1 more
+    if want == 0:
+        return []
+    lo = int(np.searchsorted(spans[:, 0], e + 1))
+    hi = int(np.searchsorted(spans[:, 0], begin + cfg.seq_len))
+    if hi <= lo:
+        return []
+    taken = [(s, e)]
+    out: list[tuple[int, int, int]] = []
+    for k in rng.integers(lo, hi, size=4 * want):
+        hs, he = (int(v) for v in spans[k])
+        # one clean token at least between holes, so every canvas has its own edges
+        if not 0 < he - hs <= cfg.max_span or any(hs <= b and he >= a for a, b in taken):
+            continue
+        taken.append((hs, he))
+        out.append((hs, he, _extra_deletes(rng, cfg)))
+        if len(out) == want:
+            break
+    return out
 
 
 def make_batch(tokens: np.ndarray, spans: np.ndarray, batch_size: int, rng: np.random.Generator,

@@ -13,6 +13,7 @@ Resumable (``--resume DIR`` restores weights, optimizer and counters), saves eve
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
 import os
@@ -59,6 +60,11 @@ def ar_loss(model, windows: np.ndarray, device) -> torch.Tensor:
     B, S = inp.shape
     hidden = model.model(input_ids=inp, attention_mask=causal_mask(B, S, device)).last_hidden_state  # (B, S, D)
     return F.cross_entropy(model.lm_head(hidden).float().reshape(B * S, -1), tgt.reshape(-1))
+
+
+def sorted_spans(spans: np.ndarray) -> np.ndarray:
+    """Span rows ordered by start (``model.masking`` finds the spans inside a window by binary search)."""
+    return spans[np.argsort(spans[:, 0], kind="stable")] if len(spans) else spans
 
 
 def lr_at(frac: float, base: float, warmup_frac: float) -> float:
@@ -131,6 +137,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--warmup-frac", type=float, default=0.03)
     ap.add_argument("--weight-decay", type=float, default=0.01)
     ap.add_argument("--span-fraction", type=float, default=0.7)
+    ap.add_argument("--max-holes", type=int, default=1,
+                    help="span canvases per span row (more: more scored tokens per forward; held-out loss uses 1)")
     ap.add_argument("--hidden", type=int, default=256)
     ap.add_argument("--layers", type=int, default=6)
     ap.add_argument("--heads", type=int, default=4)
@@ -148,9 +156,9 @@ def main(argv: list[str] | None = None) -> int:
                           ("cpu" if args.device == "auto" else args.device))
     data = Path(args.data)
     tokens = np.load(data / "train.tokens.npy", mmap_mode="r")
-    spans = np.load(data / "train.spans.npy", mmap_mode="r")
+    spans = sorted_spans(np.load(data / "train.spans.npy"))
     held_tokens = np.load(data / "heldout.tokens.npy", mmap_mode="r")
-    held_spans = np.load(data / "heldout.spans.npy", mmap_mode="r")
+    held_spans = sorted_spans(np.load(data / "heldout.spans.npy"))
     src = args.resume or args.init
     if src:
         tok = Tokenizer.from_dir(src)
@@ -169,7 +177,7 @@ def main(argv: list[str] | None = None) -> int:
     history = meta.get("history", [])
     tokens_seen = int(meta.get("tokens_seen", 0))
     seconds_total = float(meta.get("seconds", 0.0))
-    mcfg = MaskingConfig(seq_len=args.seq_len, span_fraction=args.span_fraction)
+    mcfg = MaskingConfig(seq_len=args.seq_len, span_fraction=args.span_fraction, max_holes=args.max_holes)
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, betas=(0.9, 0.95), weight_decay=args.weight_decay)
     if args.resume:
         load_opt_state(Path(args.resume), model, opt)
@@ -184,12 +192,13 @@ def main(argv: list[str] | None = None) -> int:
     run_tokens = 0
     out = Path(args.out)
     phase = {"objective": args.objective, "start_tokens": tokens_seen, "lr": args.lr, "batch": args.batch_size,
-             "seq_len": args.seq_len}
+             "seq_len": args.seq_len, "max_holes": args.max_holes}
     while True:
         elapsed = time.time() - t0
         done = elapsed >= budget or (args.max_steps and step >= args.max_steps)
         if done or time.time() - last_save >= args.save_minutes * 60:
-            held = evaluate(model, args.objective, held_tokens, held_spans, dcfg, mcfg, device)
+            held = evaluate(model, args.objective, held_tokens, held_spans, dcfg,
+                            dataclasses.replace(mcfg, max_holes=1), device)
             history.append({"tokens_seen": tokens_seen, "heldout_loss": round(held, 4),
                             "objective": args.objective, "seconds": round(seconds_total + elapsed, 1)})
             meta = {"tokens_seen": tokens_seen, "seconds": seconds_total + elapsed, "history": history,

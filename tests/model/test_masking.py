@@ -47,3 +47,29 @@ def test_span_rows_put_the_span_then_delete_tokens_on_the_canvas():
 def test_ar_batch_shape():
     w = ar_batch(_stream(), 3, np.random.default_rng(0), 32)
     assert w.shape == (3, 33)
+
+
+def test_multi_hole_rows_splice_several_canvases_into_the_stream():
+    tokens = np.arange(20_000, dtype=np.int64) % 60_000 + 10  # position-identifying stream
+    rng0 = np.random.default_rng(3)
+    starts = np.sort(rng0.choice(np.arange(100, 19_000), size=3000, replace=False))
+    spans = np.stack([starts, starts + rng0.integers(1, 12, size=len(starts))], axis=1)
+    cfg = MaskingConfig(seq_len=128, span_fraction=1.0, max_extra_delete=6, max_holes=4)
+    b = make_batch(tokens, spans, 64, np.random.default_rng(5), cfg, MASK, DELETE)
+    several = 0
+    for r in range(64):
+        tgt, lm = b.targets[r], b.loss_mask[r]
+        # without its delete tokens a row is a contiguous slice of the stream: nothing lost or reordered
+        kept = tgt[tgt != DELETE]
+        assert (np.diff(kept) == 1).all()
+        # count the canvases that end in delete tokens
+        runs = np.split(np.flatnonzero(tgt == DELETE), np.flatnonzero(np.diff(np.flatnonzero(tgt == DELETE)) > 1) + 1)
+        several += sum(1 for run in runs if len(run)) >= 2
+        assert lm.any() and (b.input_ids[r][lm] == MASK).all()
+    assert several >= 8  # several rows really carry more than one canvas
+    # one hole per row when max_holes is 1
+    one = make_batch(tokens, spans, 32, np.random.default_rng(5),
+                     MaskingConfig(seq_len=128, span_fraction=1.0, max_extra_delete=6), MASK, DELETE)
+    for r in range(32):
+        dels = np.flatnonzero(one.targets[r] == DELETE)
+        assert len(dels) == 0 or (np.diff(dels) == 1).all()

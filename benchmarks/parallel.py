@@ -1,6 +1,6 @@
 """Parallel decoding curve: held-out exact match against tokens committed per model call, one run.
 
-Settings: one token per step (no threshold, one call per canvas position), fixed 2 and 4 tokens
+Settings: one token per step (no threshold, one call per canvas position), fixed 2, 4 and 8 tokens
 per step (step budget ceil(canvas / k), ``max_per_step=k``), and the Fast-dLLM confidence
 threshold at 0.9 / 0.7 / 0.5. Cases are batched per shape so every row of a batch has the same
 canvas. Requests go through ``TextDenoiser.fill`` (the path the server's worker uses) with the
@@ -19,6 +19,7 @@ SETTINGS = [  # label, per-step k (None: threshold rule), threshold
     ("1/step", 1, None),
     ("2/step", 2, None),
     ("4/step", 4, None),
+    ("8/step", 8, None),
     ("threshold 0.9", None, 0.9),
     ("threshold 0.7", None, 0.7),
     ("threshold 0.5", None, 0.5),

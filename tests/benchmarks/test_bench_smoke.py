@@ -100,14 +100,14 @@ def test_latency_is_split_and_consistent(results):
 def test_parallel_curve_has_every_setting_and_consistent_rates(results):
     d = load(results, "parallel")
     rows = {r["setting"]: r for r in d["rows"]}
-    assert list(rows) == ["1/step", "2/step", "4/step", "threshold 0.9", "threshold 0.7", "threshold 0.5"]
+    assert list(rows) == ["1/step", "2/step", "4/step", "8/step", "threshold 0.9", "threshold 0.7", "threshold 0.5"]
     for r in rows.values():
         assert r["n"] == d["params"]["cases"] > 0
         assert 0 <= r["exact_match"] <= 100
         assert r["positions_per_call"] >= r["tokens_per_call"] >= 0 and r["positions_per_call"] > 0
         assert r["calls_per_case"] >= 1
     # more tokens per step never needs more calls
-    assert rows["4/step"]["calls_per_case"] <= rows["2/step"]["calls_per_case"] <= rows["1/step"]["calls_per_case"]
+    assert rows["8/step"]["calls_per_case"] <= rows["4/step"]["calls_per_case"] <= rows["2/step"]["calls_per_case"] <= rows["1/step"]["calls_per_case"]
 
 
 @pytest.mark.slow

@@ -14,6 +14,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "fill": ("model.fill_cli", "fill a hole: --jsonl IN --out OUT, or FILE --at L:C / --select L1:C1-L2:C2"),
     "eval": ("model.evaluate", "evaluate a checkpoint (held-out spans, HumanEval-Infilling pass@1)"),
     "train": ("model.train", "train or continue training the embedded denoiser"),
+    "export": ("model.export", "write a training checkpoint as a shippable fp16 checkpoint (e.g. model/starter)"),
     "corpus": ("model.corpus", "build a training corpus from local source directories"),
     "prepare": ("model.prepare", "tokenizer + token arrays + syntax spans from a corpus"),
     "bench": ("benchmarks.run", "run the benchmark suite (latency, parallel decoding, cache, scaling, quality)"),

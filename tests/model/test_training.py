@@ -105,3 +105,29 @@ def test_training_cli_runs_resumes_and_saves(tmp_path, tiny_checkpoint, tiny_tok
     meta2 = json.loads((tmp_path / "run2" / "training.json").read_text())
     assert meta2["tokens_seen"] == 5 * 2 * 48
     assert [p["objective"] for p in meta2["phases"]] == ["ar", "diffusion"]
+
+
+def test_export_writes_fp16_weights_without_optimizer_state(tmp_path, tiny_checkpoint):
+    import json
+    import shutil
+
+    from safetensors import safe_open
+
+    from model.export import main as export_main
+
+    src = tmp_path / "run"
+    shutil.copytree(tiny_checkpoint, src)
+    (src / "train_state.safetensors").write_bytes(b"optimizer state")
+    (src / "training.json").write_text(json.dumps({"tokens_seen": 123}))
+    assert export_main([str(src), str(tmp_path / "ship")]) == 0
+    ship = tmp_path / "ship"
+    assert not (ship / "train_state.safetensors").exists()
+    assert json.loads((ship / "training.json").read_text()) == {"tokens_seen": 123}
+    with safe_open(str(ship / "model.safetensors"), "pt") as f:
+        assert {f.get_tensor(k).dtype for k in f.keys()} == {torch.float16}
+    x = torch.arange(1, 20).unsqueeze(0)
+    with torch.no_grad():
+        la = load_denoiser(src, device="cpu").model(input_ids=x).logits
+        lb = load_denoiser(ship, device="cpu").model(input_ids=x).logits
+    assert torch.allclose(la, lb, atol=2e-2), (la - lb).abs().max()
+    assert export_main([str(tmp_path / "missing"), str(tmp_path / "x")]) == 2

@@ -1,0 +1,63 @@
+"""``infill export SRC DST``: turn a training checkpoint into a shippable one.
+
+Casts the weights to fp16 (or bf16), drops the optimizer state (``train_state.safetensors``) and
+keeps the tokenizer, the diffusion settings and ``training.json`` (how the weights were trained).
+This is how ``model/starter/`` is made from ``runs/...``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+from pathlib import Path
+
+import torch
+
+from .config import DiffusionConfig
+from .modeling import save_denoiser
+from .tokenizer import Tokenizer
+
+DTYPES = {"float16": torch.float16, "bfloat16": torch.bfloat16}
+
+
+def export(src: str | Path, dst: str | Path, dtype: str = "float16") -> Path:
+    """Write ``src``'s weights as ``dtype`` into a fresh ``dst`` directory (replaced atomically)."""
+    from transformers import AutoModelForCausalLM
+
+    src, dst = Path(src), Path(dst)
+    if not (src / "config.json").is_file():
+        raise FileNotFoundError(f"{src} is not a checkpoint directory (no config.json)")
+    model = AutoModelForCausalLM.from_pretrained(str(src), dtype=torch.float32, use_safetensors=True)
+    meta_file = src / "training.json"
+    meta = json.loads(meta_file.read_text()) if meta_file.is_file() else None
+    tmp = dst.with_name(dst.name + ".export-tmp")
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    save_denoiser(model, Tokenizer.from_dir(src), DiffusionConfig.load(src), tmp, dtype=DTYPES[dtype], extra=meta)
+    if dst.exists():
+        shutil.rmtree(dst)
+    tmp.rename(dst)
+    return dst
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="infill export", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("src", help="training checkpoint directory (e.g. runs/train)")
+    ap.add_argument("dst", help="where to write the shippable checkpoint (e.g. model/starter); replaced")
+    ap.add_argument("--dtype", choices=sorted(DTYPES), default="float16")
+    args = ap.parse_args(argv)
+    try:
+        out = export(args.src, args.dst, args.dtype)
+    except (FileNotFoundError, OSError, ValueError) as exc:
+        print(f"infill export: {exc}", file=sys.stderr)
+        return 2
+    size = sum(f.stat().st_size for f in out.iterdir())
+    print(f"wrote {out} ({size / 1e6:.1f} MB, {args.dtype})")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -64,3 +64,18 @@ def test_partial_word_is_healed_and_not_repeated(tiny_checkpoint):
     assert not res.text.startswith(" ret")
     # a word no token can start is left in the prefix
     assert td._split_heal("x = qqqqzzzz") == ("x = qqqqzzzz", "")
+
+
+def test_a_trailing_newline_or_space_is_healed_but_indentation_is_not(tiny_checkpoint):
+    td = TextDenoiser(tiny_checkpoint, device="cpu")
+    # BPE merges a newline with the next line's indentation: the model re-generates the newline token
+    prefix, heal = td._split_heal("def add(a, b):\n")
+    assert (prefix, heal) == ("def add(a, b):", "\n")
+    allowed = td._first_allowed([heal])
+    pieces = td._vocab_pieces()
+    assert allowed[0].any() and all(pieces[i].startswith("\n") for i in allowed[0].nonzero().flatten().tolist())
+    assert td._split_heal("x =") == ("x =", "")
+    assert td._split_heal("x = ") == ("x =", " ")
+    # indentation after a newline stays: healing it would only allow deeper indentation
+    assert td._split_heal("def add(a, b):\n    ")[1] == ""
+

@@ -961,7 +961,10 @@ class Fuzzer:
                 data += b" " * extra  # the server reads the padding as the rest of the body: valid JSON
                 self.maybe_ids.add(msg_id)
         elif kind == "not_json":
-            data = self.frame(r.choice([b"{not json", b"null", b"42", b"\"str\"", b"{}", b"{\"id\": 1}", b"[]"]))
+            payload = r.choice([b"{not json", b"null", b"42", b"\"str\"", b"{}", b"{\"id\": 1}", b"[]"])
+            if payload == b"{\"id\": 1}":
+                self.tolerated.add(1)  # the server may answer InvalidRequest with the id it found (JSON-RPC 2.0 s. 5)
+            data = self.frame(payload)
         elif kind == "bad_utf8":
             data = self.frame(b'{"jsonrpc": "2.0", "method": "x\xff\xfe", "params": {}}')
         elif kind == "jsonrpc_1":

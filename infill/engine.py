@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable, Sequence
 
 from infill import positions, syntax
@@ -33,6 +33,9 @@ class EngineConfig:
     canvas: CanvasConfig = field(default_factory=CanvasConfig)
     correction_rounds: int = 2  # re-denoise rounds for a candidate that breaks the parse
     candidates: int = 1  # canvas lengths tried in one batch
+    # A rewrite / fill-in-the-middle was asked for explicitly: when the first pass offers nothing
+    # (every candidate unchanged, empty or invalid), try once more with this many canvas lengths.
+    range_retry_candidates: int = 4
     allow_invalid: bool = False  # return a suggestion even if it still adds parse errors
     # Token counter for budgets (a tokenizer's); None: the denoiser's ``count_tokens`` if it has
     # one, else about 3.5 characters per token.
@@ -158,7 +161,13 @@ def _suggest_range(span_of, text, start, end, language, denoiser, config, cancel
     lang = _check_language(language)
     tree = tree if tree is not None else syntax.parse(positions.encode(text), lang)
     span = span_of(text, start, end, lang, tree)
-    return _suggest(text, span, lang, denoiser, config or EngineConfig(), cancel, tree, started)
+    config = config or EngineConfig()
+    sug = _suggest(text, span, lang, denoiser, config, cancel, tree, started)
+    if sug is None and span.kind != "none" and config.range_retry_candidates > config.candidates:
+        log.debug("no different valid text at one length; retrying with %d", config.range_retry_candidates)
+        sug = _suggest(text, span, lang, denoiser, replace(config, candidates=config.range_retry_candidates),
+                       cancel, tree, started)
+    return sug
 
 
 # --------------------------------------------------------------------------- the flow

@@ -114,7 +114,23 @@ def test_rewrite_replaces_the_selection(scripted):
 def test_rewrite_that_changes_nothing_is_no_suggestion(scripted):
     text = "def f(x):\n    y = x + 1\n    return y\n"
     start = text.index("y = x + 1")
-    assert rewrite(text, start, start + 9, "python", scripted(["y = x + 1"])) is None
+    d = scripted(["y = x + 1"] * 5)
+    assert rewrite(text, start, start + 9, "python", d) is None
+    # one pass at the base length, then one retry with four lengths in a single batch
+    assert [len(call) for call in d.calls] == [1, 4]
+    assert len({r.canvas_tokens for r in d.calls[1]}) == 4
+
+
+def test_rewrite_retries_other_lengths_when_the_first_fill_is_unchanged(scripted):
+    text = "def f(x):\n    y = x + 1\n    return y\n"
+    start = text.index("y = x + 1")
+    d = scripted(["y = x + 1", "y = x + 1", "y = 1 + x", "y = x + 1", "y = x + 1"])
+    sug = rewrite(text, start, start + 9, "python", d)
+    assert sug is not None and sug.edit.text == "y = 1 + x"
+    # a completion at the cursor is not retried: it runs on every keystroke
+    d = scripted([""])
+    assert complete("x = 1\ny = x + ", len("x = 1\ny = x + "), "python", d) is None
+    assert len(d.calls) == 1
 
 
 def test_fill_middle_fills_whole_lines(scripted):

@@ -39,7 +39,8 @@ def describe(shape, size):
     return "unknown"
 '''
 
-JS = '''function add(a, b) {
+JS = '''// Add two numbers and print the total.
+function add(a, b) {
   return a + b;
 }
 
@@ -84,7 +85,7 @@ async def test_server_advertises_the_features(client: LanguageClient):
 
 @pytest.mark.parametrize("language, uri, text, positions", [
     ("python", "file:///tmp/shapes.py", PY, [(4, 11), (9, 8), (9, 20), (11, 4), (12, 0)]),
-    ("javascript", "file:///tmp/add.js", JS, [(1, 9), (4, 14), (5, 16), (6, 0)]),
+    ("javascript", "file:///tmp/add.js", JS, [(2, 9), (5, 14), (6, 16), (7, 0), (0, 7), (0, 14)]),
 ])
 async def test_inline_completion_at_several_positions(client: LanguageClient, language, uri, text, positions):
     open_doc(client, uri, text, language)
@@ -98,7 +99,8 @@ async def test_inline_completion_at_several_positions(client: LanguageClient, la
             syntax.parse(edited.encode(), language)  # the edited text still parses (may have errors, never crashes)
     s = await stats(client)
     assert s["engine_calls"] - before == len(positions), s
-    assert answered >= 1  # at least the hole inside a string literal gets an answer from the starter model
+    # at least one hole gets an answer: inside a comment or a string any one-line text keeps the file valid
+    assert answered >= 1
 
 
 async def test_completion_fallback_returns_one_item_with_a_text_edit(client: LanguageClient):

@@ -37,6 +37,16 @@ from .sampler import SamplerOptions, denoise
 _PARTIAL_WORD = re.compile(r" ?[A-Za-z_][A-Za-z0-9_]*\Z")
 
 
+def _is_line_hole(req: FillRequest) -> bool:
+    """A hole of whole lines whose suffix starts with the next line's indentation.
+
+    Such a suffix begins with a bare run of spaces, a token the model never sees at a line start
+    (BPE merges a newline with the indentation after it). The hole's final newline is lent to the
+    suffix instead ("...\\n" + hole + "    x" is filled as "..." + "\\n" + hole' + "\\n    x"), so both
+    edges tokenize as in training, and the newline is given back to the fill afterwards."""
+    return req.prefix.endswith("\n") and req.suffix[:1] in (" ", "\t")
+
+
 def default_model_path() -> Path:
     """The embedded starter checkpoint shipped inside the package."""
     return Path(str(importlib.resources.files("model") / "starter"))
@@ -161,8 +171,9 @@ class TextDenoiser:
         t0 = time.perf_counter()
         splits = [self._split_heal(r.prefix) for r in requests]
         heals = [h for _, h in splits]
-        rows = [self._row(FillRequest(p, r.suffix, r.canvas_tokens, r.language), h)
-                for (p, h), r in zip(splits, requests)]
+        line_holes = [_is_line_hole(r) for r in requests]
+        rows = [self._row(FillRequest(p, "\n" + r.suffix if lh else r.suffix, r.canvas_tokens, r.language), h)
+                for (p, h), r, lh in zip(splits, requests, line_holes)]
         t1 = time.perf_counter()
         with self._lock:
             res, cm = self.fill_ids(rows, cancel, sampler=sampler, first_allowed=self._first_allowed(heals))
@@ -174,6 +185,8 @@ class TextDenoiser:
             heal = heals[b]
             # the partial word was typed already: return only what follows it
             text = text[len(heal):] if text.startswith(heal) else text
+            if line_holes[b] and text.strip():
+                text = text.rstrip("\n") + "\n"  # the newline lent to the suffix ends the hole's last line
             out.append(FillResult(
                 text=text, model_calls=res.model_calls,
                 tokens=sum(1 for i in ids if i not in self.stop_ids),

@@ -79,3 +79,18 @@ def test_a_trailing_newline_or_space_is_healed_but_indentation_is_not(tiny_check
     # indentation after a newline stays: healing it would only allow deeper indentation
     assert td._split_heal("def add(a, b):\n    ")[1] == ""
 
+
+
+def test_a_whole_line_hole_lends_its_newline_to_the_suffix(tiny_checkpoint):
+    from model.text_denoiser import _is_line_hole
+
+    assert _is_line_hole(FillRequest("def f(x):\n", "    return x\n", 8))
+    assert not _is_line_hole(FillRequest("def f(x):\n", "\n    return x\n", 8))  # suffix starts a line already
+    assert not _is_line_hole(FillRequest("def f(x):", "    return x\n", 8))
+    td = TextDenoiser(tiny_checkpoint, device="cpu")
+    seen = []
+    real = td._row
+    td._row = lambda req, heal="": seen.append(req.suffix) or real(req, heal)
+    res = td.fill([FillRequest("def f(x):\n", "    return x\n", 8, "python")])[0]
+    assert seen == ["\n    return x\n"]  # the model sees the suffix as it tokenizes in a file
+    assert not res.text.strip() or res.text.endswith("\n")  # ... and a real fill gets the newline back

@@ -135,25 +135,30 @@ async def test_rewrite_selection_through_the_code_action(client: LanguageClient)
     check_applied(client, result, uri, 3, PY)
 
 
-JS_STRINGS = 'const msg = "hi there";\nconsole.log(msg);\n'
+JS_STRINGS = 'const msg = "hi there";\n// greet the user by name\nconsole.log(msg);\n'
+# Selections whose rewrite keeps the file valid for almost any one-line text: a string's content,
+# a comment's words, the whole string literal.
+JS_RANGES = [((0, 13), (0, 21)), ((1, 3), (1, 25)), ((1, 9), (1, 17)), ((0, 12), (0, 22))]
 
 
 async def test_rewrite_and_fill_through_the_commands(client: LanguageClient):
-    # Inside a string literal even the untrained starter model's text keeps the file valid, so edits come back.
     uri = "file:///tmp/commands.js"
     open_doc(client, uri, JS_STRINGS, "javascript", version=7)
-    applied = 0
+    applied = {}
     for command in ("infill.rewriteSelection", "infill.fillMiddle"):
-        client.applied_edits.clear()
-        result = await client.workspace_execute_command_async(lsp.ExecuteCommandParams(
-            command=command, arguments=[uri, {"start": {"line": 0, "character": 13},
-                                              "end": {"line": 0, "character": 21}}]))
-        edited = check_applied(client, result, uri, 7, JS_STRINGS)
-        if edited is not None:
-            applied += 1
-            assert edited.startswith('const msg = "') and edited.endswith('";\nconsole.log(msg);\n')
-            assert not syntax.parse(edited.encode(), "javascript").root_node.has_error
-    assert applied >= 1
+        for (l1, c1), (l2, c2) in JS_RANGES:
+            client.applied_edits.clear()
+            result = await client.workspace_execute_command_async(lsp.ExecuteCommandParams(
+                command=command, arguments=[uri, {"start": {"line": l1, "character": c1},
+                                                  "end": {"line": l2, "character": c2}}]))
+            edited = check_applied(client, result, uri, 7, JS_STRINGS)
+            if edited is not None:
+                applied[command] = applied.get(command, 0) + 1
+                # only the selected line changed, and the file still parses
+                assert edited.split("\n")[:l1] == JS_STRINGS.split("\n")[:l1]
+                assert edited.split("\n")[l1 + 1:] == JS_STRINGS.split("\n")[l1 + 1:]
+                assert not syntax.parse(edited.encode(), "javascript").root_node.has_error
+    assert sum(applied.values()) >= 1, applied
 
 
 def check_applied(client: LanguageClient, result, uri: str, version: int, text: str) -> str | None:

@@ -168,6 +168,8 @@ def test_cursor_move_and_dismiss_key_hide_the_suggestion(nvim: NvimDriver):
         lambda: (nvim.ghost_from_extmarks() or (None, None, ""))[:2] != (row, col),
         timeout=10,
     )
+    # Back where the model answered (the server's cache answers the same text again), then dismiss.
+    nvim.nvim.input("<Right>")
     nvim.wait_for_ghost()
     nvim.nvim.input("<C-]>")
     nvim.wait_for("<C-]> to dismiss", lambda: nvim.ghost_marks() == [], timeout=10)

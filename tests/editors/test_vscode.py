@@ -132,8 +132,11 @@ def test_inline_suggestion_in_vscode(tools: Toolchain, tmp_path: Path):
         ext_log = server.extension_log()
     context = f"screenshot of a failure: {tmp_path / 'failure.png'}\ndrive: {json.dumps(result, indent=1)}\n{log}\nextension log:\n{ext_log[-4000:]}"
     assert result["error"] is None, context
-    # $/progress while the model loads drives the status bar: loading, then ready.
-    assert "loading" in result["statusKinds"] and result["statusKinds"][-1] == "ready", context
+    # $/progress while the model loads reaches the extension and the status bar ends at ready. The
+    # bar is polled every 100 ms and the fp16 starter can load in less, so "loading" is not always
+    # seen (the progress-to-status mapping is unit-tested in editors/vscode/src/test/status.test.ts).
+    assert "Received notification '$/progress'" in ext_log, context
+    assert result["statusKinds"][-1] == "ready" and "error" not in result["statusKinds"], context
     assert "Infill" in result["statusText"], context
     ghost = result["ghostText"].replace("\u00a0", " ")
     assert ghost.strip(), context

@@ -15,27 +15,23 @@ from pathlib import Path
 
 import torch
 
-from .config import DiffusionConfig
-from .modeling import save_denoiser
-from .tokenizer import Tokenizer
+from .modeling import CheckpointError, load_denoiser, save_denoiser
 
 DTYPES = {"float16": torch.float16, "bfloat16": torch.bfloat16}
 
 
 def export(src: str | Path, dst: str | Path, dtype: str = "float16") -> Path:
     """Write ``src``'s weights as ``dtype`` into a fresh ``dst`` directory (replaced atomically)."""
-    from transformers import AutoModelForCausalLM
-
     src, dst = Path(src), Path(dst)
     if not (src / "config.json").is_file():
         raise FileNotFoundError(f"{src} is not a checkpoint directory (no config.json)")
-    model = AutoModelForCausalLM.from_pretrained(str(src), dtype=torch.float32, use_safetensors=True)
+    loaded = load_denoiser(src, device="cpu", dtype=torch.float32)  # the same checks as every other load
     meta_file = src / "training.json"
     meta = json.loads(meta_file.read_text()) if meta_file.is_file() else None
     tmp = dst.with_name(dst.name + ".export-tmp")
     if tmp.exists():
         shutil.rmtree(tmp)
-    save_denoiser(model, Tokenizer.from_dir(src), DiffusionConfig.load(src), tmp, dtype=DTYPES[dtype], extra=meta)
+    save_denoiser(loaded.model, loaded.tokenizer, loaded.config, tmp, dtype=DTYPES[dtype], extra=meta)
     if dst.exists():
         shutil.rmtree(dst)
     tmp.rename(dst)
@@ -51,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     try:
         out = export(args.src, args.dst, args.dtype)
-    except (FileNotFoundError, OSError, ValueError) as exc:
+    except (CheckpointError, OSError, ValueError) as exc:
         print(f"infill export: {exc}", file=sys.stderr)
         return 2
     size = sum(f.stat().st_size for f in out.iterdir())

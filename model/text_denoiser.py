@@ -113,7 +113,7 @@ class TextDenoiser:
         return prefix[: len(prefix) - len(last)], last
 
     def _first_allowed(self, heals: list[str]) -> torch.Tensor | None:
-        """(B, V): the first canvas token must start with the row's partial word (rows without one: any)."""
+        """(B, V): the first canvas token must start with the row's healed text (rows without one: any)."""
         if not any(heals):
             return None
         pieces = self._vocab_pieces()

@@ -32,6 +32,11 @@ class SamplerOptions:
     max_per_step: int = 0  # 0 = no cap (the step budget still wins)
     temperature: float = 0.0  # 0 = greedy (deterministic)
     stop_fills_tail: bool = True  # a committed stop (delete) token commits every masked position after it
+    # A stop token may only be committed at the leftmost masked position (the span's frontier) and
+    # after all committed content; elsewhere the best non-stop token competes instead. Without it, a far position's fairly likely
+    # "span ended" commits first and, with ``stop_fills_tail``, pulls the end leftwards step by step
+    # (each committed delete makes its left neighbour's delete likelier) until little or nothing is left.
+    stop_at_frontier: bool = True
     seed: int = 0
 
     def validate(self) -> None:
@@ -61,6 +66,24 @@ def score(probs: torch.Tensor, chosen: torch.Tensor, strategy: str) -> torch.Ten
         return top2[..., 0] - top2[..., 1]
     ent = -(probs * probs.clamp_min(1e-12).log()).sum(-1)  # (B, L)
     return -ent
+
+
+def _stops_at_frontier(probs: torch.Tensor, chosen: torch.Tensor, masked: torch.Tensor, content: torch.Tensor,
+                       stop: torch.Tensor) -> torch.Tensor:
+    """``chosen`` (B, L) with each stop token that may not be committed yet replaced by the most
+    probable non-stop token. A stop may be committed only at the row's leftmost masked position and
+    only after every committed content token (``content`` (B, L)), so a fill is always content
+    followed by stops. probs (B, L, V), masked (B, L), stop (S,)."""
+    B, L = chosen.shape
+    pos = torch.arange(L, device=chosen.device).expand(B, L)  # (B, L)
+    frontier = torch.where(masked, pos, L).min(-1, keepdim=True).values  # (B, 1)
+    last_content = torch.where(content, pos, -1).max(-1, keepdim=True).values  # (B, 1)
+    allowed = (pos == frontier) & (pos > last_content)  # (B, L)
+    blocked = torch.isin(chosen, stop) & ~allowed  # (B, L)
+    if not blocked.any():
+        return chosen
+    alt = probs.index_fill(-1, stop, 0.0).argmax(-1)  # (B, L) best non-stop token
+    return torch.where(blocked, alt, chosen)
 
 
 def tokens_to_commit(n_masked: int, steps_left: int, opts: SamplerOptions, n_confident: int) -> int:
@@ -118,6 +141,9 @@ def denoise(
         else:
             probs = torch.softmax(logits, dim=-1)  # (B, L, V)
             chosen = probs.argmax(-1)  # (B, L)
+        if stop is not None and opts.stop_at_frontier:
+            content = (x != mask_id) & ~torch.isin(x, stop) & valid  # (B, L) committed content
+            chosen = _stops_at_frontier(probs, chosen, masked, content, stop)
         s = score(probs, chosen, opts.strategy).masked_fill(~masked, -math.inf)  # (B, L)
         p_chosen = probs.gather(-1, chosen.unsqueeze(-1)).squeeze(-1)  # (B, L)
         steps_left = max(1, budget - calls + 1)

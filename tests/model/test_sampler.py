@@ -54,7 +54,7 @@ def test_max_per_step_caps_threshold_commits():
 
 
 def test_stop_token_fills_the_tail():
-    step, _ = scripted([5, STOP, 7, 8], [0.5, 0.99, 0.4, 0.4])
+    step, _ = scripted([5, STOP, 7, 8], [0.9, 0.99, 0.4, 0.4])
     res = denoise(step, torch.zeros(1, 4, dtype=torch.long), MASK, SamplerOptions(threshold=None),
                   stop_ids=(STOP,))
     assert res.tokens.tolist() == [[5, STOP, STOP, STOP]] and res.model_calls == 2
@@ -91,3 +91,44 @@ def test_cancel_stops_between_steps():
     with pytest.raises(Cancelled):
         denoise(cancelling, torch.zeros(1, 3, dtype=torch.long), MASK, SamplerOptions(threshold=None), cancel=tok)
     assert len(calls) == 1
+
+
+def cascading_step(x):
+    """A toy model whose "span ended" grows leftwards: a position before a committed stop (or the
+    last position) predicts a stop with p=0.95; any other predicts content 5+j (p ~ 0.6-0.7), stop second."""
+    B, L = x.shape
+    logits = torch.full((B, L, V), -10.0)
+    for j in range(L):
+        ends = j == L - 1 or bool((x[:, j + 1] == STOP).all())
+        if ends:
+            logits[:, j, STOP] = 3.0
+            logits[:, j, 5 + j] = 0.0
+        else:
+            logits[:, j, 5 + j] = 1.0 + 0.1 * j
+            logits[:, j, STOP] = 0.5
+    return logits
+
+
+def test_stop_at_frontier_prevents_the_delete_cascade():
+    canvas = torch.zeros(1, 4, dtype=torch.long)
+    old = denoise(cascading_step, canvas, MASK, SamplerOptions(threshold=None, stop_at_frontier=False),
+                  stop_ids=(STOP,))
+    assert old.tokens.tolist() == [[STOP] * 4]  # the far stop commits first and drags the end to 0
+    new = denoise(cascading_step, canvas, MASK, SamplerOptions(threshold=None), stop_ids=(STOP,))
+    assert new.tokens.tolist() == [[5, 6, 7, STOP]]
+    assert (new.tokens != MASK).all()
+
+
+def test_stop_at_frontier_keeps_a_confident_stop_at_the_left_edge():
+    # the leftmost masked position may still end the span (an empty fill is a legitimate answer)
+    step, _ = scripted([STOP, 6, 7], [0.99, 0.5, 0.5])
+    res = denoise(step, torch.zeros(1, 3, dtype=torch.long), MASK, SamplerOptions(threshold=None), stop_ids=(STOP,))
+    assert res.tokens.tolist() == [[STOP, STOP, STOP]] and res.model_calls == 1
+
+
+def test_a_stop_never_precedes_committed_content():
+    # content at positions 2 and 3 commits first; the stop the model wants at 1 may not cut between
+    step, _ = scripted([5, STOP, 7, 8], [0.5, 0.99, 0.95, 0.96])
+    res = denoise(step, torch.zeros(1, 4, dtype=torch.long), MASK, SamplerOptions(threshold=None), stop_ids=(STOP,))
+    row = res.tokens[0].tolist()
+    assert STOP not in row and row[2:] == [7, 8]

@@ -18,7 +18,7 @@ from typing import Callable, Sequence
 from infill import positions, syntax
 from infill.canvas import CanvasConfig, canvas_lengths
 from infill.context import ContextConfig, ContextWindow, CountTokens, build_context, default_count_tokens
-from infill.postprocess import Region, Validation, error_regions, postprocess, validate
+from infill.postprocess import Region, Validation, close_open_brackets, error_regions, postprocess, validate
 from infill.spans import Span, completion_span, region_span, selection_span
 from infill.types import CancelToken, Denoiser, FillRequest, FillResult, InfillError
 
@@ -36,6 +36,11 @@ class EngineConfig:
     # A rewrite / fill-in-the-middle was asked for explicitly: when the first pass offers nothing
     # (every candidate unchanged, empty or invalid), try once more with this many canvas lengths.
     range_retry_candidates: int = 4
+    # A candidate that still adds parse errors after self-correction is cut back to its longest
+    # prefix (at most this many cut points tried, longest first: whole lines, then word edges)
+    # whose insertion adds none; 0 turns the repair off.
+    repair_cuts: int = 12
+    repair_keep: float = 0.5  # ... keeping at least this share of it (less is rather no suggestion)
     allow_invalid: bool = False  # return a suggestion even if it still adds parse errors
     # Token counter for budgets (a tokenizer's); None: the denoiser's ``count_tokens`` if it has
     # one, else about 3.5 characters per token.
@@ -63,6 +68,7 @@ class Suggestion:
     errors_added_after: int  # ... and after it
     confidence: float
     timings: dict = field(default_factory=dict)  # plan_ms, model_ms, post_ms, total_ms
+    repaired: bool = False  # cut back to its longest prefix that adds no parse errors
 
 
 @dataclass
@@ -71,6 +77,7 @@ class _Candidate:
     confidence: float
     validation: Validation
     corrected: bool = False
+    repaired: bool = False
 
 
 class _Run:
@@ -230,6 +237,9 @@ def _suggest(text: str, span: Span, lang: str, denoiser: Denoiser, config: Engin
 
     if added_before and config.correction_rounds > 0:
         best = _self_correct(best, text, span, lang, window, run, config, count, original_regions, tree)
+    if best.validation.errors_added and config.repair_cuts > 0:
+        best = _repair_by_truncation(best, text, span, lang, original_regions, tree, config.repair_cuts,
+                                     config.repair_keep)
     if best.validation.errors_added and not config.allow_invalid:
         log.info("dropping suggestion: it adds %d parse error(s) after %d correction round(s)",
                  best.validation.errors_added, config.correction_rounds)
@@ -251,7 +261,55 @@ def _suggest(text: str, span: Span, lang: str, denoiser: Denoiser, config: Engin
         errors_added_after=best.validation.errors_added,
         confidence=best.confidence,
         timings=timings,
+        repaired=best.repaired,
     )
+
+
+# --------------------------------------------------------------------------- repair
+
+def _word_edges(line: str, base: int) -> list[int]:
+    """Offsets (``base`` + index) inside ``line`` between a word and a non-word, or after punctuation,
+    with code before them on the line; longest first."""
+    out = []
+    for i in range(len(line) - 1, 0, -1):
+        a, b = line[i - 1], line[i]
+        if (_is_word(a) != _is_word(b) or not (_is_word(a) or a.isspace())) and line[:i].strip():
+            out.append(base + i)
+    return out
+
+
+def truncation_points(candidate: str, limit: int, keep: float = 0.0) -> list[int]:
+    """Where ``candidate`` may be cut back, longest first: at word edges in its last line, then
+    after each earlier line, then at word edges in its first line. At most ``limit`` points, each
+    keeping at least ``keep`` of the candidate's non-blank characters."""
+    body = candidate.rstrip("\r\n")
+    starts = [0] + [i + 1 for i, ch in enumerate(body) if ch == "\n"]
+    last = starts[-1]
+    points = _word_edges(body[last:], last)
+    points += [a for a in reversed(starts[1:])]
+    if len(starts) > 1:
+        points += _word_edges(body[: starts[1] - 1], 0)
+    need = keep * len(candidate.strip())
+    out: list[int] = []
+    for p in points:
+        if p not in out and 0 < p < len(candidate) and len(candidate[:p].strip()) >= need:
+            out.append(p)
+    return out[:limit]
+
+
+def _repair_by_truncation(candidate: _Candidate, text: str, span: Span, lang: str,
+                          original_regions: tuple[Region, ...], tree, limit: int, keep: float) -> _Candidate:
+    """The longest prefix of ``candidate`` whose insertion adds no parse errors, as cut or with the
+    brackets it leaves open closed (re-finished like any fill), or ``candidate`` unchanged."""
+    for cut in truncation_points(candidate.text, limit, keep):
+        piece = candidate.text[:cut]
+        closed = close_open_brackets(piece.rstrip(), lang)
+        for attempt in (piece, closed) if closed != piece.rstrip() else (piece,):
+            finished = _finish(attempt, span, text, lang, original_regions, tree)
+            if finished is not None and finished[1].errors_added == 0:
+                log.debug("repaired by truncation: %r -> %r", candidate.text, finished[0])
+                return replace(candidate, text=finished[0], validation=finished[1], repaired=True)
+    return candidate
 
 
 # --------------------------------------------------------------------------- self-correction

@@ -232,6 +232,13 @@ def balance_brackets(s: str, around: _Around) -> str:
     return s[: closers[len(closers) - k]]
 
 
+def close_open_brackets(s: str, language: str | None = None) -> str:
+    """``s`` with closers appended for the brackets it opens and leaves open, innermost first
+    (a repair for a fill cut back mid-expression: ``f(a, [b`` -> ``f(a, [b])``)."""
+    openers = _scan(s, language)[1]
+    return s + "".join(_CLOSERS[_OPENERS.index(s[i])] for i in reversed(openers))
+
+
 def _columns(ws: str, width: int) -> int:
     cols = 0
     for ch in ws:
@@ -393,9 +400,11 @@ def validate(text_after_insertion: str, language: str, original_text: str | None
         original_regions = error_regions(original_text, language, original_tree)
     if errors_before is None:
         errors_before = len(original_regions) if original_regions is not None else 0
-    tree = None
+    data = positions.encode(text_after_insertion)
     if original_tree is not None and original_text is not None and edit is not None:
         tree = _reparse(original_text, original_tree, text_after_insertion, edit, language)
+    else:
+        tree = syntax.parse(data, language)
     regions = error_regions(text_after_insertion, language, tree)
     new_regions: tuple[Region, ...] = ()
     if edit is not None and original_regions is not None:
@@ -404,4 +413,37 @@ def validate(text_after_insertion: str, language: str, original_text: str | None
         known = {(a2, b2) for a, b in original_regions
                  for a2 in _moved(a, start, end, new_end) for b2 in _moved(b, start, end, new_end) if a2 <= b2}
         new_regions = tuple(r for r in regions if r not in known and r[0] <= new_end and r[1] >= start)
+    if edit is not None:
+        new_regions += _new_invalid(text_after_insertion, data, tree, language, edit, original_text, original_tree)
     return Validation(errors_before, len(regions), regions, new_regions)
+
+
+def _line_window(text: str, a: int, b: int) -> tuple[int, int]:
+    """From the start of ``a``'s line to the end of the line after ``b``'s."""
+    lo = text.rfind("\n", 0, a) + 1
+    hi = text.find("\n", b)
+    hi = len(text) if hi < 0 else text.find("\n", hi + 1)
+    return lo, len(text) if hi < 0 else hi
+
+
+def _invalid_in(text: str, data: bytes, tree, language: str, a: int, b: int) -> tuple[Region, ...]:
+    lo, hi = _line_window(text, a, b)
+    found = syntax.invalid_regions(tree, language, positions.utf8_len(text[:lo]), positions.utf8_len(text[:hi]))
+    return _byte_regions_to_str(text, data, found)
+
+
+def _new_invalid(new_text: str, data: bytes, tree, language: str, edit: tuple[int, int, int],
+                 original_text: str | None, original_tree) -> tuple[Region, ...]:
+    """``invalid.scm`` regions at the insertion that the original did not have at the same place
+    (only the lines around the edit are searched, so this stays cheap on huge documents)."""
+    start, end, length = edit
+    new_end = start + length
+    found = [r for r in _invalid_in(new_text, data, tree, language, start, new_end)
+             if r[0] <= new_end + 1 and r[1] >= start]
+    if not found or original_text is None:
+        return tuple(found)
+    old_data = positions.encode(original_text)
+    old_tree = original_tree if original_tree is not None else syntax.parse(old_data, language)
+    known = {(a2, b2) for a, b in _invalid_in(original_text, old_data, old_tree, language, start, end)
+             for a2 in _moved(a, start, end, new_end) for b2 in _moved(b, start, end, new_end) if a2 <= b2}
+    return tuple(r for r in found if r not in known)

@@ -135,6 +135,19 @@ def error_regions(tree: ts.Tree) -> list[ErrorRegion]:
     return out
 
 
+def invalid_regions(tree: ts.Tree, language: str, start_byte: int, end_byte: int) -> list[ErrorRegion]:
+    """``@invalid`` captures of ``queries/<language>/invalid.scm`` within ``[start_byte, end_byte]``:
+    structures the grammar accepts silently but the language rejects (e.g. Python's empty block)."""
+    query = load_query(language, "invalid")
+    if query is None:
+        return []
+    cursor = ts.QueryCursor(query)
+    cursor.set_byte_range(max(0, start_byte), max(start_byte, end_byte))
+    nodes = cursor.captures(tree.root_node).get("invalid", [])
+    return sorted({ErrorRegion(n.start_byte, n.end_byte, True) for n in nodes},
+                  key=lambda r: (r.start_byte, r.end_byte))
+
+
 def count_errors(source: bytes, language: str) -> int:
     """Number of outermost ERROR/MISSING nodes in ``source``."""
     return len(error_regions(parse(source, language)))

@@ -191,7 +191,7 @@ def test_self_correction_gives_up_after_the_bounded_rounds(scripted, at_cursor):
     text, offset = at_cursor(PY_BLOCK)
     broken = "for it in items:\n        s += it.price *"
     d = scripted([broken, "        s += *", "        s += )"])
-    assert complete(text, offset, "python", d, EngineConfig(correction_rounds=2)) is None
+    assert complete(text, offset, "python", d, EngineConfig(correction_rounds=2, repair_cuts=0)) is None
     assert len(d.calls) == 3  # one fill, two correction rounds, then stop
     # Each round asks for a different canvas length, so a deterministic model can change its mind.
     assert d.requests[1].canvas_tokens != d.requests[2].canvas_tokens
@@ -199,18 +199,55 @@ def test_self_correction_gives_up_after_the_bounded_rounds(scripted, at_cursor):
 
 def test_allow_invalid_returns_the_least_broken_version(scripted, at_cursor):
     text, offset = at_cursor(PY_BLOCK)
-    d = scripted(["for it in items:\n        s += it.price *", "        s += *"])
-    sug = complete(text, offset, "python", d, EngineConfig(correction_rounds=1, allow_invalid=True))
+    broken = "for it in items:\n        s += it.price\n        t = *"
+    d = scripted([broken, "        t = *"])
+    sug = complete(text, offset, "python", d, EngineConfig(correction_rounds=1, repair_cuts=0, allow_invalid=True))
     assert sug is not None and sug.errors_added_after >= 1
-    assert sug.edit.text == "for it in items:\n        s += it.price *"  # the repair was no better
+    assert sug.edit.text == broken  # the repair was no better
     assert not sug.corrected
 
 
 def test_no_correction_rounds_means_no_extra_calls(scripted, at_cursor):
     text, offset = at_cursor(PY_BLOCK)
     d = scripted(["for it in items:\n        s += it.price *"])
-    assert complete(text, offset, "python", d, EngineConfig(correction_rounds=0)) is None
+    assert complete(text, offset, "python", d, EngineConfig(correction_rounds=0, repair_cuts=0)) is None
     assert len(d.calls) == 1
+
+
+def test_repair_cuts_a_broken_tail_back_to_a_valid_prefix(scripted, at_cursor):
+    text, offset = at_cursor(PY_BLOCK)
+    d = scripted(["for it in items:\n        s += it.price *"])
+    sug = complete(text, offset, "python", d, EngineConfig(correction_rounds=0))
+    assert sug is not None and sug.repaired and not sug.corrected and len(d.calls) == 1
+    assert sug.edit.text == "for it in items:\n        s += it.price"
+    assert sug.errors_added_before >= 1 and sug.errors_added_after == 0
+
+
+def test_repair_rebalances_brackets_of_the_cut(scripted, at_cursor):
+    text, offset = at_cursor("const x = <|>;\n")
+    d = scripted(["price * (1 + tax +"])
+    sug = complete(text, offset, "javascript", d, EngineConfig(correction_rounds=0))
+    assert sug is not None and sug.repaired and sug.edit.text == "price * (1 + tax)"
+
+
+def test_repair_never_keeps_less_than_its_share(scripted, at_cursor):
+    text, offset = at_cursor(PY_BLOCK)
+    # only "for it in items:" would parse, and even that is an empty block: nothing to offer
+    d = scripted(["for it in items: = = = = = = = = = = = = ="])
+    assert complete(text, offset, "python", d, EngineConfig(correction_rounds=0)) is None
+
+
+def test_truncation_points_order_and_share():
+    from infill.engine import truncation_points
+
+    c = "if a:\n    b = f(x,\n    c = 1 +"
+    cuts = [c[:p] for p in truncation_points(c, 20)]
+    # word edges of the last line (longest first), then whole lines, then word edges of the first line
+    assert cuts == ["if a:\n    b = f(x,\n    c = 1", "if a:\n    b = f(x,\n    c = ",
+                    "if a:\n    b = f(x,\n    c =", "if a:\n    b = f(x,\n    c",
+                    "if a:\n    b = f(x,\n", "if a:\n", "if a", "if ", "if"]
+    assert [c[:p] for p in truncation_points(c, 20, keep=0.7)] == cuts[:4]
+    assert truncation_points(c, 3) == truncation_points(c, 20)[:3]
 
 
 def test_already_broken_document_does_not_block_a_valid_fill(scripted, at_cursor):

@@ -241,3 +241,28 @@ def test_incremental_validation_matches_a_fresh_parse(language, original, start,
     incremental = validate(new, language, original, edit=(start, end, len(fill)), original_tree=tree)
     assert incremental == fresh
     assert syntax.sexp(tree.root_node) == syntax.sexp(syntax.parse(encode(original), language).root_node)
+
+
+def test_close_open_brackets_appends_closers_innermost_first():
+    from infill.postprocess import close_open_brackets
+
+    assert close_open_brackets("f(a, [b", "python") == "f(a, [b])"
+    assert close_open_brackets("g(')')", "python") == "g(')')"  # brackets in strings are not counted
+    assert close_open_brackets("x", "python") == "x"
+
+
+def test_python_empty_block_counts_as_an_error_the_insertion_adds():
+    from infill.postprocess import error_regions, validate
+
+    orig = "def total(items):\n    s = 0\n    \n    return s\n"
+    at = orig.index("    \n") + 4
+    for ins, added in (("for it in items:", 1), ("if s:\n        pass", 0), ("x = 1", 0)):
+        new = orig[:at] + ins + orig[at:]
+        v = validate(new, "python", orig, edit=(at, at, len(ins)), original_regions=error_regions(orig, "python"))
+        assert v.errors_added == added, ins
+    # an empty block elsewhere in the document is the document's, not the insertion's
+    orig = "def g():\n    for a in b:\n\ndef total(items):\n    \n"
+    at = len(orig) - 1
+    v = validate(orig[:at] + "x = 1" + orig[at:], "python", orig, edit=(at, at, 5),
+                 original_regions=error_regions(orig, "python"))
+    assert v.errors_added == 0

@@ -110,13 +110,17 @@ def render(out_dir: Path) -> str:
         lines += ["", "![scaling](scaling.png)"]
     if "validity" in docs:
         d = docs["validity"]
-        lines += ["", f"## Syntax validity and self-correction ({d['params']['cases']} held-out cursor positions)", "",
-                  "| correction rounds | suggestions | valid % | errors added before | after | corrected | exact match % | model calls/suggestion |",
-                  "|---:|---:|---:|---:|---:|---:|---:|---:|"]
+        langs = d["params"].get("languages")
+        where = ", ".join(f"{k} {v}" for k, v in langs.items()) if isinstance(langs, dict) else "python"
+        lines += ["", f"## Syntax validity, self-correction and repair ({d['params']['cases']} held-out cursor "
+                      f"positions: {where})", "",
+                  "| setting | suggestions | valid % | errors added before | after | corrected | repaired | exact match % | model calls/suggestion |",
+                  "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
         for r in d["rows"]:
-            lines.append(f"| {r['correction_rounds']} | {r['suggestions']}/{r['cases']} | {_fmt(r['valid_pct'])} | "
+            label = r.get("setting", f"{r['correction_rounds']} correction rounds")
+            lines.append(f"| {label} | {r['suggestions']}/{r['cases']} | {_fmt(r['valid_pct'])} | "
                          f"{r['errors_added_before_correction']} | {r['errors_added_after_correction']} | {r['corrected']} | "
-                         f"{_fmt(r['exact_match_pct'])} | {_fmt(r['model_calls_per_suggestion'])} |")
+                         f"{r.get('repaired', 0)} | {_fmt(r['exact_match_pct'])} | {_fmt(r['model_calls_per_suggestion'])} |")
     if "quality" in docs:
         d = docs["quality"]
         lines += ["", "## Quality (details and published numbers with sources: [quality.md](quality.md))", "",

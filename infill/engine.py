@@ -217,7 +217,7 @@ def _suggest(text: str, span: Span, lang: str, denoiser: Denoiser, config: Engin
     lengths = canvas_lengths(span, text, config.canvas, count, config.candidates)
     if not lengths:
         return None
-    requests = [FillRequest(window.prefix, window.suffix, n, lang) for n in lengths]
+    requests = [FillRequest(window.prefix, window.suffix, n, lang, not span.multiline) for n in lengths]
     plan_s = time.perf_counter() - started
 
     run = _Run(denoiser, cancel)
@@ -402,7 +402,7 @@ def _self_correct(candidate: _Candidate, text: str, span: Span, lang: str, windo
         # Room to grow, and a different length each round so a deterministic model can change its mind.
         n = math.ceil(config.canvas.replace_ratio * count(broken)) + config.canvas.replace_extra * round_no
         n = max(config.canvas.min_tokens, min(n, config.canvas.max_replace_tokens))
-        request = FillRequest(window.prefix + left, right + window.suffix, n, lang)
+        request = FillRequest(window.prefix + left, right + window.suffix, n, lang, not span.multiline)
         result = run.fill([request])[0]
         piece = _clean_piece(result.text, left, right, span.multiline)
         finished = _finish(left + piece + right, span, text, lang, original_regions, tree)

@@ -48,6 +48,7 @@ class FillRequest:
     suffix: str
     canvas_tokens: int
     language: str | None = None
+    single_line: bool = False  # the fill ends at its first line break (the denoiser may stop there)
 
 
 @dataclass

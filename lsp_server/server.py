@@ -115,7 +115,7 @@ class ModelGate:
 
     def fill(self, requests, cancel: CancelToken | None = None) -> list[FillResult]:
         cap = self.settings.completion.max_context_chars
-        capped = [FillRequest(r.prefix[-cap:], r.suffix[:cap], r.canvas_tokens, r.language) for r in requests]
+        capped = [dataclasses.replace(r, prefix=r.prefix[-cap:], suffix=r.suffix[:cap]) for r in requests]
         options = {"steps": self.settings.model.steps} if self.settings.model.steps else None
         self._count(fill_calls=1, inflight_fills=1)
         try:

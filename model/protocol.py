@@ -10,7 +10,8 @@ Requests (client -> worker)::
     {"id": int, "op": "hello",  "token": str | None}                       # auth, first on TCP
     {"id": int, "op": "health"}
     {"id": int, "op": "fill",   "requests": [{"prefix": str, "suffix": str,
-                                              "canvas_tokens": int, "language": str | None}],
+                                              "canvas_tokens": int, "language": str | None,
+                                              "single_line": bool (optional)}],
                                 "deadline_ms": int | None, "options": {str: scalar}}
     {"id": int, "op": "cancel", "target": int}
 
@@ -172,14 +173,17 @@ def _check_fill_requests(requests: Any) -> None:
         if not isinstance(req, dict):
             raise ProtocolError(f"'fill': requests[{i}] must be a map")
         keys = set(req)
-        if keys - {"prefix", "suffix", "canvas_tokens", "language"} or not {"prefix", "suffix", "canvas_tokens"} <= keys:
-            raise ProtocolError(f"'fill': requests[{i}] must have prefix, suffix, canvas_tokens and optional language")
+        if keys - {"prefix", "suffix", "canvas_tokens", "language", "single_line"} or not {"prefix", "suffix", "canvas_tokens"} <= keys:
+            raise ProtocolError(f"'fill': requests[{i}] must have prefix, suffix, canvas_tokens and optional "
+                                "language and single_line")
         if not isinstance(req["prefix"], str) or not isinstance(req["suffix"], str):
             raise ProtocolError(f"'fill': requests[{i}] prefix and suffix must be strings")
         if not _is_int(req["canvas_tokens"]) or not 1 <= req["canvas_tokens"] <= MAX_CANVAS_TOKENS:
             raise ProtocolError(f"'fill': requests[{i}].canvas_tokens must be an integer in [1, {MAX_CANVAS_TOKENS}]")
         if req.get("language") is not None and not isinstance(req["language"], str):
             raise ProtocolError(f"'fill': requests[{i}].language must be a string or nil")
+        if not isinstance(req.get("single_line", False), bool):
+            raise ProtocolError(f"'fill': requests[{i}].single_line must be a boolean")
 
 
 def _check_options(options: Any) -> None:
@@ -219,7 +223,7 @@ def fill_message(msg_id: int, requests: list[FillRequest], deadline_ms: int | No
     return {
         "id": msg_id, "op": "fill", "deadline_ms": deadline_ms, "options": options or {},
         "requests": [{"prefix": _utf8_safe(r.prefix), "suffix": _utf8_safe(r.suffix), "canvas_tokens": r.canvas_tokens,
-                      "language": r.language} for r in requests],
+                      "language": r.language, "single_line": r.single_line} for r in requests],
     }
 
 
@@ -233,7 +237,8 @@ def _utf8_safe(text: str) -> str:
 
 
 def requests_from_message(msg: dict) -> list[FillRequest]:
-    return [FillRequest(r["prefix"], r["suffix"], r["canvas_tokens"], r.get("language")) for r in msg["requests"]]
+    return [FillRequest(r["prefix"], r["suffix"], r["canvas_tokens"], r.get("language"), r.get("single_line", False))
+            for r in msg["requests"]]
 
 
 def result_to_wire(result: FillResult) -> dict:

@@ -106,11 +106,16 @@ def denoise(
     valid: torch.Tensor | None = None,
     cancel: CancelToken | None = None,
     first_allowed: torch.Tensor | None = None,
+    end_ids: torch.Tensor | None = None,
+    end_rows: torch.Tensor | None = None,
 ) -> SampleResult:
     """Fill every ``mask_id`` in ``canvas`` (B, L). ``step_fn(canvas) -> logits (B, L, V)``.
 
     ``valid`` (B, L) bool marks real canvas positions (rows of a batch may have shorter canvases).
     ``first_allowed`` (B, V) bool restricts the first canvas token (token healing of a partial word).
+    ``end_ids`` (E,) are tokens after which a row flagged in ``end_rows`` (B,) bool ends: once one
+    is committed, the masked positions after it get the stop token at once (a single-line fill
+    ends at its first line break, so what would follow it is never computed).
     """
     opts = opts or SamplerOptions()
     opts.validate()
@@ -161,6 +166,8 @@ def denoise(
             committed += k
             if stop is not None and opts.stop_fills_tail:
                 is_stop = torch.isin(x[b], stop) & valid[b]  # (L,)
+                if end_ids is not None and end_rows is not None and bool(end_rows[b]):
+                    is_stop |= torch.isin(x[b], end_ids) & valid[b]  # (L,) a committed line end ends the row too
                 if is_stop.any():
                     first = int(is_stop.nonzero()[0])
                     tail = (x[b] == mask_id) & valid[b]

@@ -77,6 +77,7 @@ class TextDenoiser:
         self.boundary_id = next((i for i in (cfg.bos_id, cfg.eof_id, cfg.pad_id) if i is not None), 0)
         self._contexts: OrderedDict[str, object] = OrderedDict()
         self._pieces: list[str] | None = None  # decoded text of every token id, built on first use
+        self._line_end_ids: torch.Tensor | None = None  # ids whose text contains a line break
         self._lock = threading.Lock()  # one model call at a time; batching happens inside fill()
         self.stats = {"requests": 0, "model_calls": 0, "cache_hits": 0}
 
@@ -112,6 +113,13 @@ class TextDenoiser:
             return prefix, ""
         return prefix[: len(prefix) - len(last)], last
 
+    def line_end_ids(self) -> torch.Tensor:
+        """(E,) token ids whose text contains a line break (a single-line fill ends at one)."""
+        if self._line_end_ids is None:
+            self._line_end_ids = torch.tensor([i for i, p in enumerate(self._vocab_pieces()) if "\n" in p],
+                                              dtype=torch.long)
+        return self._line_end_ids
+
     def _first_allowed(self, heals: list[str]) -> torch.Tensor | None:
         """(B, V): the first canvas token must start with the row's healed text (rows without one: any)."""
         if not any(heals):
@@ -140,8 +148,9 @@ class TextDenoiser:
         return h.hexdigest()
 
     def fill_ids(self, rows: list[Row], cancel: CancelToken | None = None, sampler: SamplerOptions | None = None,
-                 first_allowed: torch.Tensor | None = None):
-        """Run the sampler on token rows; returns (SampleResult, CanvasModel)."""
+                 first_allowed: torch.Tensor | None = None, single_line: list[bool] | None = None):
+        """Run the sampler on token rows; returns (SampleResult, CanvasModel). Rows flagged in
+        ``single_line`` end at their first committed line break."""
         cfg = self.m.config
         cm = CanvasModel(self.m.model, rows, cfg.mask_id, cfg.pad_id if cfg.pad_id is not None else 0,
                          cfg.shift, self.boundary_id, use_cache=self.options.use_cache)
@@ -152,7 +161,9 @@ class TextDenoiser:
             self.stats["cache_hits"] += 1
         canvas = cm.initial_canvas(cfg.mask_id)
         res = denoise(cm, canvas, cfg.mask_id, sampler or self.options.sampler, self.stop_ids,
-                      valid=cm.canvas_valid.to(canvas.device), cancel=cancel, first_allowed=first_allowed)
+                      valid=cm.canvas_valid.to(canvas.device), cancel=cancel, first_allowed=first_allowed,
+                      end_ids=self.line_end_ids().to(canvas.device) if single_line and any(single_line) else None,
+                      end_rows=torch.tensor(single_line) if single_line and any(single_line) else None)
         if key is not None and cm.cache is not None:
             self._contexts[key] = cm.cache
             while len(self._contexts) > self.options.cache_entries:
@@ -176,7 +187,10 @@ class TextDenoiser:
                 for (p, h), r, lh in zip(splits, requests, line_holes)]
         t1 = time.perf_counter()
         with self._lock:
-            res, cm = self.fill_ids(rows, cancel, sampler=sampler, first_allowed=self._first_allowed(heals))
+            # a healed line break is the fill's first token, not its end
+            single = [r.single_line and "\n" not in h for r, h in zip(requests, heals)]
+            res, cm = self.fill_ids(rows, cancel, sampler=sampler, first_allowed=self._first_allowed(heals),
+                                    single_line=single)
         t2 = time.perf_counter()
         out = []
         for b, row in enumerate(rows):

@@ -133,15 +133,20 @@ def test_scaling_measures_each_size_and_concurrency_level(results):
 @pytest.mark.slow
 def test_validity_counts_are_consistent(results):
     d = load(results, "validity")
-    no_corr, corr = d["rows"]
+    no_corr, corr, default = d["rows"]
     assert no_corr["correction_rounds"] == 0 and corr["correction_rounds"] == d["params"]["default_correction_rounds"]
+    assert no_corr["repair_cuts"] == corr["repair_cuts"] == 0 < default["repair_cuts"]
+    assert default["correction_rounds"] == corr["correction_rounds"]
+    assert sum(d["params"]["languages"].values()) == d["params"]["cases"]
     for r in d["rows"]:
         assert r["suggestions"] <= r["cases"] == d["params"]["cases"]
         assert r["errors_added_after_correction"] <= r["errors_added_before_correction"]
         if r["valid_pct"] is not None:
             assert 0 <= r["valid_pct"] <= 100
     assert no_corr["errors_added_after_correction"] == no_corr["errors_added_before_correction"]
-    assert no_corr["corrected"] == 0
+    assert no_corr["corrected"] == 0 and no_corr["repaired"] == corr["repaired"] == 0
+    # the same deterministic fills: repair only acts on what self-correction left broken
+    assert default["suggestions"] == corr["suggestions"]
 
 
 @pytest.mark.slow

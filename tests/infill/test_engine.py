@@ -33,7 +33,7 @@ def test_complete_fills_a_python_block(scripted, at_cursor):
     assert all(v >= 0 for v in sug.timings.values())
     (req,) = d.requests
     assert req.prefix == text[:offset] and req.suffix == text[offset:]
-    assert req.canvas_tokens == 64 and req.language == "python"
+    assert req.canvas_tokens == 64 and req.language == "python" and not req.single_line
 
 
 def test_language_aliases_are_accepted(scripted, at_cursor):
@@ -48,7 +48,7 @@ def test_args_completion_drops_the_closing_paren_in_the_suffix(scripted, at_curs
     d = scripted(["a, b)"])
     sug = complete(text, offset, "python", d)
     assert sug.span.kind == "args" and sug.edit.text == "a, b"
-    assert d.requests[0].canvas_tokens == 12
+    assert d.requests[0].canvas_tokens == 12 and d.requests[0].single_line
 
 
 def test_context_window_is_used_for_the_request(scripted, at_cursor):

@@ -94,3 +94,26 @@ def test_a_whole_line_hole_lends_its_newline_to_the_suffix(tiny_checkpoint):
     res = td.fill([FillRequest("def f(x):\n", "    return x\n", 8, "python")])[0]
     assert seen == ["\n    return x\n"]  # the model sees the suffix as it tokenizes in a file
     assert not res.text.strip() or res.text.endswith("\n")  # ... and a real fill gets the newline back
+
+
+def test_a_single_line_fill_ends_at_its_first_line_break(tiny_checkpoint):
+    td = TextDenoiser(tiny_checkpoint, device="cpu")
+    ends = td.line_end_ids().tolist()
+    pieces = td._vocab_pieces()
+    assert ends and all("\n" in pieces[i] for i in ends)
+    assert all(i in ends for i, p in enumerate(pieces) if "\n" in p)
+    seen = {}
+    real = td.fill_ids
+
+    def spy(rows, cancel=None, sampler=None, first_allowed=None, single_line=None):
+        seen["single_line"] = single_line
+        return real(rows, cancel, sampler=sampler, first_allowed=first_allowed, single_line=single_line)
+
+    td.fill_ids = spy
+    reqs = [FillRequest("x = (", ")\n", 12, "python", single_line=True),
+            FillRequest("def f(x):\n", "    return x\n", 12, "python", single_line=True),  # heals a newline
+            FillRequest("x = (", ")\n", 12, "python")]
+    out = td.fill(reqs)
+    # a healed line break is the fill's first token, so that row may not end at it
+    assert seen["single_line"] == [True, False, False]
+    assert "\n" not in out[0].text.rstrip("\n")

@@ -77,6 +77,7 @@ GOOD_FILL = {"id": 1, "op": "fill", "requests": [{"prefix": "a", "suffix": "b", 
     {"id": 3, "op": "cancel", "target": 1},
     GOOD_FILL,
     {**GOOD_FILL, "options": {"steps": 4, "temperature": 0.0}},
+    {**GOOD_FILL, "requests": [{"prefix": "a", "suffix": "b", "canvas_tokens": 2, "single_line": True}]},
 ])
 def test_valid_requests_pass(msg):
     assert P.check_request(msg) is msg
@@ -101,6 +102,7 @@ def test_valid_requests_pass(msg):
     ({**GOOD_FILL, "requests": [{"prefix": "a", "suffix": "b", "canvas_tokens": 10**6}]}, "canvas_tokens"),
     ({**GOOD_FILL, "requests": [{"prefix": "a", "suffix": "b", "canvas_tokens": 2, "language": 3}]}, "language"),
     ({**GOOD_FILL, "requests": [{"prefix": "a", "suffix": "b", "canvas_tokens": 2, "evil": 1}]}, "requests[0]"),
+    ({**GOOD_FILL, "requests": [{"prefix": "a", "suffix": "b", "canvas_tokens": 2, "single_line": 1}]}, "single_line"),
     ({**GOOD_FILL, "requests": [GOOD_FILL["requests"][0]] * (P.MAX_BATCH + 1)}, "requests"),
     ({**GOOD_FILL, "deadline_ms": -5}, "deadline_ms"),
     ({**GOOD_FILL, "options": {"steps": [1]}}, "option"),
@@ -133,3 +135,11 @@ def test_result_conversion_round_trips():
 def test_error_response_never_carries_a_bad_id():
     assert P.error_response("nope", "bad")["id"] == -1
     assert P.error_response(5, "bad", P.TOO_LARGE) == {"id": 5, "ok": False, "error": "bad", "code": "too_large"}
+
+
+def test_fill_requests_round_trip_with_single_line():
+    from infill.types import FillRequest
+
+    reqs = [FillRequest("a", "b", 3, "python", single_line=True), FillRequest("c", "d", 4)]
+    msg = msgpack.unpackb(msgpack.packb(P.fill_message(7, reqs)))
+    assert P.check_request(msg) and P.requests_from_message(msg) == reqs

@@ -132,3 +132,14 @@ def test_a_stop_never_precedes_committed_content():
     res = denoise(step, torch.zeros(1, 4, dtype=torch.long), MASK, SamplerOptions(threshold=None), stop_ids=(STOP,))
     row = res.tokens[0].tolist()
     assert STOP not in row and row[2:] == [7, 8]
+
+
+def test_a_committed_line_end_ends_a_single_line_row():
+    NL = 4
+    step, calls = scripted([5, NL, 7, 8], [0.6, 0.99, 0.5, 0.5])
+    canvas = torch.zeros(2, 4, dtype=torch.long)
+    res = denoise(step, canvas, MASK, SamplerOptions(threshold=None), stop_ids=(STOP,),
+                  end_ids=torch.tensor([NL]), end_rows=torch.tensor([True, False]))
+    assert res.tokens[0].tolist() == [5, NL, STOP, STOP]  # nothing after the line end is computed
+    assert res.tokens[1].tolist() == [5, NL, 7, 8]  # a multi-line row goes on
+    assert res.model_calls == 4 and res.committed_per_step[0] == 2 + 2  # both rows' line end, row 0's tail

@@ -112,17 +112,10 @@ def score_heldout(denoiser, cases: list[Case], batch_size: int = 8, sampler=None
     per: dict[str, dict] = {}
     for i in range(0, len(cases), batch_size):
         chunk = cases[i:i + batch_size]
-        reqs = [FillRequest(c.prefix, c.suffix, CASE_CANVAS[c.shape], c.language) for c in chunk]
-        if sampler is not None:
-            rows = [denoiser._row(r) for r in reqs]
-            res, _ = denoiser.fill_ids(rows, sampler=sampler)
-            texts = [denoiser.decode_canvas(res.tokens[b, : rows[b].canvas].tolist()) for b in range(len(rows))]
-            calls = [res.model_calls] * len(rows)
-            toks = [sum(1 for t in res.tokens[b, : rows[b].canvas].tolist() if t not in denoiser.stop_ids)
-                    for b in range(len(rows))]
-        else:
-            results = denoiser.fill(reqs)
-            texts, calls, toks = [r.text for r in results], [r.model_calls for r in results], [r.tokens for r in results]
+        reqs = [FillRequest(c.prefix, c.suffix, CASE_CANVAS[c.shape], c.language, CASE_SHAPE[c.shape] == "line")
+                for c in chunk]
+        results = denoiser.fill(reqs, sampler=sampler) if sampler is not None else denoiser.fill(reqs)
+        texts, calls, toks = [r.text for r in results], [r.model_calls for r in results], [r.tokens for r in results]
         for c, text, n_calls, n_tok in zip(chunk, texts, calls, toks):
             out = finish(text, CASE_SHAPE[c.shape], c.prefix, c.suffix)
             if c.shape == "expression":

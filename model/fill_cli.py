@@ -95,7 +95,7 @@ def fill_records(denoiser, records: list[dict], opts: BatchOptions) -> list[dict
             canvas = max(1, len(tok.encode(rec.get("canonical_solution", ""))))
         else:
             canvas = opts.max_tokens or SHAPE_CANVAS[shape]
-        reqs.append(FillRequest(rec["prompt"], rec.get("suffix", ""), canvas, rec.get("language")))
+        reqs.append(FillRequest(rec["prompt"], rec.get("suffix", ""), canvas, rec.get("language"), shape == "line"))
     out = []
     for i in range(0, len(reqs), opts.batch_size):
         chunk = reqs[i:i + opts.batch_size]

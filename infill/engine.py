@@ -18,7 +18,8 @@ from typing import Callable, Sequence
 from infill import positions, syntax
 from infill.canvas import CanvasConfig, canvas_lengths
 from infill.context import ContextConfig, ContextWindow, CountTokens, build_context, default_count_tokens
-from infill.postprocess import Region, Validation, close_open_brackets, error_regions, postprocess, validate
+from infill.postprocess import (Region, Validation, close_open_brackets, close_open_string, error_regions,
+                                postprocess, validate)
 from infill.spans import Span, completion_span, region_span, selection_span
 from infill.types import CancelToken, Denoiser, FillRequest, FillResult, InfillError
 
@@ -299,12 +300,16 @@ def truncation_points(candidate: str, limit: int, keep: float = 0.0) -> list[int
 
 def _repair_by_truncation(candidate: _Candidate, text: str, span: Span, lang: str,
                           original_regions: tuple[Region, ...], tree, limit: int, keep: float) -> _Candidate:
-    """The longest prefix of ``candidate`` whose insertion adds no parse errors, as cut or with the
-    brackets it leaves open closed (re-finished like any fill), or ``candidate`` unchanged."""
+    """The longest prefix of ``candidate`` whose insertion adds no parse errors: as cut, with the
+    brackets it leaves open closed, or with the string/comment it leaves open closed (each
+    re-finished like any fill); ``candidate`` unchanged if none is."""
     for cut in truncation_points(candidate.text, limit, keep):
         piece = candidate.text[:cut]
-        closed = close_open_brackets(piece.rstrip(), lang)
-        for attempt in (piece, closed) if closed != piece.rstrip() else (piece,):
+        attempts = [piece]
+        for closed in (close_open_brackets(piece.rstrip(), lang), close_open_string(piece.rstrip(), lang)):
+            if closed is not None and closed != piece.rstrip() and closed not in attempts:
+                attempts.append(closed)
+        for attempt in attempts:
             finished = _finish(attempt, span, text, lang, original_regions, tree)
             if finished is not None and finished[1].errors_added == 0:
                 log.debug("repaired by truncation: %r -> %r", candidate.text, finished[0])

@@ -31,10 +31,19 @@ def _scan(s: str, language: str | None) -> tuple[list[int], list[int]]:
     line, except Python triple quotes and JS template strings); a quote with no partner on its
     line is taken as a plain character, which keeps Rust lifetimes and apostrophes harmless.
     """
+    closers, stack, _ = _scan_state(s, language)
+    return closers, stack
+
+
+def _scan_state(s: str, language: str | None) -> tuple[list[int], list[int], str | None]:
+    """``_scan`` plus what would end a string or comment left open at the end of ``s`` (``\"\"\"``,
+    ``*/``, a backtick, or a quote with no partner on the last line), or None."""
     closers: list[int] = []
     stack: list[int] = []
     hash_comment = language in _HASH_COMMENT
     block_comment = language not in _NO_BLOCK_COMMENT
+    last_line = s.rfind("\n") + 1
+    open_end: str | None = None
     i, n = 0, len(s)
     while i < n:
         ch = s[i]
@@ -51,13 +60,17 @@ def _scan(s: str, language: str | None) -> tuple[list[int], list[int]]:
             continue
         elif ch == "/" and block_comment and s.startswith("/*", i):
             close = s.find("*/", i + 2)
-            i = n if close < 0 else close + 2
+            if close < 0:
+                return closers, stack, "*/"
+            i = close + 2
             continue
         elif ch in "\"'`":
             triple = s[i:i + 3] if language == "python" and s[i:i + 3] in ('"""', "'''") else None
             if triple:
                 close = s.find(triple, i + 3)
-                i = n if close < 0 else close + 3
+                if close < 0:
+                    return closers, stack, triple
+                i = close + 3
                 continue
             j = i + 1
             while j < n and s[j] != ch and (s[j] != "\n" or ch == "`"):
@@ -65,8 +78,12 @@ def _scan(s: str, language: str | None) -> tuple[list[int], list[int]]:
             if j < n and s[j] == ch:
                 i = j + 1
                 continue
+            if ch == "`":
+                return closers, stack, "`"  # a template string may span lines: open to the end
+            if i >= last_line and open_end is None:
+                open_end = ch  # no partner on the last line: maybe a string the cut left open
         i += 1
-    return closers, stack
+    return closers, stack, open_end
 
 
 def _close_cost(closers: list[str], stack: list[str]) -> int:
@@ -237,6 +254,15 @@ def close_open_brackets(s: str, language: str | None = None) -> str:
     (a repair for a fill cut back mid-expression: ``f(a, [b`` -> ``f(a, [b])``)."""
     openers = _scan(s, language)[1]
     return s + "".join(_CLOSERS[_OPENERS.index(s[i])] for i in reversed(openers))
+
+
+def close_open_string(s: str, language: str | None = None) -> str | None:
+    """``s`` with the string or comment it leaves open closed and then its open brackets, or None if
+    it leaves none open (``print("done`` -> ``print("done")``, a docstring gets its ``\"\"\"``)."""
+    end = _scan_state(s, language)[2]
+    if end is None:
+        return None
+    return close_open_brackets(s + end, language)
 
 
 def _columns(ws: str, width: int) -> int:

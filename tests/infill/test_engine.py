@@ -379,3 +379,11 @@ def test_any_fill_anywhere_gives_a_suggestion_or_none(scripted, language, where,
         assert sug.edit.start <= offset <= sug.edit.end or sug.edit.start == offset
         assert sug.edit.text.strip() and "\x00" not in sug.edit.text
         assert sug.errors_added_after == 0
+
+
+def test_repair_closes_a_string_the_cut_leaves_open(scripted, at_cursor):
+    text, offset = at_cursor('def f():\n    <|>\n')
+    d = scripted(['log("saving the file to disk now and then ((('])
+    sug = complete(text, offset, "python", d, EngineConfig(correction_rounds=0))
+    assert sug is not None and sug.repaired
+    assert sug.edit.text.startswith('log("saving the file') and sug.edit.text.endswith('")')

@@ -266,3 +266,15 @@ def test_python_empty_block_counts_as_an_error_the_insertion_adds():
     v = validate(orig[:at] + "x = 1" + orig[at:], "python", orig, edit=(at, at, 5),
                  original_regions=error_regions(orig, "python"))
     assert v.errors_added == 0
+
+
+def test_close_open_string_ends_what_a_cut_leaves_open():
+    from infill.postprocess import close_open_string
+
+    assert close_open_string('print("done', "python") == 'print("done")'
+    assert close_open_string('"""Sum the items.\n\nArgs:', "python") == '"""Sum the items.\n\nArgs:"""'
+    assert close_open_string("/* a note", "c") == "/* a note*/"
+    assert close_open_string("f(`a ${b}", "javascript") == "f(`a ${b}`)"
+    assert close_open_string('print("done")', "python") is None
+    # a lone quote on an earlier line is a plain character (an apostrophe, a Rust lifetime)
+    assert close_open_string("fn f<'a>(x: &'a str)\n", "rust") is None

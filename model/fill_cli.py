@@ -153,12 +153,23 @@ def main(argv: list[str] | None = None) -> int:
     if args.jsonl and not args.out:
         ap.error("--jsonl needs --out")
 
+    text = None
+    if not args.jsonl:  # read the file first: a bad path or encoding fails before the model loads
+        try:
+            text = Path(args.file).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            reason = "not UTF-8 text" if isinstance(exc, UnicodeDecodeError) else (exc.strerror or str(exc))
+            print(f"infill fill: cannot read {args.file}: {reason}", file=sys.stderr)
+            return 2
+
     import torch
+    from transformers.utils import logging as hf_logging
 
     from .hub import resolve_model
     from .sampler import SamplerOptions
     from .text_denoiser import DenoiserOptions, TextDenoiser, default_model_path
 
+    hf_logging.disable_progress_bar()  # one JSON answer on stdout, no weight-loading bar on stderr
     torch.manual_seed(args.seed)
     path = resolve_model(args.model, download=args.download) if args.model else default_model_path()
     opts = DenoiserOptions(sampler=SamplerOptions(steps=args.steps, threshold=args.threshold, seed=args.seed))
@@ -182,7 +193,6 @@ def main(argv: list[str] | None = None) -> int:
     from infill import engine
     from infill.syntax import language_for_path
 
-    text = Path(args.file).read_text(encoding="utf-8")
     language = args.language or language_for_path(args.file)
     try:
         if args.select:
@@ -201,7 +211,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     e = sug.edit
     print(json.dumps({"edit": {"start": e.start, "end": e.end, "text": e.text}, "kind": sug.span.kind,
-                      "model_calls": sug.model_calls, "corrected": sug.corrected}, indent=2))
+                      "model_calls": sug.model_calls, "corrected": sug.corrected, "repaired": sug.repaired},
+                     indent=2))
     return 0
 
 

@@ -77,3 +77,27 @@ def test_eval_score_mode_scores_a_filled_file_without_a_model(tmp_path, capsys):
                     + json.dumps(dict(rec, completion="    y = x\n")) + "\n")
     assert evaluate.main(["--score", str(path)]) == 0
     assert "2 records, pass@1 50.00 %" in capsys.readouterr().out
+
+
+def test_one_shot_fill_prints_the_edit_as_json(tmp_path, tiny_checkpoint, capsys):
+    src = tmp_path / "a.py"
+    src.write_text("def f(a, b):\n    return max(a, )\n")
+    assert fill_cli.main(["--model", str(tiny_checkpoint), str(src), "--at", "2:19"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert set(out) == {"edit"} or {"edit", "kind", "model_calls", "corrected", "repaired"} == set(out)
+    if out["edit"] is not None:
+        assert out["edit"]["start"] == out["edit"]["end"] == len("def f(a, b):\n    return max(a, ")
+        assert out["kind"] == "args" and out["model_calls"] >= 1
+
+
+def test_one_shot_fill_refuses_unreadable_files_clearly(tmp_path, tiny_checkpoint, capsys):
+    binary = tmp_path / "b.py"
+    binary.write_bytes(b"\xff\xfe\x00bad")
+    assert fill_cli.main(["--model", str(tiny_checkpoint), str(binary), "--at", "1:1"]) == 2
+    assert "not UTF-8 text" in capsys.readouterr().err
+    assert fill_cli.main(["--model", str(tiny_checkpoint), str(tmp_path / "missing.py"), "--at", "1:1"]) == 2
+    assert "cannot read" in capsys.readouterr().err
+    src = tmp_path / "c.py"
+    src.write_text("x = 1\n")
+    assert fill_cli.main(["--model", str(tiny_checkpoint), str(src), "--at", "9:1"]) == 2
+    assert "outside the file" in capsys.readouterr().err

@@ -10,11 +10,13 @@ caller bugs and raise :class:`~infill.types.InfillError`.
 from __future__ import annotations
 
 import bisect
+import functools
 import re
 
 from infill.types import InfillError
 
 _NEWLINE = re.compile(r"\r\n|\r|\n")
+_NEWLINE_BYTES = re.compile(rb"\r\n|\r|\n")  # UTF-8 never has these bytes inside a character
 
 
 def encode(text: str) -> bytes:
@@ -87,12 +89,17 @@ class LineIndex:
         self.text = text
         self.starts = line_starts(text)
         # byte offset of each line start, for O(line length) byte conversions
-        self._byte_starts: list[int] = []
-        total, prev = 0, 0
-        for start in self.starts:
-            total += utf8_len(text[prev:start])
-            self._byte_starts.append(total)
-            prev = start
+        if text.isascii():
+            self._byte_starts = list(self.starts)
+        else:
+            self._byte_starts = [0] + [m.end() for m in _NEWLINE_BYTES.finditer(encode(text))]
+
+    @staticmethod
+    @functools.lru_cache(maxsize=8)
+    def of(text: str) -> "LineIndex":
+        """A shared index of ``text`` (the last few texts asked for are kept: a request re-reads one
+        document many times, and a large one costs tens of milliseconds to index)."""
+        return LineIndex(text)
 
     @property
     def line_count(self) -> int:

@@ -9,6 +9,7 @@ insertion adds count, because the document being edited is often already broken.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 from infill import positions, syntax
@@ -141,6 +142,14 @@ def _detect_indent(text: str, language: str | None = None) -> tuple[bool, int]:
     return tabs > spaces, width
 
 
+@functools.lru_cache(maxsize=8)
+def _document_style(text: str, language: str | None) -> tuple[bool, int, bool]:
+    """``(indents with tabs, indentation width, CRLF line endings)`` of a document, computed once
+    per text (every candidate of a request asks again)."""
+    tabs, width = _detect_indent(_norm(text[:200_000]), language)
+    return tabs, width, text.count("\r\n") * 2 > text.count("\n") > 0
+
+
 def _around(text: str, span, language: str | None) -> _Around:
     line_start = text.rfind("\n", 0, span.start) + 1
     win_start = text.rfind("\n", 0, max(0, span.start - _SCAN_CHARS)) + 1 if span.start > _SCAN_CHARS else 0
@@ -148,7 +157,7 @@ def _around(text: str, span, language: str | None) -> _Around:
     suffix_win = _norm(text[span.end:span.end + _SCAN_CHARS])
     _, openers = _scan(prefix_win, language)
     closers, _ = _scan(suffix_win, language)
-    tabs, width = _detect_indent(_norm(text[:200_000]), language)
+    tabs, width, crlf = _document_style(text, language)
     return _Around(
         line_prefix=_norm(text[line_start:span.start]),
         suffix=suffix_win,
@@ -157,7 +166,7 @@ def _around(text: str, span, language: str | None) -> _Around:
         suffix_closers=tuple(suffix_win[i] for i in closers),
         indent_tabs=tabs,
         indent_width=width,
-        crlf=text.count("\r\n") * 2 > text.count("\n") > 0,
+        crlf=crlf,
         language=language,
     )
 

@@ -86,7 +86,7 @@ class _Context:
             raise InfillError(str(exc)) from exc
         self.text = text
         self.data = encode(text)
-        self.index = LineIndex(text)
+        self.index = LineIndex.of(text)
         self.tree = tree if tree is not None else syntax.parse(self.data, self.language)
         self.query = syntax.load_query(self.language, "spans")
 

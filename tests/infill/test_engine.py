@@ -387,3 +387,53 @@ def test_repair_closes_a_string_the_cut_leaves_open(scripted, at_cursor):
     sug = complete(text, offset, "python", d, EngineConfig(correction_rounds=0))
     assert sug is not None and sug.repaired
     assert sug.edit.text.startswith('log("saving the file') and sug.edit.text.endswith('")')
+
+
+# --------------------------------------------------------------------------- large documents
+
+_LARGE = {
+    "python": ("def f{i}(x):\n    return x + {i}\n\n\n", "def target(items):\n    s = 0\n    <|>\n    return s\n\n\n"),
+    "javascript": ("function f{i}(x) {{\n  return x + {i};\n}}\n\n", "function target(items) {{\n  let s = 0;\n  <|>\n  return s;\n}}\n\n"),
+    "go": ("func f{i}(x int) int {{\n\treturn x + {i}\n}}\n\n", "func target(items []int) int {{\n\ts := 0\n\t<|>\n\treturn s\n}}\n\n"),
+}
+_LARGE_FILLS = {
+    "python": ["for it in items:\n        s += it.price *", "        s += it.price * it.qty", "s = (s + 1", "s += 1"],
+    "javascript": ["for (const it of items) {\n    s += it.price * ;\n  }", "    s += it.price * it.qty;", "s = (s + 1", "s += 1;"],
+    "go": ["for _, it := range items {\n\t\ts += it *\n\t}", "\t\ts += it * 2", "s = (s + 1", "s += 1"],
+}
+
+
+@pytest.mark.parametrize("language", sorted(_LARGE))
+def test_large_documents_validate_locally_with_the_same_decisions(scripted, at_cursor, language):
+    unit, target = _LARGE[language]
+    head = ("package main\n\n" if language == "go" else "") + "".join(unit.format(i=i) for i in range(300))
+    tail = "".join(unit.format(i=i) for i in range(300, 600))
+    marked = head + target.replace("{{", "{").replace("}}", "}") + tail
+    text, offset = at_cursor(marked)
+    outcomes = []
+    for limit in (10**9, 1000):  # the whole document, then the nodes around the span
+        results = []
+        for fill in _LARGE_FILLS[language]:
+            d = scripted([fill, *_LARGE_FILLS[language][1:2]])
+            sug = complete(text, offset, language, d, EngineConfig(local_validation_chars=limit, allow_invalid=True))
+            results.append(None if sug is None else (sug.edit.text, sug.errors_added_before, sug.errors_added_after,
+                                                     sug.corrected, sug.repaired))
+        outcomes.append(results)
+    assert outcomes[0] == outcomes[1]
+    assert any(r and r[1] > 0 for r in outcomes[0]) and any(r and r[1] == 0 for r in outcomes[0])
+
+
+def test_local_validation_covers_the_span_and_falls_back_for_one_huge_node():
+    from infill.engine import _validation_doc
+    from infill.spans import Span
+
+    text = "".join(f"def f{i}(x):\n    return x\n\n" for i in range(200))
+    tree = syntax.parse(encode(text), "python")
+    at = text.index("def f100")
+    doc = _validation_doc(text, Span(at + 4, at + 8, "line", False, ""), "python", tree, limit=100)
+    assert 0 < doc.shift <= at and at + 8 <= doc.shift + len(doc.text) < len(text)
+    assert doc.text == text[doc.shift: doc.shift + len(doc.text)] and "def f99" in doc.text and "def f101" in doc.text
+    java = "class A {\n" + "".join(f"  int f{i}() {{ return {i}; }}\n" for i in range(200)) + "}\n"
+    jtree = syntax.parse(encode(java), "java")
+    at = java.index("f100")
+    assert _validation_doc(java, Span(at, at + 4, "line", False, ""), "java", jtree, limit=100).shift == 0

@@ -45,6 +45,14 @@ SAMPLE_MIDLINE = '''def greet(name):
     return message
 '''
 
+# A cursor in the middle of a line of code (text after it); the string one above is for selections.
+# Inside a string literal the shipped model's fills break the parse and are dropped, so inline
+# tests use this one (model-robust: any fill the engine keeps is a tuple/expression here).
+SAMPLE_MIDLINE_CODE = '''def greet(name):
+    message = "Hello, " + <|cursor|>name
+    return message
+'''
+
 WORD = re.compile(rb"^[ \t]*[A-Za-z0-9_]+|^[ \t]*[^A-Za-z0-9_\s]+|^[ \t]*\r?\n[ \t]*")
 
 
@@ -95,7 +103,7 @@ def test_ghost_text_appears_and_tab_inserts_exactly_it(nvim: NvimDriver):
 
 
 def test_accept_word_then_line_then_rest(nvim: NvimDriver):
-    original, row, col = nvim.open("midline.py", SAMPLE_MIDLINE)
+    original, row, col = nvim.open("midline.py", SAMPLE_MIDLINE_CODE)
     nvim.insert_at(row, col)
     _, _, ghost = nvim.wait_for_ghost()
     remaining, inserted = ghost, ""
@@ -158,7 +166,7 @@ def test_escape_dismisses_without_editing(nvim: NvimDriver):
 
 
 def test_cursor_move_and_dismiss_key_hide_the_suggestion(nvim: NvimDriver):
-    original, row, col = nvim.open("move.py", SAMPLE_MIDLINE)
+    original, row, col = nvim.open("move.py", SAMPLE_MIDLINE_CODE)
     nvim.insert_at(row, col)
     nvim.wait_for_ghost()
     nvim.nvim.input("<Left>")
@@ -244,7 +252,7 @@ def test_rewrite_selection_edits_the_buffer_through_the_server(nvim: NvimDriver)
 
 
 def test_fill_middle_command_edits_at_the_cursor(nvim: NvimDriver):
-    original, row, col = nvim.open("fill.py", SAMPLE_MIDLINE)
+    original, row, col = nvim.open("fill.py", SAMPLE_MIDLINE_CODE)
     nvim.nvim.current.window.cursor = (row + 1, col)
     nvim.lua("require('infill.commands').last = nil")
     nvim.nvim.command("InfillFillMiddle")

@@ -207,14 +207,15 @@ class _Doc:
     shift: int = 0
 
 
-def _validation_doc(text: str, span: Span, lang: str, tree, limit: int) -> _Doc:
-    if len(text) <= limit:
-        return _Doc(text, tree, error_regions(text, lang, tree))
-    index = positions.LineIndex.of(text)
+def _local_range(text: str, span: Span, tree, limit: int) -> tuple[int, int] | None:
+    """Whole lines ``[a, b)`` holding the top-level nodes around ``span`` (one either side), or None
+    when the whole document should be used: it is short, has no top-level nodes, or one node is
+    most of it (a class holding the file: no gain)."""
     root = tree.root_node
     n = root.child_count
-    if n == 0:
-        return _Doc(text, tree, error_regions(text, lang, tree))
+    if len(text) <= limit or n == 0:
+        return None
+    index = positions.LineIndex.of(text)
     first = root.first_child_for_byte(index.byte_offset(span.start)) or root.child(n - 1)
     last = root.first_child_for_byte(index.byte_offset(span.end)) or root.child(n - 1)
     lo, hi = first.prev_sibling or first, last.next_sibling or last
@@ -223,11 +224,17 @@ def _validation_doc(text: str, span: Span, lang: str, tree, limit: int) -> _Doc:
     a = text.rfind("\n", 0, a) + 1  # whole lines
     nl = text.find("\n", b)
     b = len(text) if nl < 0 else nl + 1
-    if b - a > len(text) // 4:  # one huge top-level node (a class holding the file): no gain
+    return None if b - a > len(text) // 4 else (a, b)
+
+
+def _validation_doc(text: str, span: Span, lang: str, tree, limit: int) -> _Doc:
+    local = _local_range(text, span, tree, limit)
+    if local is None:
         return _Doc(text, tree, error_regions(text, lang, tree))
-    local = text[a:b]
-    local_tree = syntax.parse(positions.encode(local), lang)
-    return _Doc(local, local_tree, error_regions(local, lang, local_tree), a)
+    a, b = local
+    part = text[a:b]
+    part_tree = syntax.parse(positions.encode(part), lang)
+    return _Doc(part, part_tree, error_regions(part, lang, part_tree), a)
 
 
 def _finish(fill: str, span: Span, text: str, lang: str, doc: _Doc) -> tuple[str, Validation] | None:

@@ -118,8 +118,45 @@ class ErrorRegion:
     missing: bool  # a MISSING node (zero width) rather than an ERROR node
 
 
+def _sexp_items(sexp: str) -> list[str]:
+    """The top-level items of an S-expression ``(type item item ...)``: ``(MISSING _newline)``,
+    ``name: (identifier)``, ... (quoted token names may hold parentheses)."""
+    items, depth, start, i, n = [], 0, 0, 0, len(sexp)
+    while i < n:
+        ch = sexp[i]
+        if ch == '"':
+            i += 1
+            while i < n and sexp[i] != '"':
+                i += 2 if sexp[i] == "\\" else 1
+        elif ch == "(":
+            depth += 1
+            if depth == 2:
+                start = i
+        elif ch == ")":
+            if depth == 2:
+                items.append(sexp[start:i + 1])
+            depth -= 1
+        i += 1
+    return items
+
+
+def _hidden_missing(node: ts.Node) -> list[int]:
+    """Byte offsets of MISSING tokens that ``node.children`` does not show: hidden tokens such as
+    tree-sitter-python's ``_newline`` (``return x    y = 1`` on one line), which set ``has_error``
+    on their parent but are neither a child nor in any child. Only the node's S-expression names
+    them; each is placed after the named child before it."""
+    out, k, named = [], 0, node.named_children
+    for item in _sexp_items(str(node)):
+        if item.startswith("(MISSING"):
+            out.append(named[k - 1].end_byte if 0 < k <= len(named) else node.start_byte)
+        else:
+            k += 1
+    return out
+
+
 def error_regions(tree: ts.Tree) -> list[ErrorRegion]:
-    """ERROR and MISSING nodes of a tree, outermost only, in document order."""
+    """ERROR and MISSING nodes of a tree (hidden MISSING tokens included), outermost only, in
+    document order."""
     out: list[ErrorRegion] = []
     if not tree.root_node.has_error:
         return out
@@ -130,7 +167,10 @@ def error_regions(tree: ts.Tree) -> list[ErrorRegion]:
             out.append(ErrorRegion(node.start_byte, node.end_byte, node.is_missing))
             continue
         if node.has_error:
-            stack.extend(reversed(node.children))
+            children = node.children
+            if not any(c.has_error for c in children):
+                out.extend(ErrorRegion(b, b, True) for b in _hidden_missing(node))
+            stack.extend(reversed(children))
     out.sort(key=lambda r: (r.start_byte, r.end_byte))
     return out
 

@@ -278,3 +278,29 @@ def test_close_open_string_ends_what_a_cut_leaves_open():
     assert close_open_string('print("done")', "python") is None
     # a lone quote on an earlier line is a plain character (an apostrophe, a Rust lifetime)
     assert close_open_string("fn f<'a>(x: &'a str)\n", "rust") is None
+
+
+def test_hidden_missing_newline_is_an_error():
+    # tree-sitter-python marks `return x    y = 1` (two statements on one line) only with a hidden
+    # (MISSING _newline) that no child shows; it must still count, at the end of the first statement.
+    from infill.postprocess import error_regions
+
+    text = "def f():\n    a = 1\n    return self.x    y = g()\n    return 1\n"
+    assert count_errors(text, "python") == 1
+    (region,) = error_regions(text, "python")
+    at = text.index("self.x") + len("self.x")
+    assert tuple(region) == (at, at)
+    orig = "def f():\n    a = 1\n    y = g()\n    return 1\n"
+    ins = "    return self.x"
+    at = orig.index("    y =")
+    v = validate(orig[:at] + ins + orig[at:], "python", orig, edit=(at, at, len(ins)))
+    assert v.errors_added == 1
+    assert count_errors(orig, "python") == 0
+
+
+@pytest.mark.parametrize("language,text", [
+    ("javascript", "let a = f(1;\n"),  # visible MISSING ")"
+    ("rust", "fn f() { let a = 1 let b = 2; }\n"),  # visible MISSING ";"
+])
+def test_visible_missing_counted_once(language, text):
+    assert count_errors(text, language) == 1

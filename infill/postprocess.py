@@ -319,12 +319,16 @@ def match_indentation(s: str, indent: str, around: _Around) -> str:
     return "\n".join(out)
 
 
-def _needs_final_newline(around: _Around, span) -> bool:
-    """A fill that replaces whole lines must end with a newline, or it joins the next line."""
+def _final_break(around: _Around, span) -> str:
+    """What a fill must end with so the code after it keeps its own line: a newline for one that
+    replaces whole lines; a newline and the blanks before the cursor for lines inserted before a
+    line's code (``  |  y = 1`` -> ``  x = 0\n  |  y = 1``); else nothing."""
     if around.replaced.endswith("\n"):
-        return True
-    return (span.start == span.end and span.multiline and not around.line_prefix
-            and bool(around.suffix) and not around.suffix.startswith("\n"))
+        return "\n"
+    if (span.start == span.end and span.multiline and not around.line_prefix.strip()
+            and around.suffix.split("\n", 1)[0].strip()):
+        return "\n" + around.line_prefix
+    return ""
 
 
 def postprocess(fill: str, span, text: str, language: str | None = None) -> str | None:
@@ -342,8 +346,9 @@ def postprocess(fill: str, span, text: str, language: str | None = None) -> str 
     s = trim_trailing_whitespace(s, around.suffix)
     if not s.strip():
         return None
-    if _needs_final_newline(around, span):
-        s += "\n"
+    tail = _final_break(around, span)
+    if tail:
+        s += tail
     elif "\n" in s and around.suffix.split("\n", 1)[0].lstrip()[:1] in tuple(_CLOSERS):
         # Expanding ``{|}`` into lines: the closer goes on its own line at the line's indentation.
         line = around.line_prefix

@@ -318,6 +318,11 @@ def completion_span(text: str, offset: int, language: str, tree=None) -> Span:
         return Span(offset, offset, "block", True, indent + unit)
     if blank:
         return _blank_line_span(ctx, offset, line, before)
+    if not before.strip() and after.lstrip()[:1] not in (")", "]", "}"):
+        # The cursor is before a line's code: new line(s) above it at its indentation, ending in a
+        # line break so that code keeps its own line (a one-line insertion would join it).
+        kind = "expression" if container is not None and not in_block else "line"
+        return Span(offset, offset, kind, True, indent)
 
     token = syntax.leaf_before(ctx.tree, byte)
     if token is not None and token.start_byte >= ctx.byte(line_start) and _is_operator(ctx, token):

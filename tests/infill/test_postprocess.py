@@ -304,3 +304,18 @@ def test_hidden_missing_newline_is_an_error():
 ])
 def test_visible_missing_counted_once(language, text):
     assert count_errors(text, language) == 1
+
+
+@pytest.mark.parametrize("marked,fill,want", [
+    # cursor at column 0 of a code line: the new line is indented like it and ends in a break
+    ("def f(x):\n    a = x\n<|>    return a\n", "b = a * 2", "    b = a * 2\n"),
+    # cursor inside the indentation: the blanks before it come back after the break
+    ("def f(x):\n    a = x\n  <|>  return a\n", "b = a * 2\n", "  b = a * 2\n  "),
+    ("def f(x):\n    a = x\n    <|>return a\n", "b = a * 2", "b = a * 2\n    "),
+])
+def test_lines_inserted_before_code_keep_it_on_its_line(marked, fill, want):
+    out = run(marked, fill, kind="line", multiline=True, indent="    ")
+    assert out == want
+    at = marked.index("<|>")
+    text = marked.replace("<|>", "")
+    assert count_errors(text[:at] + out + text[at:], "python") == 0

@@ -288,7 +288,9 @@ def _make_indent(cols: int, around: _Around) -> str:
 
 
 def match_indentation(s: str, indent: str, around: _Around) -> str:
-    """Indent continuation lines in the document's style and never shallower than ``indent``.
+    """Indent continuation lines in the document's style and never shallower than ``indent``; at a
+    line's start, put the first line at ``indent`` (blanks the model adds there would be an
+    unexpected indent in Python).
 
     The model sees the real prefix, so its lines are usually at absolute columns; a fill whose
     lines sit left of the span's indentation was written relative to column 0 and is shifted.
@@ -311,8 +313,8 @@ def match_indentation(s: str, indent: str, around: _Around) -> str:
         if not body:
             out.append("")
         elif i == 0:
-            if at_line_start and base + cols < target:
-                cols = target - base
+            if at_line_start:  # the cursor's line starts at the span's indentation, never deeper
+                cols = max(0, target - base)
             out.append(_make_indent(cols, around) + body if at_line_start else lines[0])
         else:
             out.append(_make_indent(cols + shift, around) + body)
@@ -468,7 +470,7 @@ def _line_window(text: str, a: int, b: int) -> tuple[int, int]:
 
 def _invalid_in(text: str, data: bytes, tree, language: str, a: int, b: int) -> tuple[Region, ...]:
     lo, hi = _line_window(text, a, b)
-    found = syntax.invalid_regions(tree, language, positions.utf8_len(text[:lo]), positions.utf8_len(text[:hi]))
+    found = syntax.invalid_regions(tree, language, positions.utf8_len(text[:lo]), positions.utf8_len(text[:hi]), data)
     return _byte_regions_to_str(text, data, found)
 
 

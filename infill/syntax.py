@@ -175,17 +175,47 @@ def error_regions(tree: ts.Tree) -> list[ErrorRegion]:
     return out
 
 
-def invalid_regions(tree: ts.Tree, language: str, start_byte: int, end_byte: int) -> list[ErrorRegion]:
-    """``@invalid`` captures of ``queries/<language>/invalid.scm`` within ``[start_byte, end_byte]``:
-    structures the grammar accepts silently but the language rejects (e.g. Python's empty block)."""
+def invalid_regions(tree: ts.Tree, language: str, start_byte: int, end_byte: int,
+                    source: bytes | None = None) -> list[ErrorRegion]:
+    """Structures within ``[start_byte, end_byte]`` that the grammar accepts silently but the
+    language rejects: ``@invalid`` captures of ``queries/<language>/invalid.scm`` (e.g. Python's
+    empty block) and, given the ``source``, ``@aligned`` captures of ``aligned.scm`` that start a
+    line at another indentation than the first such sibling (Python's unexpected indent)."""
+    lo, hi = max(0, start_byte), max(start_byte, end_byte)
+    found: set[ErrorRegion] = set()
     query = load_query(language, "invalid")
-    if query is None:
-        return []
-    cursor = ts.QueryCursor(query)
-    cursor.set_byte_range(max(0, start_byte), max(start_byte, end_byte))
-    nodes = cursor.captures(tree.root_node).get("invalid", [])
-    return sorted({ErrorRegion(n.start_byte, n.end_byte, True) for n in nodes},
-                  key=lambda r: (r.start_byte, r.end_byte))
+    if query is not None:
+        cursor = ts.QueryCursor(query)
+        cursor.set_byte_range(lo, hi)
+        found.update(ErrorRegion(n.start_byte, n.end_byte, True) for n in cursor.captures(tree.root_node).get("invalid", []))
+    query = load_query(language, "aligned") if source is not None else None
+    if query is not None:
+        cursor = ts.QueryCursor(query)
+        cursor.set_byte_range(lo, hi)
+        for node in cursor.captures(tree.root_node).get("aligned", []):
+            if _misaligned(node, source):
+                found.add(ErrorRegion(node.start_byte, node.end_byte, True))
+    return sorted(found, key=lambda r: (r.start_byte, r.end_byte))
+
+
+def _line_indent(node: ts.Node, source: bytes) -> bytes | None:
+    """The blanks before ``node`` on its line, or None if code precedes it there."""
+    before = source[source.rfind(b"\n", 0, node.start_byte) + 1 : node.start_byte]
+    return None if before.strip() else before
+
+
+def _misaligned(node: ts.Node, source: bytes) -> bool:
+    """Whether ``node`` starts its line at another indentation than its parent's first named,
+    non-extra child that starts a line (comments may sit anywhere)."""
+    if node.is_extra:
+        return False
+    mine = _line_indent(node, source)
+    if mine is None or node.parent is None:
+        return False
+    first = node.parent.named_child(0)
+    while first is not None and (first.is_extra or _line_indent(first, source) is None):
+        first = first.next_named_sibling
+    return first is not None and _line_indent(first, source) != mine
 
 
 def count_errors(source: bytes, language: str) -> int:

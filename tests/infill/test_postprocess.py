@@ -319,3 +319,31 @@ def test_lines_inserted_before_code_keep_it_on_its_line(marked, fill, want):
     at = marked.index("<|>")
     text = marked.replace("<|>", "")
     assert count_errors(text[:at] + out + text[at:], "python") == 0
+
+
+@pytest.mark.parametrize("inserted,bad", [
+    ("        b = 2\n", True),  # unexpected indent: tree-sitter-python gives no ERROR, CPython rejects it
+    ("  b = 2\n", True),  # unindent that matches no outer level
+    ("    b = 2\n", False),
+    ("        # a comment may sit anywhere\n", False),
+    ("    if b: pass\n", False),
+])
+def test_python_indentation_errors_count(inserted, bad):
+    orig = "def f():\n    a = 1\n    return a\n"
+    at = orig.index("    return")
+    new = orig[:at] + inserted + orig[at:]
+    v = validate(new, "python", orig, edit=(at, at, len(inserted)))
+    assert (v.errors_added > 0) == bad
+    try:
+        compile(new, "<fill>", "exec")
+        compiles = True
+    except SyntaxError:
+        compiles = False
+    assert compiles == (not bad)
+
+
+def test_first_line_goes_to_the_span_indentation():
+    # the model repeats the indentation the cursor already stands on: the line must not go deeper
+    out = run("def f(x):\n    a = x\n    <|>\n    return a\n", "    b = a * 2", kind="line", multiline=True,
+              indent="    ")
+    assert out == "b = a * 2"

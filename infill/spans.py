@@ -266,6 +266,16 @@ def _opens_python_block(ctx: _Context, prev: int) -> bool:
     return token is None or token.type != ":" or not _is_operator(ctx, token)
 
 
+def _starts_code_line(ctx: _Context, rest: str, line_start: int, line_end: int) -> bool:
+    """Whether ``rest`` (the code after a cursor in a line's indentation) stands on its own: it
+    opens with a word, a string, a decorator or a comment (not an operator, a bracket or a closer,
+    which continue what the cursor should write) and its line parses without errors."""
+    if not rest or not (rest[0].isalnum() or rest[0] in "_$@#'\"`" or rest.startswith(("//", "/*"))):
+        return False
+    a, b = ctx.byte(line_start), ctx.byte(line_end)
+    return not any(r.start_byte <= b and r.end_byte >= a for r in syntax.error_regions(ctx.tree))
+
+
 def completion_span(text: str, offset: int, language: str, tree=None) -> Span:
     """What to fill at a cursor: rest of line, rest of arguments, an empty block, or an expression.
 
@@ -318,7 +328,7 @@ def completion_span(text: str, offset: int, language: str, tree=None) -> Span:
         return Span(offset, offset, "block", True, indent + unit)
     if blank:
         return _blank_line_span(ctx, offset, line, before)
-    if not before.strip() and after.lstrip()[:1] not in (")", "]", "}"):
+    if not before.strip() and _starts_code_line(ctx, after.lstrip(), line_start, line_end):
         # The cursor is before a line's code: new line(s) above it at its indentation, ending in a
         # line break so that code keeps its own line (a one-line insertion would join it).
         kind = "expression" if container is not None and not in_block else "line"

@@ -36,13 +36,14 @@ def area(radius):
 
 
 def describe(radius):
-    label = ""
+    label = ""  #
     unit = "metres"
     return label + unit
 '''
-# Typed between the quotes of `label = ""` (line 9, column 14, 1-based): junk from the starter
-# model still parses inside a string, so the server's syntax check lets the suggestion through.
-LINE, COLUMN, TYPED = 9, 14, "radius "
+# Typed in the comment at the end of line 9 (column 18, 1-based): any one-line text the starter
+# model writes there keeps the file valid, so the server's syntax check lets the suggestion through
+# (inside a string literal its fills sometimes close the string and are dropped).
+LINE, COLUMN, TYPED = 9, 18, " radius "
 SETTINGS_PUSHED = "Sending notification 'workspace/didChangeConfiguration'"
 # "Infill: Rewrite selection" on `metres` (line 10, columns 13-18, 1-based).
 REWRITE = {"title": "Infill: Rewrite selection", "line": 10, "column": 13, "selectChars": 6,
@@ -138,18 +139,20 @@ def test_inline_suggestion_in_vscode(tools: Toolchain, tmp_path: Path):
     assert "Received notification '$/progress'" in ext_log, context
     assert result["statusKinds"][-1] == "ready" and "error" not in result["statusKinds"], context
     assert "Infill" in result["statusText"], context
-    ghost = result["ghostText"].replace("\u00a0", " ")
+    # One line of ghost text (the span is single-line) may come back from the DOM in several pieces
+    # when VS Code draws it in parts: join them.
+    ghost = result["ghostText"].replace("\u00a0", " ").replace("\n", "")
     assert ghost.strip(), context
     assert "textDocument/inlineCompletion" in ext_log, context
     assert f"Starting {sys.executable} -m lsp_server.cli serve" in ext_log, "not the configured server"
 
     lines = sample.read_text().splitlines()
     before = SAMPLE.splitlines()
-    prefix = f'    label = "{TYPED}'
+    prefix = f'    label = ""  #{TYPED}'
     assert lines[:LINE - 1] == before[:LINE - 1] and lines[LINE + 1:] == before[LINE + 1:], context
     edited = lines[LINE - 1]
-    assert edited.startswith(prefix) and edited.endswith('"'), (edited, context)
-    inserted = edited[len(prefix):-1]
+    assert edited.startswith(prefix), (edited, context)
+    inserted = edited[len(prefix):]
     assert inserted, "Tab inserted nothing"
     assert inserted == ghost or ghost.startswith(inserted) or inserted.startswith(ghost.rstrip()), (inserted, ghost)
     assert result["ghostAfterTab"] == 0, "ghost text still shown after Tab"

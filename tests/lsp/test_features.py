@@ -89,7 +89,7 @@ async def test_server_advertises_the_features(client: LanguageClient):
 ])
 async def test_inline_completion_at_several_positions(client: LanguageClient, language, uri, text, positions):
     open_doc(client, uri, text, language)
-    before = (await stats(client)).get("engine_calls", 0)
+    s0 = await stats(client)
     answered = 0
     for line, ch in positions:
         result = await client.text_document_inline_completion_async(inline_params(uri, line, ch))
@@ -98,7 +98,10 @@ async def test_inline_completion_at_several_positions(client: LanguageClient, la
             answered += 1
             syntax.parse(edited.encode(), language)  # the edited text still parses (may have errors, never crashes)
     s = await stats(client)
-    assert s["engine_calls"] - before == len(positions), s
+    # every request reached the engine, or was answered from an earlier answer at the same place
+    # (a column past a line's end is clamped to it, so (11, 4) and (12, 0) are both the end of the file)
+    asked = sum(s.get(k, 0) - s0.get(k, 0) for k in ("engine_calls", "cache_hits", "typed_ahead"))
+    assert asked == len(positions), s
     # at least one hole gets an answer: inside a comment or a string any one-line text keeps the file valid
     assert answered >= 1
 

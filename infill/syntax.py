@@ -181,21 +181,17 @@ def invalid_regions(tree: ts.Tree, language: str, start_byte: int, end_byte: int
     language rejects: ``@invalid`` captures of ``queries/<language>/invalid.scm`` (e.g. Python's
     empty block) and, given the ``source``, ``@aligned`` captures of ``aligned.scm`` that start a
     line at another indentation than the first such sibling (Python's unexpected indent)."""
-    lo, hi = max(0, start_byte), max(start_byte, end_byte)
-    found: set[ErrorRegion] = set()
-    query = load_query(language, "invalid")
-    if query is not None:
-        cursor = ts.QueryCursor(query)
-        cursor.set_byte_range(lo, hi)
-        found.update(ErrorRegion(n.start_byte, n.end_byte, True) for n in cursor.captures(tree.root_node).get("invalid", []))
-    query = load_query(language, "aligned") if source is not None else None
-    if query is not None:
-        cursor = ts.QueryCursor(query)
-        cursor.set_byte_range(lo, hi)
-        for node in cursor.captures(tree.root_node).get("aligned", []):
-            if _misaligned(node, source):
-                found.add(ErrorRegion(node.start_byte, node.end_byte, True))
-    return sorted(found, key=lambda r: (r.start_byte, r.end_byte))
+    def captured(name: str) -> list[ts.Node]:
+        query = load_query(language, name)
+        if query is None:
+            return []
+        return captures_in_range(query, tree.root_node, max(0, start_byte), end_byte).get(name, [])
+
+    nodes = captured("invalid")
+    if source is not None:
+        nodes += [n for n in captured("aligned") if _misaligned(n, source)]
+    return sorted({ErrorRegion(n.start_byte, n.end_byte, True) for n in nodes},
+                  key=lambda r: (r.start_byte, r.end_byte))
 
 
 def _line_indent(node: ts.Node, source: bytes) -> bytes | None:

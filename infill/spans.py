@@ -273,7 +273,7 @@ def _starts_code_line(ctx: _Context, rest: str, line_start: int, line_end: int) 
     if not rest or not (rest[0].isalnum() or rest[0] in "_$@#'\"`" or rest.startswith(("//", "/*"))):
         return False
     a, b = ctx.byte(line_start), ctx.byte(line_end)
-    return not any(r.start_byte <= b and r.end_byte >= a for r in syntax.error_regions(ctx.tree))
+    return not any(r.start_byte <= b and r.end_byte >= a for r in syntax.error_regions(ctx.tree, a, b))
 
 
 def completion_span(text: str, offset: int, language: str, tree=None) -> Span:

@@ -154,15 +154,17 @@ def _hidden_missing(node: ts.Node) -> list[int]:
     return out
 
 
-def error_regions(tree: ts.Tree) -> list[ErrorRegion]:
+def error_regions(tree: ts.Tree, start_byte: int = 0, end_byte: int | None = None) -> list[ErrorRegion]:
     """ERROR and MISSING nodes of a tree (hidden MISSING tokens included), outermost only, in
-    document order."""
+    document order; with a byte range, only the subtrees touching it are searched."""
     out: list[ErrorRegion] = []
     if not tree.root_node.has_error:
         return out
     stack = [tree.root_node]
     while stack:
         node = stack.pop()
+        if node.end_byte < start_byte or (end_byte is not None and node.start_byte > end_byte):
+            continue
         if node.is_error or node.is_missing:
             out.append(ErrorRegion(node.start_byte, node.end_byte, node.is_missing))
             continue

@@ -347,3 +347,16 @@ def test_first_line_goes_to_the_span_indentation():
     out = run("def f(x):\n    a = x\n    <|>\n    return a\n", "    b = a * 2", kind="line", multiline=True,
               indent="    ")
     assert out == "b = a * 2"
+
+
+def test_error_regions_in_a_byte_range_match_the_whole_search():
+    from infill import syntax
+
+    src = b"def f():\n    return x    y = 1\n\nz = (1,\nw = 2\n"
+    tree = syntax.parse(src, "python")
+    whole = syntax.error_regions(tree)
+    assert len(whole) >= 2
+    for a, b in ((0, 20), (20, 40), (30, len(src))):
+        ranged = syntax.error_regions(tree, a, b)
+        assert [r for r in ranged if r.start_byte <= b and r.end_byte >= a] == \
+            [r for r in whole if r.start_byte <= b and r.end_byte >= a]

@@ -1,7 +1,7 @@
 """Finish a raw model fill into the text to insert, and check what it does to the parse.
 
-``postprocess`` applies, in order: newline normalisation, the single-line cut, trailing-whitespace
-trim, de-duplication against the suffix (repeated next lines, then an overlapping tail), bracket
+``postprocess`` applies, in order: newline normalisation, the single-line cut, decoding-loop
+removal, trailing-whitespace trim, de-duplication against the suffix (repeated next lines, then an overlapping tail), bracket
 balancing against what the suffix already closes, indentation matching, and the empty check.
 ``validate`` counts tree-sitter ERROR/MISSING nodes before and after an insertion: only errors the
 insertion adds count, because the document being edited is often already broken.
@@ -216,6 +216,60 @@ def _bracket_safe_cut(s: str, cut: str, around: _Around) -> bool:
     return len(s_closers) - len(c_closers) <= excess_closers(s, around)
 
 
+# A unit of 2..40 characters with a letter in it, typed this many times in a row, is a decoding loop
+# (``_args_args_args``, ``.python.python.python``, ``int, int, int, int``), never code a user meant;
+# a 2-character unit needs one copy more (``_c_c_c_c``). Pure digits/punctuation (``0, 0, 0``,
+# ``----``, ``}}}``) never count: arrays and separators repeat legitimately.
+_LOOP_COPIES = 3
+_LOOP_UNIT = (2, 40)
+
+
+def _loop_at(line: str, i: int) -> tuple[int, int] | None:
+    """``(unit length, copies)`` of the shortest looping unit starting at ``line[i]``, or None."""
+    lo, hi = _LOOP_UNIT
+    for size in range(lo, min(hi, (len(line) - i) // _LOOP_COPIES) + 1):
+        unit = line[i:i + size]
+        if not any(ch.isalpha() for ch in unit):
+            continue
+        copies = 1
+        while line.startswith(unit, i + copies * size):
+            copies += 1
+        if copies >= _LOOP_COPIES + (size == 2):
+            return size, copies
+    return None
+
+
+def _drop_loops_in_line(line: str) -> str:
+    out, i = [], 0
+    while i < len(line):
+        loop = _loop_at(line, i)
+        if loop is None:
+            out.append(line[i])
+            i += 1
+            continue
+        size, copies = loop
+        out.append(line[i:i + size])  # keep one copy
+        i += size * copies
+    return "".join(out)
+
+
+def drop_repetition(s: str) -> str:
+    """Cut decoding loops: a unit repeated in a row within a line keeps one copy
+    (``get_args_args_args(x)`` -> ``get_args(x)``), and a line with a word in it repeated on
+    consecutive lines (``import sys`` three times) keeps the first."""
+    lines = [_drop_loops_in_line(line) for line in s.split("\n")]
+    out: list[str] = []
+    run = 0
+    for line in lines:
+        same = bool(out) and line.strip() == out[-1].strip() and any(ch.isalpha() for ch in line)
+        run = run + 1 if same else 1
+        if run < _LOOP_COPIES or not same:
+            out.append(line)
+        elif run == _LOOP_COPIES:
+            out.pop()  # the second copy goes too: only the first of the run stays
+    return "\n".join(out)
+
+
 def drop_repeated_lines(s: str, around: _Around) -> str:
     """If the fill re-types the next line(s) of the suffix, cut it where the repetition starts."""
     if "\n" not in s and around.line_prefix.strip():
@@ -339,12 +393,16 @@ def postprocess(fill: str, span, text: str, language: str | None = None) -> str 
     s = _norm(fill).replace("\x00", "")
     if not span.multiline:
         s = cut_single_line(s)
+    s = drop_repetition(s)
     s = trim_trailing_whitespace(s, around.suffix)
     s = drop_repeated_lines(s, around)
     s = drop_suffix_overlap(s, around)
     s = balance_brackets(s, around)
     if span.multiline:
         s = match_indentation(s, span.indent, around)
+    elif not around.line_prefix.strip() and around.suffix.split("\n", 1)[0].strip():
+        # In a line's indentation before its code: the code's indentation is the user's, not the fill's.
+        s = s.lstrip(" \t")
     s = trim_trailing_whitespace(s, around.suffix)
     if not s.strip():
         return None

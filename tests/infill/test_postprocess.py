@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from infill.postprocess import count_errors, postprocess, trim_trailing_whitespace, validate
+from infill.postprocess import count_errors, drop_repetition, postprocess, trim_trailing_whitespace, validate
 from infill.spans import Span
 
 
@@ -17,6 +17,36 @@ def run(marked: str, fill: str, kind: str = "line", multiline: bool = False, ind
     if replace:
         assert text[start:end] == replace
     return postprocess(fill, Span(start, end, kind, multiline, indent), text, language)
+
+
+# --------------------------------------------------------------------------- decoding loops
+
+@pytest.mark.parametrize("fill, want", [
+    ("exc_args_args_args_args_ctime:", "exc_args_ctime:"),  # fills seen from the shipped model
+    ("py.python.python.python.python", "py.python"),
+    ("self.self.self.x", "self.x"),
+    ("f(int, int, int, int, int)", "f(int, int)"),
+    ("AWS_c_c_c_c_c_from", "AWS_c_from"),
+    ("import os\nimport sys\nimport sys\nimport sys\nx = 1", "import os\nimport sys\nx = 1"),
+])
+def test_decoding_loops_keep_one_copy(fill, want):
+    assert drop_repetition(fill) == want
+
+
+@pytest.mark.parametrize("fill", [
+    "[0, 0, 0, 0, 0, 0]",  # digits and punctuation repeat legitimately
+    "sep = '----------------'",
+    "}\n}\n}\n}",
+    "get_name_name(x)",  # two copies are not a loop
+    "ababab",  # a 2-character unit needs four copies
+    "x += 1\nx += 1\ny = 2",  # two equal lines are fine
+])
+def test_legitimate_repetition_is_kept(fill):
+    assert drop_repetition(fill) == fill
+
+
+def test_postprocess_removes_a_loop_before_the_other_rules():
+    assert run("x = <|>\n", "get_args_args_args_args(a)") == "get_args(a)"
 
 
 # --------------------------------------------------------------------------- single line, whitespace
@@ -340,6 +370,11 @@ def test_python_indentation_errors_count(inserted, bad):
     except SyntaxError:
         compiles = False
     assert compiles == (not bad)
+
+
+def test_a_fill_in_the_indentation_before_code_does_not_indent_it_further():
+    # the cursor stands in the indentation of `[key] = value`: a leading blank would shift that code
+    assert run("def f(key):\n    <|>[key] = value\n", " self.table") == "self.table"
 
 
 def test_first_line_goes_to_the_span_indentation():

@@ -40,8 +40,14 @@ class EngineConfig:
     # A candidate that still adds parse errors after self-correction is cut back to its longest
     # prefix (at most this many cut points tried, longest first: whole lines, then word edges)
     # whose insertion adds none; 0 turns the repair off.
-    repair_cuts: int = 12
-    repair_keep: float = 0.5  # ... keeping at least this share of it (less is rather no suggestion)
+    repair_cuts: int = 24
+    # ... keeping at least this share of its non-blank characters and at least one word character
+    # (a lone ``(`` is no suggestion).
+    repair_keep: float = 0.25
+    # A candidate still broken after correction and repair: fill once more at the canvas lengths of
+    # this many candidates that were not tried yet (one batched call) and keep the best that adds
+    # no errors (repaired like the first). 0 or ``candidates`` turns it off.
+    invalid_retry_candidates: int = 4
     allow_invalid: bool = False  # return a suggestion even if it still adds parse errors
     # Documents longer than this (characters) check candidates in the top-level syntax nodes around
     # the span, parsed alone, instead of re-parsing the whole document for every candidate.
@@ -288,6 +294,8 @@ def _suggest(text: str, span: Span, lang: str, denoiser: Denoiser, config: Engin
     if best.validation.errors_added and config.repair_cuts > 0:
         best = _repair_by_truncation(best, text, span, lang, doc, config.repair_cuts,
                                      config.repair_keep)
+    if best.validation.errors_added:
+        best = _retry_other_lengths(best, lengths, requests[0], text, span, lang, run, config, count, doc)
     if best.validation.errors_added and not config.allow_invalid:
         log.info("dropping suggestion: it adds %d parse error(s) after %d correction round(s)",
                  best.validation.errors_added, config.correction_rounds)
@@ -315,6 +323,31 @@ def _suggest(text: str, span: Span, lang: str, denoiser: Denoiser, config: Engin
 
 # --------------------------------------------------------------------------- repair
 
+def _retry_other_lengths(best: _Candidate, tried: list[int], first: FillRequest, text: str, span: Span,
+                         lang: str, run: _Run, config: EngineConfig, count: CountTokens, doc: _Doc) -> _Candidate:
+    """``best`` still adds parse errors: fill at the canvas lengths not tried yet (one batch) and
+    return the candidate adding the fewest errors (a broken one repaired by truncation), ``best``
+    on ties."""
+    lengths = canvas_lengths(span, text, config.canvas, count, config.invalid_retry_candidates)
+    more = [n for n in lengths if n not in tried]
+    if not more:
+        return best
+    log.debug("candidate adds %d parse error(s); retrying at canvas lengths %s", best.validation.errors_added, more)
+    results = run.fill([replace(first, canvas_tokens=n) for n in more])
+    for result in results:
+        finished = _finish(result.text, span, text, lang, doc)
+        if finished is None:
+            continue
+        alt = _Candidate(finished[0], result.confidence, finished[1])
+        if alt.validation.errors_added and config.repair_cuts > 0:
+            alt = _repair_by_truncation(alt, text, span, lang, doc, config.repair_cuts, config.repair_keep)
+        if alt.validation.errors_added < best.validation.errors_added:
+            best = alt
+        if best.validation.errors_added == 0:
+            break
+    return best
+
+
 def _word_edges(line: str, base: int) -> list[int]:
     """Offsets (``base`` + index) inside ``line`` between a word and a non-word, or after punctuation,
     with code before them on the line; longest first."""
@@ -327,32 +360,39 @@ def _word_edges(line: str, base: int) -> list[int]:
 
 
 def truncation_points(candidate: str, limit: int, keep: float = 0.0) -> list[int]:
-    """Where ``candidate`` may be cut back, longest first: at word edges in its last line, then
-    after each earlier line, then at word edges in its first line. At most ``limit`` points, each
-    keeping at least ``keep`` of the candidate's non-blank characters."""
+    """Where ``candidate`` may be cut back, longest first: at word edges in its last line (at most
+    a third of ``limit`` when there are earlier lines, so the line cuts get their turn), then after
+    each earlier line, then at word edges in its first line. At most ``limit`` points, each keeping
+    a word character and, unless it ends at a line break, ``keep`` of the candidate's non-blank
+    characters."""
     body = candidate.rstrip("\r\n")
     starts = [0] + [i + 1 for i, ch in enumerate(body) if ch == "\n"]
     last = starts[-1]
     points = _word_edges(body[last:], last)
+    if len(starts) > 1:
+        points = points[: max(1, limit // 3)]
     points += [a for a in reversed(starts[1:])]
     if len(starts) > 1:
         points += _word_edges(body[: starts[1] - 1], 0)
     need = keep * len(candidate.strip())
+    line_cuts = set(starts[1:])
     out: list[int] = []
     for p in points:
-        if p not in out and 0 < p < len(candidate) and len(candidate[:p].strip()) >= need:
+        kept = candidate[:p].strip()
+        enough = len(kept) >= need or p in line_cuts  # whole lines are a suggestion of their own
+        if p not in out and 0 < p < len(candidate) and enough and any(map(_is_word, kept)):
             out.append(p)
     return out[:limit]
 
 
 def _repair_by_truncation(candidate: _Candidate, text: str, span: Span, lang: str,
                           doc: _Doc, limit: int, keep: float) -> _Candidate:
-    """The longest prefix of ``candidate`` whose insertion adds no parse errors: as cut, with the
-    brackets it leaves open closed, or with the string/comment it leaves open closed (each
-    re-finished like any fill); ``candidate`` unchanged if none is."""
-    for cut in truncation_points(candidate.text, limit, keep):
+    """The longest prefix of ``candidate`` whose insertion adds no parse errors: the whole of it
+    or a cut, as it is, with the brackets it leaves open closed, or with the string/comment it
+    leaves open closed (each re-finished like any fill); ``candidate`` unchanged if none is."""
+    for cut in [len(candidate.text)] + truncation_points(candidate.text, limit, keep):
         piece = candidate.text[:cut]
-        attempts = [piece]
+        attempts = [piece] if cut < len(candidate.text) else []
         for closed in (close_open_brackets(piece.rstrip(), lang), close_open_string(piece.rstrip(), lang)):
             if closed is not None and closed != piece.rstrip() and closed not in attempts:
                 attempts.append(closed)

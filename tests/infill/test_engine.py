@@ -191,7 +191,8 @@ def test_self_correction_gives_up_after_the_bounded_rounds(scripted, at_cursor):
     text, offset = at_cursor(PY_BLOCK)
     broken = "for it in items:\n        s += it.price *"
     d = scripted([broken, "        s += *", "        s += )"])
-    assert complete(text, offset, "python", d, EngineConfig(correction_rounds=2, repair_cuts=0)) is None
+    config = EngineConfig(correction_rounds=2, repair_cuts=0, invalid_retry_candidates=0)
+    assert complete(text, offset, "python", d, config) is None
     assert len(d.calls) == 3  # one fill, two correction rounds, then stop
     # Each round asks for a different canvas length, so a deterministic model can change its mind.
     assert d.requests[1].canvas_tokens != d.requests[2].canvas_tokens
@@ -201,7 +202,8 @@ def test_allow_invalid_returns_the_least_broken_version(scripted, at_cursor):
     text, offset = at_cursor(PY_BLOCK)
     broken = "for it in items:\n        s += it.price\n        t = *"
     d = scripted([broken, "        t = *"])
-    sug = complete(text, offset, "python", d, EngineConfig(correction_rounds=1, repair_cuts=0, allow_invalid=True))
+    sug = complete(text, offset, "python", d, EngineConfig(correction_rounds=1, repair_cuts=0, allow_invalid=True,
+                                                            invalid_retry_candidates=0))
     assert sug is not None and sug.errors_added_after >= 1
     assert sug.edit.text == broken  # the repair was no better
     assert not sug.corrected
@@ -210,7 +212,8 @@ def test_allow_invalid_returns_the_least_broken_version(scripted, at_cursor):
 def test_no_correction_rounds_means_no_extra_calls(scripted, at_cursor):
     text, offset = at_cursor(PY_BLOCK)
     d = scripted(["for it in items:\n        s += it.price *"])
-    assert complete(text, offset, "python", d, EngineConfig(correction_rounds=0, repair_cuts=0)) is None
+    config = EngineConfig(correction_rounds=0, repair_cuts=0, invalid_retry_candidates=0)
+    assert complete(text, offset, "python", d, config) is None
     assert len(d.calls) == 1
 
 
@@ -234,7 +237,40 @@ def test_repair_never_keeps_less_than_its_share(scripted, at_cursor):
     text, offset = at_cursor(PY_BLOCK)
     # only "for it in items:" would parse, and even that is an empty block: nothing to offer
     d = scripted(["for it in items: = = = = = = = = = = = = ="])
+    config = EngineConfig(correction_rounds=0, repair_keep=0.5, invalid_retry_candidates=0)
+    assert complete(text, offset, "python", d, config) is None
+
+
+def test_repair_closes_the_whole_candidate_before_cutting_it(scripted, at_cursor):
+    text, offset = at_cursor("x = <|>\n")
+    d = scripted(["max(a, b"])
+    sug = complete(text, offset, "python", d, EngineConfig(correction_rounds=0, invalid_retry_candidates=0))
+    assert sug is not None and sug.repaired and sug.edit.text == "max(a, b)"
+
+
+def test_repair_never_keeps_only_punctuation():
+    from infill.engine import truncation_points
+
+    c = "(( + [x"
+    assert [c[:p] for p in truncation_points(c, 20)] == []  # "(( +", "((", ... hold no word
+
+
+def test_a_candidate_still_broken_is_retried_at_other_lengths(scripted, at_cursor):
+    text, offset = at_cursor("def total(items):\n    s = 0\n    s += <|>\n    return s\n")
+    d = scripted(["= = = = =", "else: = =", "it.price", "for x in = ="])
+    sug = complete(text, offset, "python", d, EngineConfig(correction_rounds=0))
+    assert sug is not None and sug.edit.text == "it.price" and not sug.repaired
+    assert len(d.calls) == 2 and len(d.calls[1]) == 3  # the other three lengths in one batch
+    lengths = [r.canvas_tokens for r in d.requests]
+    assert len(set(lengths)) == 4
+    assert all(r.prefix == d.requests[0].prefix and r.suffix == d.requests[0].suffix for r in d.requests)
+
+
+def test_the_retry_is_dropped_when_it_is_no_better(scripted, at_cursor):
+    text, offset = at_cursor("def total(items):\n    s = 0\n    s += <|>\n    return s\n")
+    d = scripted(["= = = = =", "= =", "", "else: ="])
     assert complete(text, offset, "python", d, EngineConfig(correction_rounds=0)) is None
+    assert len(d.calls) == 2
 
 
 def test_truncation_points_order_and_share():
@@ -246,8 +282,10 @@ def test_truncation_points_order_and_share():
     assert cuts == ["if a:\n    b = f(x,\n    c = 1", "if a:\n    b = f(x,\n    c = ",
                     "if a:\n    b = f(x,\n    c =", "if a:\n    b = f(x,\n    c",
                     "if a:\n    b = f(x,\n", "if a:\n", "if a", "if ", "if"]
-    assert [c[:p] for p in truncation_points(c, 20, keep=0.7)] == cuts[:4]
-    assert truncation_points(c, 3) == truncation_points(c, 20)[:3]
+    # the share applies to cuts inside a line; whole lines are always offered
+    assert [c[:p] for p in truncation_points(c, 20, keep=0.7)] == cuts[:6]
+    # a small limit leaves room for the line cuts: a third of it for the last line's word edges
+    assert [c[:p] for p in truncation_points(c, 3)] == [cuts[0], cuts[4], cuts[5]]
 
 
 def test_already_broken_document_does_not_block_a_valid_fill(scripted, at_cursor):
@@ -368,13 +406,13 @@ _FILL_ALPHABET = st.sampled_from(list("abx_ 01+*-=:;,.()[]{}'\"\n\t\\#/<>") + ["
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(language=st.sampled_from(sorted(_DOCS)), where=st.floats(0, 1),
-       fills=st.lists(st.lists(_FILL_ALPHABET, max_size=40).map("".join), min_size=3, max_size=3))
+       fills=st.lists(st.lists(_FILL_ALPHABET, max_size=40).map("".join), min_size=6, max_size=6))
 def test_any_fill_anywhere_gives_a_suggestion_or_none(scripted, language, where, fills):
     text = _DOCS[language]
     offset = int(where * len(text))
     d = scripted(fills)
     sug = complete(text, offset, language, d, EngineConfig(correction_rounds=2))
-    assert len(d.calls) <= 3
+    assert len(d.calls) <= 4  # a fill, two correction rounds, one retry at other lengths
     if sug is not None:
         assert sug.edit.start <= offset <= sug.edit.end or sug.edit.start == offset
         assert sug.edit.text.strip() and "\x00" not in sug.edit.text

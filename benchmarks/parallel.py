@@ -6,6 +6,8 @@ threshold at 0.9 / 0.7 / 0.5; and one ablation, 1/step without the rule that a s
 is committed only at the span's frontier. Cases are batched per shape so every row of a batch has
 the same canvas; single-line shapes are sent as single-line requests, as the engine sends them. Requests go through ``TextDenoiser.fill`` (the path the server's worker uses) with the
 setting's sampler options. Goal (issue 3): >= 3 tokens per call at <= 2 points exact-match loss against 1/step.
+Each row also says how many outputs are identical to the 1/step row's (the quality parallel decoding
+costs, visible even when a small model's exact match is ~0).
 """
 
 from __future__ import annotations
@@ -36,28 +38,32 @@ def sampler_for(k: int | None, threshold: float | None, canvas: int, **extra):
     return SamplerOptions(steps=0, threshold=threshold, **extra)
 
 
-def score_setting(den, cases, k, threshold, batch_size: int, extra: dict | None = None) -> dict:
-    """Exact match, edit similarity and tokens per call of one sampler setting over ``cases``."""
+def score_setting(den, cases, k, threshold, batch_size: int, extra: dict | None = None,
+                  baseline: list[str] | None = None) -> dict:
+    """Exact match, edit similarity and tokens per call of one sampler setting over ``cases``; with
+    ``baseline`` (another setting's ``outputs``, same case order) also how many outputs equal it."""
     from model.evaluate import CASE_CANVAS, CASE_SHAPE, edit_similarity
     from model.fill_cli import finish
     from infill.types import FillRequest
 
     tot = {"n": 0, "exact": 0, "edit": 0.0, "kept": 0, "committed": 0, "row_calls": 0, "model_calls": 0}
     per_shape: dict[str, dict] = {}
+    outputs: dict[int, str] = {}
     started = time.perf_counter()
     for shape in dict.fromkeys(c.shape for c in cases):
-        group = [c for c in cases if c.shape == shape]
+        group = [(i, c) for i, c in enumerate(cases) if c.shape == shape]
         for i in range(0, len(group), batch_size):
             chunk = group[i:i + batch_size]
             reqs = [FillRequest(c.prefix, c.suffix, CASE_CANVAS[c.shape], c.language, CASE_SHAPE[c.shape] == "line")
-                    for c in chunk]
+                    for _, c in chunk]
             # +1: the denoiser may add one canvas token to re-type a partial word (token healing)
             results = den.fill(reqs, sampler=sampler_for(k, threshold, CASE_CANVAS[shape] + 1, **(extra or {})))
             tot["model_calls"] += results[0].model_calls
-            for c, res in zip(chunk, results):
+            for (index, c), res in zip(chunk, results):
                 out = finish(res.text, CASE_SHAPE[c.shape], c.prefix, c.suffix)
                 if c.shape == "expression":
                     out = out.rstrip("\n")
+                outputs[index] = out.rstrip()
                 exact = int(out.rstrip() == c.reference.rstrip())
                 kept = res.tokens
                 d = per_shape.setdefault(shape, {"n": 0, "exact": 0, "kept": 0, "row_calls": 0})
@@ -69,7 +75,13 @@ def score_setting(den, cases, k, threshold, batch_size: int, extra: dict | None 
                 tot["edit"] += edit_similarity(out.rstrip(), c.reference.rstrip())
                 tot["committed"] += res.timings.get("canvas_tokens", CASE_CANVAS[c.shape])
     n = max(1, tot["n"])
+    ordered = [outputs[i] for i in range(len(cases))]
+    same = None if baseline is None else round(100 * sum(a == b for a, b in zip(ordered, baseline)) / n, 2)
     return {
+        "outputs": ordered,
+        # the share of outputs identical to the 1/step setting's: what parallel decoding changes,
+        # whether or not either matches the reference (informative when exact match is ~0)
+        "same_as_1_per_step": same,
         "n": tot["n"],
         "exact_match": round(100 * tot["exact"] / n, 2),
         "edit_similarity": round(100 * tot["edit"] / n, 2),
@@ -119,12 +131,15 @@ def run(ctx: BenchContext) -> dict:
     cases = heldout_cases(ensure_corpus(ctx), per_shape)
     den = load_denoiser(ctx)
     rows = []
+    baseline = None
     for label, k, threshold, extra in SETTINGS:
         r = {"setting": label, "per_step": k, "threshold": threshold, "options": extra,
-             **score_setting(den, cases, k, threshold, batch, extra)}
+             **score_setting(den, cases, k, threshold, batch, extra, baseline)}
+        baseline = baseline if baseline is not None else r["outputs"]
         rows.append(r)
+        same = "" if r["same_as_1_per_step"] is None else f"  same as 1/step {r['same_as_1_per_step']:6.2f}%"
         print(f"[parallel] {label:<22} exact {r['exact_match']:6.2f}%  edit sim {r['edit_similarity']:6.2f}%  "
-              f"tokens/call {r['tokens_per_call']:6.3f}  positions/call {r['positions_per_call']:6.3f}  "
+              f"tokens/call {r['tokens_per_call']:6.3f}  positions/call {r['positions_per_call']:6.3f}{same}  "
               f"({r['seconds']} s)", flush=True)
     base = rows[0]["exact_match"]
     speedups = [r for r in rows[1:] if not r["options"]]  # the ablation row is not a decoding speed setting

@@ -85,10 +85,12 @@ def render(out_dir: Path) -> str:
     if "parallel" in docs:
         d = docs["parallel"]
         lines += ["", f"## Parallel decoding ({d['params']['cases']} held-out cases, one run)", "",
-                  "| setting | exact match % | edit sim % | tokens/call | positions/call | calls/case |",
-                  "|---|---:|---:|---:|---:|---:|"]
+                  "| setting | exact match % | edit sim % | same as 1/step % | tokens/call | positions/call | calls/case |",
+                  "|---|---:|---:|---:|---:|---:|---:|"]
         for r in d["rows"]:
-            lines.append(f"| {r['setting']} | {r['exact_match']:g} | {r['edit_similarity']:g} | {r['tokens_per_call']:g} "
+            same = r.get("same_as_1_per_step")
+            lines.append(f"| {r['setting']} | {r['exact_match']:g} | {r['edit_similarity']:g} "
+                         f"| {'-' if same is None else format(same, 'g')} | {r['tokens_per_call']:g} "
                          f"| {r['positions_per_call']:g} | {r['calls_per_case']:g} |")
         lines += ["", "![parallel decoding](parallel_curve.png)"]
     if "cache" in docs:
@@ -112,15 +114,17 @@ def render(out_dir: Path) -> str:
         d = docs["validity"]
         langs = d["params"].get("languages")
         where = ", ".join(f"{k} {v}" for k, v in langs.items()) if isinstance(langs, dict) else "python"
-        lines += ["", f"## Syntax validity, self-correction and repair ({d['params']['cases']} held-out cursor "
+        lines += ["", f"## Syntax validity, self-correction, repair and retry ({d['params']['cases']} held-out cursor "
                       f"positions: {where})", "",
-                  "| setting | suggestions | valid % | errors added before | after | corrected | repaired | exact match % | model calls/suggestion |",
-                  "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+                  "| setting | suggestions | valid % | errors added before | after | corrected | repaired | retried "
+                  "| exact match % | model calls/suggestion |",
+                  "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
         for r in d["rows"]:
             label = r.get("setting", f"{r['correction_rounds']} correction rounds")
             lines.append(f"| {label} | {r['suggestions']}/{r['cases']} | {_fmt(r['valid_pct'])} | "
                          f"{r['errors_added_before_correction']} | {r['errors_added_after_correction']} | {r['corrected']} | "
-                         f"{r.get('repaired', 0)} | {_fmt(r['exact_match_pct'])} | {_fmt(r['model_calls_per_suggestion'])} |")
+                         f"{r.get('repaired', 0)} | {r.get('retried', 0)} | {_fmt(r['exact_match_pct'])} "
+                         f"| {_fmt(r['model_calls_per_suggestion'])} |")
     if "quality" in docs:
         d = docs["quality"]
         lines += ["", "## Quality (details and published numbers with sources: [quality.md](quality.md))", "",

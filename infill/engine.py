@@ -79,6 +79,7 @@ class Suggestion:
     confidence: float
     timings: dict = field(default_factory=dict)  # plan_ms, model_ms, post_ms, total_ms
     repaired: bool = False  # cut back to its longest prefix that adds no parse errors
+    retried: bool = False  # from the second fill at other canvas lengths
 
 
 @dataclass
@@ -88,6 +89,7 @@ class _Candidate:
     validation: Validation
     corrected: bool = False
     repaired: bool = False
+    retried: bool = False
 
 
 class _Run:
@@ -318,6 +320,7 @@ def _suggest(text: str, span: Span, lang: str, denoiser: Denoiser, config: Engin
         confidence=best.confidence,
         timings=timings,
         repaired=best.repaired,
+        retried=best.retried,
     )
 
 
@@ -338,7 +341,7 @@ def _retry_other_lengths(best: _Candidate, tried: list[int], first: FillRequest,
         finished = _finish(result.text, span, text, lang, doc)
         if finished is None:
             continue
-        alt = _Candidate(finished[0], result.confidence, finished[1])
+        alt = _Candidate(finished[0], result.confidence, finished[1], retried=True)
         if alt.validation.errors_added and config.repair_cuts > 0:
             alt = _repair_by_truncation(alt, text, span, lang, doc, config.repair_cuts, config.repair_keep)
         if alt.validation.errors_added < best.validation.errors_added:

@@ -108,6 +108,12 @@ def test_parallel_curve_has_every_setting_and_consistent_rates(results):
         assert 0 <= r["exact_match"] <= 100
         assert r["positions_per_call"] >= r["tokens_per_call"] >= 0 and r["positions_per_call"] > 0
         assert r["calls_per_case"] >= 1
+    # agreement with 1/step is computed from the outputs stored in the same run
+    base = rows["1/step"]["outputs"]
+    assert rows["1/step"]["same_as_1_per_step"] is None and len(base) == d["params"]["cases"]
+    for r in list(rows.values())[1:]:
+        same = sum(a == b for a, b in zip(r["outputs"], base))
+        assert r["same_as_1_per_step"] == round(100 * same / len(base), 2)
     # more tokens per step never needs more calls
     assert rows["8/step"]["calls_per_case"] <= rows["4/step"]["calls_per_case"] <= rows["2/step"]["calls_per_case"] <= rows["1/step"]["calls_per_case"]
 
@@ -147,6 +153,8 @@ def test_validity_counts_are_consistent(results):
             assert 0 <= r["valid_pct"] <= 100
     assert no_corr["errors_added_after_correction"] == no_corr["errors_added_before_correction"]
     assert no_corr["corrected"] == 0 and no_corr["repaired"] == corr["repaired"] == 0
+    assert no_corr["retried"] == corr["retried"] == 0 == no_corr["invalid_retry_candidates"]
+    assert default["retried"] <= default["suggestions"]
     # the same deterministic fills: repair only acts on what self-correction left broken
     assert default["suggestions"] == corr["suggestions"]
 

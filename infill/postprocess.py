@@ -239,11 +239,11 @@ def _loop_at(line: str, i: int) -> tuple[int, int] | None:
     return None
 
 
-def _drop_loops_in_line(line: str) -> str:
+def _drop_loops_in_line(line: str, context: str) -> str:
     out, i = [], 0
     while i < len(line):
         loop = _loop_at(line, i)
-        if loop is None:
+        if loop is None or line[i:i + loop[0] * loop[1]] in context:
             out.append(line[i])
             i += 1
             continue
@@ -253,11 +253,12 @@ def _drop_loops_in_line(line: str) -> str:
     return "".join(out)
 
 
-def drop_repetition(s: str) -> str:
+def drop_repetition(s: str, context: str = "") -> str:
     """Cut decoding loops: a unit repeated in a row within a line keeps one copy
     (``get_args_args_args(x)`` -> ``get_args(x)``), and a line with a word in it repeated on
-    consecutive lines (``import sys`` three times) keeps the first."""
-    lines = [_drop_loops_in_line(line) for line in s.split("\n")]
+    consecutive lines (``import sys`` three times) keeps the first. A repetition that ``context``
+    (the code around the span) already holds is the file's own style and stays."""
+    lines = [_drop_loops_in_line(line, context) for line in s.split("\n")]
     out: list[str] = []
     run = 0
     for line in lines:
@@ -265,9 +266,16 @@ def drop_repetition(s: str) -> str:
         run = run + 1 if same else 1
         if run < _LOOP_COPIES or not same:
             out.append(line)
-        elif run == _LOOP_COPIES:
+        elif run == _LOOP_COPIES and "\n".join([line.strip()] * _LOOP_COPIES) not in _stripped_lines(context):
             out.pop()  # the second copy goes too: only the first of the run stays
+        elif run == _LOOP_COPIES:
+            out.append(line)
+            run = 0  # the context repeats this line too: keep the run as written
     return "\n".join(out)
+
+
+def _stripped_lines(text: str) -> str:
+    return "\n".join(line.strip() for line in text.split("\n"))
 
 
 def drop_repeated_lines(s: str, around: _Around) -> str:
@@ -393,7 +401,7 @@ def postprocess(fill: str, span, text: str, language: str | None = None) -> str 
     s = _norm(fill).replace("\x00", "")
     if not span.multiline:
         s = cut_single_line(s)
-    s = drop_repetition(s)
+    s = drop_repetition(s, text[max(0, span.start - _SCAN_CHARS):span.end + _SCAN_CHARS])
     s = trim_trailing_whitespace(s, around.suffix)
     s = drop_repeated_lines(s, around)
     s = drop_suffix_overlap(s, around)

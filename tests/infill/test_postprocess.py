@@ -45,6 +45,13 @@ def test_legitimate_repetition_is_kept(fill):
     assert drop_repetition(fill) == fill
 
 
+def test_a_repetition_the_file_already_has_is_its_style():
+    context = "grid = [[cell, cell, cell, cell]]\n    next(it)\n    next(it)\n    next(it)\n"
+    assert drop_repetition("[cell, cell, cell, cell]", context) == "[cell, cell, cell, cell]"
+    assert drop_repetition("next(it)\nnext(it)\nnext(it)\nnext(it)", context) == "next(it)\nnext(it)\nnext(it)\nnext(it)"
+    assert drop_repetition("[cell, cell, cell, cell]") == "[cell, cell]"  # "cell, " x3 -> once
+
+
 def test_postprocess_removes_a_loop_before_the_other_rules():
     assert run("x = <|>\n", "get_args_args_args_args(a)") == "get_args(a)"
 

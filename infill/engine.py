@@ -45,9 +45,12 @@ class EngineConfig:
     # (a lone ``(`` is no suggestion).
     repair_keep: float = 0.25
     # A candidate still broken after correction and repair: fill once more at the canvas lengths of
-    # this many candidates that were not tried yet (one batched call) and keep the best that adds
-    # no errors (repaired like the first). 0 or ``candidates`` turns it off.
+    # this many candidates (one batched call of this many rows), sampled at ``retry_temperature``
+    # so the model does not repeat its greedy fill, and keep the best that adds no errors (repaired
+    # like the first).
+    # With ``retry_temperature=None`` (greedy) only lengths not tried yet are filled. 0 turns it off.
     invalid_retry_candidates: int = 4
+    retry_temperature: float | None = 0.8
     allow_invalid: bool = False  # return a suggestion even if it still adds parse errors
     # Documents longer than this (characters) check candidates in the top-level syntax nodes around
     # the span, parsed alone, instead of re-parsing the whole document for every candidate.
@@ -328,15 +331,22 @@ def _suggest(text: str, span: Span, lang: str, denoiser: Denoiser, config: Engin
 
 def _retry_other_lengths(best: _Candidate, tried: list[int], first: FillRequest, text: str, span: Span,
                          lang: str, run: _Run, config: EngineConfig, count: CountTokens, doc: _Doc) -> _Candidate:
-    """``best`` still adds parse errors: fill at the canvas lengths not tried yet (one batch) and
-    return the candidate adding the fewest errors (a broken one repaired by truncation), ``best``
-    on ties."""
+    """``best`` still adds parse errors: fill again at the retry's canvas lengths (one batch,
+    sampled at ``config.retry_temperature``; greedy: only the lengths not tried yet) and return the
+    candidate adding the fewest errors (a broken one repaired by truncation), ``best`` on ties."""
+    if config.invalid_retry_candidates <= 0:
+        return best
     lengths = canvas_lengths(span, text, config.canvas, count, config.invalid_retry_candidates)
-    more = [n for n in lengths if n not in tried]
+    t = config.retry_temperature
+    if t is None:
+        more = [n for n in lengths if n not in tried]
+    else:  # sampled rows differ even at one length: fill all of them, lengths repeated if capped
+        more = [lengths[i % len(lengths)] for i in range(config.invalid_retry_candidates)]
     if not more:
         return best
-    log.debug("candidate adds %d parse error(s); retrying at canvas lengths %s", best.validation.errors_added, more)
-    results = run.fill([replace(first, canvas_tokens=n) for n in more])
+    log.debug("candidate adds %d parse error(s); retrying at canvas lengths %s, temperature %s",
+              best.validation.errors_added, more, t)
+    results = run.fill([replace(first, canvas_tokens=n, temperature=t) for n in more])
     for result in results:
         finished = _finish(result.text, span, text, lang, doc)
         if finished is None:

@@ -49,6 +49,9 @@ class FillRequest:
     canvas_tokens: int
     language: str | None = None
     single_line: bool = False  # the fill ends at its first line break (the denoiser may stop there)
+    # None: the denoiser's own sampling (greedy by default); > 0: sample at this temperature, for a
+    # retry that should not repeat the deterministic fill (seeded: the same request, the same fill)
+    temperature: float | None = None
 
 
 @dataclass

@@ -11,7 +11,8 @@ Requests (client -> worker)::
     {"id": int, "op": "health"}
     {"id": int, "op": "fill",   "requests": [{"prefix": str, "suffix": str,
                                               "canvas_tokens": int, "language": str | None,
-                                              "single_line": bool (optional)}],
+                                              "single_line": bool (optional),
+                                              "temperature": float | None (optional)}],
                                 "deadline_ms": int | None, "options": {str: scalar}}
     {"id": int, "op": "cancel", "target": int}
 
@@ -41,6 +42,7 @@ MAX_MESSAGE_BYTES = 8 * 1024 * 1024  # a request's text is capped far below this
 MAX_BATCH = 64  # requests in one fill message
 MAX_CANVAS_TOKENS = 4096
 MAX_OPTIONS = 16
+MAX_TEMPERATURE = 4.0  # a request's sampling temperature
 HEADER = struct.Struct(">I")
 
 OPS = ("hello", "health", "fill", "cancel")
@@ -173,9 +175,10 @@ def _check_fill_requests(requests: Any) -> None:
         if not isinstance(req, dict):
             raise ProtocolError(f"'fill': requests[{i}] must be a map")
         keys = set(req)
-        if keys - {"prefix", "suffix", "canvas_tokens", "language", "single_line"} or not {"prefix", "suffix", "canvas_tokens"} <= keys:
+        if (keys - {"prefix", "suffix", "canvas_tokens", "language", "single_line", "temperature"}
+                or not {"prefix", "suffix", "canvas_tokens"} <= keys):
             raise ProtocolError(f"'fill': requests[{i}] must have prefix, suffix, canvas_tokens and optional "
-                                "language and single_line")
+                                "language, single_line and temperature")
         if not isinstance(req["prefix"], str) or not isinstance(req["suffix"], str):
             raise ProtocolError(f"'fill': requests[{i}] prefix and suffix must be strings")
         if not _is_int(req["canvas_tokens"]) or not 1 <= req["canvas_tokens"] <= MAX_CANVAS_TOKENS:
@@ -184,6 +187,9 @@ def _check_fill_requests(requests: Any) -> None:
             raise ProtocolError(f"'fill': requests[{i}].language must be a string or nil")
         if not isinstance(req.get("single_line", False), bool):
             raise ProtocolError(f"'fill': requests[{i}].single_line must be a boolean")
+        t = req.get("temperature")
+        if t is not None and (isinstance(t, bool) or not isinstance(t, (int, float)) or not 0 <= t <= MAX_TEMPERATURE):
+            raise ProtocolError(f"'fill': requests[{i}].temperature must be nil or a number in [0, {MAX_TEMPERATURE}]")
 
 
 def _check_options(options: Any) -> None:
@@ -223,7 +229,8 @@ def fill_message(msg_id: int, requests: list[FillRequest], deadline_ms: int | No
     return {
         "id": msg_id, "op": "fill", "deadline_ms": deadline_ms, "options": options or {},
         "requests": [{"prefix": _utf8_safe(r.prefix), "suffix": _utf8_safe(r.suffix), "canvas_tokens": r.canvas_tokens,
-                      "language": r.language, "single_line": r.single_line} for r in requests],
+                      "language": r.language, "single_line": r.single_line, "temperature": r.temperature}
+                     for r in requests],
     }
 
 
@@ -237,7 +244,8 @@ def _utf8_safe(text: str) -> str:
 
 
 def requests_from_message(msg: dict) -> list[FillRequest]:
-    return [FillRequest(r["prefix"], r["suffix"], r["canvas_tokens"], r.get("language"), r.get("single_line", False))
+    return [FillRequest(r["prefix"], r["suffix"], r["canvas_tokens"], r.get("language"), r.get("single_line", False),
+                        None if r.get("temperature") is None else float(r["temperature"]))
             for r in msg["requests"]]
 
 

@@ -7,6 +7,8 @@ stop (delete/pad) tokens removed. Consecutive requests with the same context reu
 
 from __future__ import annotations
 
+import dataclasses
+
 import hashlib
 import importlib.resources
 import re
@@ -176,9 +178,21 @@ class TextDenoiser:
 
     def fill(self, requests: Sequence[FillRequest], cancel: CancelToken | None = None,
              sampler: SamplerOptions | None = None) -> list[FillResult]:
-        """Fill each request's hole; ``sampler`` overrides the default sampler options for this call only."""
+        """Fill each request's hole; ``sampler`` overrides the default sampler options for this call
+        only, and a request's own ``temperature`` overrides the sampler's (requests of different
+        temperatures run as separate batches)."""
         if not requests:
             return []
+        temperatures = list(dict.fromkeys(r.temperature for r in requests))
+        if len(temperatures) > 1:
+            out: list[FillResult | None] = [None] * len(requests)
+            for t in temperatures:
+                index = [i for i, r in enumerate(requests) if r.temperature == t]
+                for i, result in zip(index, self.fill([requests[i] for i in index], cancel, sampler)):
+                    out[i] = result
+            return out  # type: ignore[return-value]
+        if temperatures[0] is not None:
+            sampler = dataclasses.replace(sampler or self.options.sampler, temperature=temperatures[0])
         t0 = time.perf_counter()
         splits = [self._split_heal(r.prefix) for r in requests]
         heals = [h for _, h in splits]

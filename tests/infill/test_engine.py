@@ -258,17 +258,37 @@ def test_repair_never_keeps_only_punctuation():
 def test_a_candidate_still_broken_is_retried_at_other_lengths(scripted, at_cursor):
     text, offset = at_cursor("def total(items):\n    s = 0\n    s += <|>\n    return s\n")
     d = scripted(["= = = = =", "else: = =", "it.price", "for x in = ="])
-    sug = complete(text, offset, "python", d, EngineConfig(correction_rounds=0))
-    assert sug is not None and sug.edit.text == "it.price" and not sug.repaired
-    assert len(d.calls) == 2 and len(d.calls[1]) == 3  # the other three lengths in one batch
+    sug = complete(text, offset, "python", d, EngineConfig(correction_rounds=0, retry_temperature=None))
+    assert sug is not None and sug.edit.text == "it.price" and not sug.repaired and sug.retried
+    assert len(d.calls) == 2 and len(d.calls[1]) == 3  # greedy: the other three lengths in one batch
     lengths = [r.canvas_tokens for r in d.requests]
     assert len(set(lengths)) == 4
     assert all(r.prefix == d.requests[0].prefix and r.suffix == d.requests[0].suffix for r in d.requests)
+    assert all(r.temperature is None for r in d.requests)
+
+
+def test_the_retry_samples_every_length_at_the_retry_temperature(scripted, at_cursor):
+    text, offset = at_cursor("def total(items):\n    s = 0\n    s += <|>\n    return s\n")
+    d = scripted(["= = = = =", "else: = =", "= =", "it.price", "for x in = ="])
+    sug = complete(text, offset, "python", d, EngineConfig(correction_rounds=0))  # the defaults
+    assert sug is not None and sug.edit.text == "it.price" and sug.retried
+    first, retry = d.calls
+    assert first[0].temperature is None and len(retry) == 4
+    assert {r.temperature for r in retry} == {EngineConfig().retry_temperature}
+    assert {r.canvas_tokens for r in retry} == {r.canvas_tokens for r in retry} | {first[0].canvas_tokens}
+
+
+def test_a_sampled_retry_fills_as_many_rows_when_the_lengths_are_capped(scripted, at_cursor):
+    text, offset = at_cursor(PY_BLOCK)  # a new block line: 64 tokens, the cap, and 32
+    d = scripted(["for = =", "else: =", "= =", ") =", "s += it.price"])
+    sug = complete(text, offset, "python", d, EngineConfig(correction_rounds=0))
+    assert sug is not None and sug.edit.text.strip() == "s += it.price"
+    assert [r.canvas_tokens for r in d.calls[1]] == [64, 32, 64, 32]
 
 
 def test_the_retry_is_dropped_when_it_is_no_better(scripted, at_cursor):
     text, offset = at_cursor("def total(items):\n    s = 0\n    s += <|>\n    return s\n")
-    d = scripted(["= = = = =", "= =", "", "else: ="])
+    d = scripted(["= = = = =", "= =", "", "else: =", ") ="])
     assert complete(text, offset, "python", d, EngineConfig(correction_rounds=0)) is None
     assert len(d.calls) == 2
 
@@ -406,7 +426,7 @@ _FILL_ALPHABET = st.sampled_from(list("abx_ 01+*-=:;,.()[]{}'\"\n\t\\#/<>") + ["
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(language=st.sampled_from(sorted(_DOCS)), where=st.floats(0, 1),
-       fills=st.lists(st.lists(_FILL_ALPHABET, max_size=40).map("".join), min_size=6, max_size=6))
+       fills=st.lists(st.lists(_FILL_ALPHABET, max_size=40).map("".join), min_size=7, max_size=7))
 def test_any_fill_anywhere_gives_a_suggestion_or_none(scripted, language, where, fills):
     text = _DOCS[language]
     offset = int(where * len(text))

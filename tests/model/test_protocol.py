@@ -78,6 +78,8 @@ GOOD_FILL = {"id": 1, "op": "fill", "requests": [{"prefix": "a", "suffix": "b", 
     GOOD_FILL,
     {**GOOD_FILL, "options": {"steps": 4, "temperature": 0.0}},
     {**GOOD_FILL, "requests": [{"prefix": "a", "suffix": "b", "canvas_tokens": 2, "single_line": True}]},
+    {**GOOD_FILL, "requests": [{"prefix": "a", "suffix": "b", "canvas_tokens": 2, "temperature": 0.8}]},
+    {**GOOD_FILL, "requests": [{"prefix": "a", "suffix": "b", "canvas_tokens": 2, "temperature": None}]},
 ])
 def test_valid_requests_pass(msg):
     assert P.check_request(msg) is msg
@@ -103,6 +105,10 @@ def test_valid_requests_pass(msg):
     ({**GOOD_FILL, "requests": [{"prefix": "a", "suffix": "b", "canvas_tokens": 2, "language": 3}]}, "language"),
     ({**GOOD_FILL, "requests": [{"prefix": "a", "suffix": "b", "canvas_tokens": 2, "evil": 1}]}, "requests[0]"),
     ({**GOOD_FILL, "requests": [{"prefix": "a", "suffix": "b", "canvas_tokens": 2, "single_line": 1}]}, "single_line"),
+    ({**GOOD_FILL, "requests": [{"prefix": "a", "suffix": "b", "canvas_tokens": 2, "temperature": -1}]}, "temperature"),
+    ({**GOOD_FILL, "requests": [{"prefix": "a", "suffix": "b", "canvas_tokens": 2, "temperature": 1e9}]}, "temperature"),
+    ({**GOOD_FILL, "requests": [{"prefix": "a", "suffix": "b", "canvas_tokens": 2, "temperature": "hot"}]}, "temperature"),
+    ({**GOOD_FILL, "requests": [{"prefix": "a", "suffix": "b", "canvas_tokens": 2, "temperature": True}]}, "temperature"),
     ({**GOOD_FILL, "requests": [GOOD_FILL["requests"][0]] * (P.MAX_BATCH + 1)}, "requests"),
     ({**GOOD_FILL, "deadline_ms": -5}, "deadline_ms"),
     ({**GOOD_FILL, "options": {"steps": [1]}}, "option"),
@@ -140,6 +146,7 @@ def test_error_response_never_carries_a_bad_id():
 def test_fill_requests_round_trip_with_single_line():
     from infill.types import FillRequest
 
-    reqs = [FillRequest("a", "b", 3, "python", single_line=True), FillRequest("c", "d", 4)]
+    reqs = [FillRequest("a", "b", 3, "python", single_line=True), FillRequest("c", "d", 4),
+            FillRequest("e", "f", 5, temperature=0.7)]
     msg = msgpack.unpackb(msgpack.packb(P.fill_message(7, reqs)))
     assert P.check_request(msg) and P.requests_from_message(msg) == reqs

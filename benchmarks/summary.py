@@ -50,7 +50,7 @@ def render(out_dir: Path) -> str:
     m = first["machine"]
     run = docs.get("run", {})
     lines = ["# Benchmark summary", "",
-             f"Generated from `benchmarks/results/*.json` by `{run.get('command', first['command'])}`"
+             f"Generated from the `*.json` results beside this file by `{run.get('command', first['command'])}`"
              f"{' (quick sizes)' if first.get('quick') else ''}.", "",
              f"- Machine: {m['nproc']} CPU cores ({m['cpu']}), Python {m['python']}, torch {m['torch']}; "
              f"1-minute load average at start {_fmt(m.get('loadavg_1min_at_start'))} (other work was running)",

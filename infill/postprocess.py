@@ -10,6 +10,7 @@ insertion adds count, because the document being edited is often already broken.
 from __future__ import annotations
 
 import functools
+import itertools
 from dataclasses import dataclass
 
 from infill import positions, syntax
@@ -106,6 +107,7 @@ class _Around:
     """What post-processing needs to know about the document around the span (``\\n`` endings)."""
 
     line_prefix: str  # text of the span's first line before the span
+    prefix: str  # text before the span (window, from a line start)
     suffix: str  # text after the span (window)
     replaced: str  # the text the span replaces
     prefix_openers: tuple[str, ...]  # unmatched openers at the span start (window), innermost last
@@ -160,6 +162,7 @@ def _around(text: str, span, language: str | None) -> _Around:
     tabs, width, crlf = _document_style(text, language)
     return _Around(
         line_prefix=_norm(text[line_start:span.start]),
+        prefix=prefix_win,
         suffix=suffix_win,
         replaced=_norm(text[span.start:span.end]),
         prefix_openers=tuple(prefix_win[i] for i in openers),
@@ -260,22 +263,22 @@ def drop_repetition(s: str, context: str = "") -> str:
     (the code around the span) already holds is the file's own style and stays."""
     lines = [_drop_loops_in_line(line, context) for line in s.split("\n")]
     out: list[str] = []
-    run = 0
-    for line in lines:
-        same = bool(out) and line.strip() == out[-1].strip() and any(ch.isalpha() for ch in line)
-        run = run + 1 if same else 1
-        if run < _LOOP_COPIES or not same:
-            out.append(line)
-        elif run == _LOOP_COPIES and "\n".join([line.strip()] * _LOOP_COPIES) not in _stripped_lines(context):
-            out.pop()  # the second copy goes too: only the first of the run stays
-        elif run == _LOOP_COPIES:
-            out.append(line)
-            run = 0  # the context repeats this line too: keep the run as written
+    for key, group in itertools.groupby(lines, key=str.strip):
+        run = list(group)
+        loop = len(run) >= _LOOP_COPIES and any(ch.isalpha() for ch in key)
+        if loop and "\n".join([key] * _LOOP_COPIES) not in _stripped_lines(context):
+            run = run[:1]  # only the first of the run stays
+        out += run
     return "\n".join(out)
 
 
 def _stripped_lines(text: str) -> str:
     return "\n".join(line.strip() for line in text.split("\n"))
+
+
+def _before_code_in_indentation(around: _Around) -> bool:
+    """The span starts in a line's indentation, with code after it on that line."""
+    return not around.line_prefix.strip() and bool(around.suffix.split("\n", 1)[0].strip())
 
 
 def drop_repeated_lines(s: str, around: _Around) -> str:
@@ -389,8 +392,7 @@ def _final_break(around: _Around, span) -> str:
     line's code (``  |  y = 1`` -> ``  x = 0\n  |  y = 1``); else nothing."""
     if around.replaced.endswith("\n"):
         return "\n"
-    if (span.start == span.end and span.multiline and not around.line_prefix.strip()
-            and around.suffix.split("\n", 1)[0].strip()):
+    if span.start == span.end and span.multiline and _before_code_in_indentation(around):
         return "\n" + around.line_prefix
     return ""
 
@@ -401,16 +403,15 @@ def postprocess(fill: str, span, text: str, language: str | None = None) -> str 
     s = _norm(fill).replace("\x00", "")
     if not span.multiline:
         s = cut_single_line(s)
-    s = drop_repetition(s, text[max(0, span.start - _SCAN_CHARS):span.end + _SCAN_CHARS])
+    s = drop_repetition(s, around.prefix + around.replaced + around.suffix)
     s = trim_trailing_whitespace(s, around.suffix)
     s = drop_repeated_lines(s, around)
     s = drop_suffix_overlap(s, around)
     s = balance_brackets(s, around)
     if span.multiline:
         s = match_indentation(s, span.indent, around)
-    elif not around.line_prefix.strip() and around.suffix.split("\n", 1)[0].strip():
-        # In a line's indentation before its code: the code's indentation is the user's, not the fill's.
-        s = s.lstrip(" \t")
+    elif _before_code_in_indentation(around):
+        s = s.lstrip(" \t")  # the code's indentation is the user's, not the fill's
     s = trim_trailing_whitespace(s, around.suffix)
     if not s.strip():
         return None

@@ -60,11 +60,9 @@ def score_setting(den, cases, k, threshold, batch_size: int, extra: dict | None 
             results = den.fill(reqs, sampler=sampler_for(k, threshold, CASE_CANVAS[shape] + 1, **(extra or {})))
             tot["model_calls"] += results[0].model_calls
             for (index, c), res in zip(chunk, results):
-                out = finish(res.text, CASE_SHAPE[c.shape], c.prefix, c.suffix)
-                if c.shape == "expression":
-                    out = out.rstrip("\n")
-                outputs[index] = out.rstrip()
-                exact = int(out.rstrip() == c.reference.rstrip())
+                out = finish(res.text, CASE_SHAPE[c.shape], c.prefix, c.suffix).rstrip()
+                outputs[index] = out
+                exact = int(out == c.reference.rstrip())
                 kept = res.tokens
                 d = per_shape.setdefault(shape, {"n": 0, "exact": 0, "kept": 0, "row_calls": 0})
                 for acc in (tot, d):
@@ -72,7 +70,7 @@ def score_setting(den, cases, k, threshold, batch_size: int, extra: dict | None 
                     acc["exact"] += exact
                     acc["kept"] += kept
                     acc["row_calls"] += res.model_calls
-                tot["edit"] += edit_similarity(out.rstrip(), c.reference.rstrip())
+                tot["edit"] += edit_similarity(out, c.reference.rstrip())
                 tot["committed"] += res.timings.get("canvas_tokens", CASE_CANVAS[c.shape])
     n = max(1, tot["n"])
     ordered = [outputs[i] for i in range(len(cases))]

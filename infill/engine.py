@@ -82,7 +82,7 @@ class Suggestion:
     confidence: float
     timings: dict = field(default_factory=dict)  # plan_ms, model_ms, post_ms, total_ms
     repaired: bool = False  # cut back to its longest prefix that adds no parse errors
-    retried: bool = False  # from the second fill at other canvas lengths
+    retried: bool = False  # from the retry's sampled fill (``invalid_retry_candidates``)
 
 
 @dataclass
@@ -264,6 +264,15 @@ def _finish(fill: str, span: Span, text: str, lang: str, doc: _Doc) -> tuple[str
                           original_tree=doc.tree)
 
 
+def _candidates(results: Sequence[FillResult], span: Span, text: str, lang: str, doc: _Doc,
+                retried: bool = False):
+    """The fills of ``results`` that leave something usable, finished and validated, in order (lazily)."""
+    for result in results:
+        finished = _finish(result.text, span, text, lang, doc)
+        if finished is not None:
+            yield _Candidate(finished[0], result.confidence, finished[1], retried=retried)
+
+
 def _suggest(text: str, span: Span, lang: str, denoiser: Denoiser, config: EngineConfig,
              cancel: CancelToken | None, tree, started: float) -> Suggestion | None:
     if cancel is not None:
@@ -283,11 +292,7 @@ def _suggest(text: str, span: Span, lang: str, denoiser: Denoiser, config: Engin
     results = run.fill(requests)
     doc = _validation_doc(text, span, lang, tree, config.local_validation_chars)
 
-    candidates: list[_Candidate] = []
-    for result in results:
-        finished = _finish(result.text, span, text, lang, doc)
-        if finished is not None:
-            candidates.append(_Candidate(finished[0], result.confidence, finished[1]))
+    candidates = list(_candidates(results, span, text, lang, doc))
     if not candidates:
         log.debug("nothing to suggest: all %d candidate(s) were empty or unchanged", len(results))
         return None
@@ -300,7 +305,7 @@ def _suggest(text: str, span: Span, lang: str, denoiser: Denoiser, config: Engin
         best = _repair_by_truncation(best, text, span, lang, doc, config.repair_cuts,
                                      config.repair_keep)
     if best.validation.errors_added:
-        best = _retry_other_lengths(best, lengths, requests[0], text, span, lang, run, config, count, doc)
+        best = _retry(best, lengths, requests[0], text, span, lang, run, config, count, doc)
     if best.validation.errors_added and not config.allow_invalid:
         log.info("dropping suggestion: it adds %d parse error(s) after %d correction round(s)",
                  best.validation.errors_added, config.correction_rounds)
@@ -329,8 +334,8 @@ def _suggest(text: str, span: Span, lang: str, denoiser: Denoiser, config: Engin
 
 # --------------------------------------------------------------------------- repair
 
-def _retry_other_lengths(best: _Candidate, tried: list[int], first: FillRequest, text: str, span: Span,
-                         lang: str, run: _Run, config: EngineConfig, count: CountTokens, doc: _Doc) -> _Candidate:
+def _retry(best: _Candidate, tried: list[int], first: FillRequest, text: str, span: Span,
+           lang: str, run: _Run, config: EngineConfig, count: CountTokens, doc: _Doc) -> _Candidate:
     """``best`` still adds parse errors: fill again at the retry's canvas lengths (one batch,
     sampled at ``config.retry_temperature``; greedy: only the lengths not tried yet) and return the
     candidate adding the fewest errors (a broken one repaired by truncation), ``best`` on ties."""
@@ -347,11 +352,7 @@ def _retry_other_lengths(best: _Candidate, tried: list[int], first: FillRequest,
     log.debug("candidate adds %d parse error(s); retrying at canvas lengths %s, temperature %s",
               best.validation.errors_added, more, t)
     results = run.fill([replace(first, canvas_tokens=n, temperature=t) for n in more])
-    for result in results:
-        finished = _finish(result.text, span, text, lang, doc)
-        if finished is None:
-            continue
-        alt = _Candidate(finished[0], result.confidence, finished[1], retried=True)
+    for alt in _candidates(results, span, text, lang, doc, retried=True):
         if alt.validation.errors_added and config.repair_cuts > 0:
             alt = _repair_by_truncation(alt, text, span, lang, doc, config.repair_cuts, config.repair_keep)
         if alt.validation.errors_added < best.validation.errors_added:

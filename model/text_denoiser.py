@@ -7,8 +7,6 @@ stop (delete/pad) tokens removed. Consecutive requests with the same context reu
 
 from __future__ import annotations
 
-import dataclasses
-
 import hashlib
 import importlib.resources
 import re
@@ -16,7 +14,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import torch
@@ -192,7 +190,7 @@ class TextDenoiser:
                     out[i] = result
             return out  # type: ignore[return-value]
         if temperatures[0] is not None:
-            sampler = dataclasses.replace(sampler or self.options.sampler, temperature=temperatures[0])
+            sampler = replace(sampler or self.options.sampler, temperature=temperatures[0])
         t0 = time.perf_counter()
         splits = [self._split_heal(r.prefix) for r in requests]
         heals = [h for _, h in splits]

@@ -21,7 +21,7 @@ from infill.context import ContextConfig, ContextWindow, CountTokens, build_cont
 from infill.postprocess import (Region, Validation, close_open_brackets, close_open_string, error_regions,
                                 postprocess, validate)
 from infill.spans import Span, completion_span, region_span, selection_span
-from infill.types import CancelToken, Denoiser, FillRequest, FillResult, InfillError
+from infill.types import CancelToken, Cancelled, Denoiser, FillRequest, FillResult, InfillError
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +83,9 @@ class Suggestion:
     timings: dict = field(default_factory=dict)  # plan_ms, model_ms, post_ms, total_ms
     repaired: bool = False  # cut back to its longest prefix that adds no parse errors
     retried: bool = False  # from the retry's sampled fill (``invalid_retry_candidates``)
+    # The request's deadline stopped self-correction or the retry (or left no time to start them):
+    # this is the best candidate made before it.
+    cut_short: bool = False
 
 
 @dataclass
@@ -103,6 +106,28 @@ class _Run:
         self.cancel = cancel
         self.model_calls = 0
         self.model_s = 0.0
+        self.first_fill_s: float | None = None  # how long the first fill took: what more work costs
+        self.cut_short = False  # optional work was stopped or skipped for the deadline
+
+    def fill_optional(self, requests: Sequence[FillRequest]) -> list[FillResult] | None:
+        """``fill`` for work that only improves a candidate (self-correction, the retry): None when
+        the request's deadline has passed, passes during the fill, or leaves less time than the first
+        fill took (work that would be cut off is not started). A cancel or a newer request still
+        raises ``Cancelled``: then nothing of this request is wanted."""
+        left = self.cancel.seconds_left() if self.cancel is not None else None
+        if left is not None and not self.cancel.cancelled and left < (self.first_fill_s or 0.0):
+            log.info("skipping self-correction/retry: %.0f ms left, a fill took %.0f ms", left * 1000,
+                     self.first_fill_s * 1000)
+            self.cut_short = True
+            return None
+        try:
+            return self.fill(requests)
+        except Cancelled:
+            if self.cancel is None or not self.cancel.expired:
+                raise
+            log.info("the deadline stopped self-correction/retry; keeping the best candidate so far")
+            self.cut_short = True
+            return None
 
     def fill(self, requests: Sequence[FillRequest]) -> list[FillResult]:
         if self.cancel is not None:
@@ -115,8 +140,10 @@ class _Run:
         if len(results) != len(requests):
             raise InfillError(f"denoiser returned {len(results)} results for {len(requests)} requests")
         self.model_calls += sum(r.model_calls for r in results)
-        if self.cancel is not None:
-            self.cancel.raise_if_cancelled()
+        if self.first_fill_s is None:
+            self.first_fill_s = time.perf_counter() - started
+        if self.cancel is not None and self.cancel.cancelled and not self.cancel.expired:
+            raise Cancelled()  # fills that finished just past the deadline are still used
         return results
 
 
@@ -299,12 +326,14 @@ def _suggest(text: str, span: Span, lang: str, denoiser: Denoiser, config: Engin
     best = min(candidates, key=lambda c: (c.validation.errors_added, -c.confidence))
     added_before = best.validation.errors_added
 
+    # Self-correction and the retry only improve a candidate: the deadline stops them
+    # (``run.fill_optional``) and the best so far, repaired, is used; the repair needs no model.
     if added_before and config.correction_rounds > 0:
         best = _self_correct(best, text, span, lang, window, run, config, count, doc)
     if best.validation.errors_added and config.repair_cuts > 0:
         best = _repair_by_truncation(best, text, span, lang, doc, config.repair_cuts,
                                      config.repair_keep)
-    if best.validation.errors_added:
+    if best.validation.errors_added and not run.cut_short:
         best = _retry(best, lengths, requests[0], text, span, lang, run, config, count, doc)
     if best.validation.errors_added and not config.allow_invalid:
         log.info("dropping suggestion: it adds %d parse error(s) after %d correction round(s)",
@@ -329,6 +358,7 @@ def _suggest(text: str, span: Span, lang: str, denoiser: Denoiser, config: Engin
         timings=timings,
         repaired=best.repaired,
         retried=best.retried,
+        cut_short=run.cut_short,
     )
 
 
@@ -351,7 +381,9 @@ def _retry(best: _Candidate, tried: list[int], first: FillRequest, text: str, sp
         return best
     log.debug("candidate adds %d parse error(s); retrying at canvas lengths %s, temperature %s",
               best.validation.errors_added, more, t)
-    results = run.fill([replace(first, canvas_tokens=n, temperature=t) for n in more])
+    results = run.fill_optional([replace(first, canvas_tokens=n, temperature=t) for n in more])
+    if results is None:
+        return best
     for alt in _candidates(results, span, text, lang, doc, retried=True):
         if alt.validation.errors_added and config.repair_cuts > 0:
             alt = _repair_by_truncation(alt, text, span, lang, doc, config.repair_cuts, config.repair_keep)
@@ -508,7 +540,10 @@ def _self_correct(candidate: _Candidate, text: str, span: Span, lang: str, windo
         n = math.ceil(config.canvas.replace_ratio * count(broken)) + config.canvas.replace_extra * round_no
         n = max(config.canvas.min_tokens, min(n, config.canvas.max_replace_tokens))
         request = FillRequest(window.prefix + left, right + window.suffix, n, lang, not span.multiline)
-        result = run.fill([request])[0]
+        results = run.fill_optional([request])
+        if results is None:
+            break
+        result = results[0]
         piece = _clean_piece(result.text, left, right, span.multiline)
         finished = _finish(left + piece + right, span, text, lang, doc)
         if finished is None:

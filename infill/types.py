@@ -31,9 +31,20 @@ class CancelToken:
 
     @property
     def cancelled(self) -> bool:
+        return self._event.is_set() or self.expired
+
+    @property
+    def expired(self) -> bool:
+        """Only the deadline has passed (no cancel, no newer request): what is done may still be used."""
         import time
 
-        return self._event.is_set() or (self.deadline is not None and time.monotonic() > self.deadline)
+        return not self._event.is_set() and self.deadline is not None and time.monotonic() > self.deadline
+
+    def seconds_left(self) -> float | None:
+        """Seconds until the deadline (negative past it), None without one."""
+        import time
+
+        return None if self.deadline is None else self.deadline - time.monotonic()
 
     def raise_if_cancelled(self) -> None:
         if self.cancelled:

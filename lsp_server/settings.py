@@ -15,7 +15,7 @@ examples: ``lsp_server/SETTINGS.md``.
     infill.enable           bool      true     answer completion requests at all
     infill.languages        [str]     all      languages served (python, javascript, typescript, ...)
     infill.debounceMs       int       150      wait after an automatic trigger before working
-    infill.latencyBudgetMs  int       2000     per-request time budget; past it the work is cancelled
+    infill.latencyBudgetMs  int       2000     per-request time budget; past it model work stops
     infill.maxContextChars  int       16000    text on each side of the span sent to the model
     infill.cacheSize        int       256      suggestions kept in the LRU cache
     infill.workerAddress    str|null  null     "unix:/path" or "tcp:HOST:PORT" (null: start our own)
@@ -51,7 +51,7 @@ class CompletionSettings:
     enable: bool = True
     languages: list[str] = field(default_factory=lambda: list(LANGUAGES))
     debounce_ms: int = 150  # automatic triggers wait this long; a newer request supersedes
-    latency_budget_ms: int = 2000  # whole request, model included; past it the work is cancelled
+    latency_budget_ms: int = 2000  # whole request, model included; past it model work stops
     max_context_chars: int = 16000  # cap on prefix and on suffix text sent to the model
     cache_size: int = 256
 

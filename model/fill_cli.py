@@ -211,7 +211,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     e = sug.edit
     print(json.dumps({"edit": {"start": e.start, "end": e.end, "text": e.text}, "kind": sug.span.kind,
-                      "model_calls": sug.model_calls, "corrected": sug.corrected, "repaired": sug.repaired},
+                      "model_calls": sug.model_calls, "corrected": sug.corrected, "repaired": sug.repaired,
+                      "retried": sug.retried},
                      indent=2))
     return 0
 

@@ -293,6 +293,83 @@ def test_the_retry_is_dropped_when_it_is_no_better(scripted, at_cursor):
     assert len(d.calls) == 2
 
 
+class _Deadline:
+    """A scripted denoiser whose request runs out of time: after its first fill ``left_s`` remain,
+    or (``during_second``) the deadline passes during the second fill, which then stops like a
+    real denoiser's (it checks the token between steps)."""
+
+    def __init__(self, scripted, fills, left_s: float = 60.0, sleep_s: float = 0.0, during_second: bool = False):
+        self.inner = scripted(fills)
+        self.left_s, self.sleep_s, self.during_second = left_s, sleep_s, during_second
+
+    @property
+    def calls(self):
+        return self.inner.calls
+
+    def fill(self, requests, cancel=None):
+        import time
+
+        if self.sleep_s:
+            time.sleep(self.sleep_s)
+        if self.during_second and len(self.inner.calls) == 1:
+            self.inner.calls.append(list(requests))
+            cancel.deadline = time.monotonic() - 0.001
+            cancel.raise_if_cancelled()
+        out = self.inner.fill(requests, cancel)
+        if len(self.inner.calls) == 1:
+            cancel.deadline = time.monotonic() + self.left_s
+        return out
+
+
+def test_the_deadline_stops_self_correction_and_the_repaired_candidate_is_kept(scripted, at_cursor):
+    import time
+
+    text, offset = at_cursor(PY_BLOCK)
+    d = _Deadline(scripted, ["for it in items:\n        s += it.price *", "        s += 1"], during_second=True)
+    token = CancelToken(deadline=time.monotonic() + 60)
+    sug = complete(text, offset, "python", d, EngineConfig(), cancel=token)
+    assert sug is not None and sug.cut_short and sug.repaired and not sug.corrected and not sug.retried
+    assert sug.edit.text == "for it in items:\n        s += it.price" and sug.errors_added_after == 0
+    assert len(d.calls) == 2  # the correction round started, was stopped, and nothing more was asked
+
+
+def test_no_correction_is_started_when_less_time_is_left_than_a_fill_took(scripted, at_cursor):
+    import time
+
+    text, offset = at_cursor(PY_BLOCK)
+    # the first fill takes 0.3 s and leaves 0.1 s: a correction round would be cut off, so none starts
+    d = _Deadline(scripted, ["for it in items:\n        s += it.price *", "        s += 1"], left_s=0.1, sleep_s=0.3)
+    token = CancelToken(deadline=time.monotonic() + 60)
+    sug = complete(text, offset, "python", d, EngineConfig(), cancel=token)
+    assert sug is not None and sug.cut_short and sug.repaired
+    assert len(d.calls) == 1
+
+
+def test_a_cancel_during_self_correction_still_drops_the_request(scripted, at_cursor):
+    text, offset = at_cursor(PY_BLOCK)
+    token = CancelToken()
+
+    class CancelledAfterFirst:
+        inner = scripted(["for it in items:\n        s += it.price *", "        s += 1"])
+
+        def fill(self, requests, cancel=None):
+            out = self.inner.fill(requests, cancel)
+            token.cancel()  # a newer request superseded this one
+            return out
+
+    with pytest.raises(Cancelled):
+        complete(text, offset, "python", CancelledAfterFirst(), EngineConfig(), cancel=token)
+
+
+def test_a_fill_finished_just_past_the_deadline_is_still_used(scripted, at_cursor):
+    import time
+
+    text, offset = at_cursor(PY_BLOCK)
+    d = _Deadline(scripted, ["s += it.price"], left_s=-1.0)
+    sug = complete(text, offset, "python", d, EngineConfig(), cancel=CancelToken(deadline=time.monotonic() + 60))
+    assert sug is not None and sug.edit.text.strip() == "s += it.price" and not sug.cut_short
+
+
 def test_truncation_points_order_and_share():
     from infill.engine import truncation_points
 

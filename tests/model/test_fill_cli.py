@@ -84,7 +84,7 @@ def test_one_shot_fill_prints_the_edit_as_json(tmp_path, tiny_checkpoint, capsys
     src.write_text("def f(a, b):\n    return max(a, )\n")
     assert fill_cli.main(["--model", str(tiny_checkpoint), str(src), "--at", "2:19"]) == 0
     out = json.loads(capsys.readouterr().out)
-    assert set(out) == {"edit"} or {"edit", "kind", "model_calls", "corrected", "repaired"} == set(out)
+    assert set(out) == {"edit"} or {"edit", "kind", "model_calls", "corrected", "repaired", "retried"} == set(out)
     if out["edit"] is not None:
         assert out["edit"]["start"] == out["edit"]["end"] == len("def f(a, b):\n    return max(a, ")
         assert out["kind"] == "args" and out["model_calls"] >= 1

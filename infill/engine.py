@@ -18,8 +18,8 @@ from typing import Callable, Sequence
 from infill import positions, syntax
 from infill.canvas import CanvasConfig, canvas_lengths
 from infill.context import ContextConfig, ContextWindow, CountTokens, build_context, default_count_tokens
-from infill.postprocess import (Region, Validation, close_open_brackets, close_open_string, error_regions,
-                                postprocess, validate)
+from infill.postprocess import (Region, Validation, close_open_block, close_open_brackets, close_open_string,
+                                error_regions, postprocess, validate)
 from infill.spans import Span, completion_span, region_span, selection_span
 from infill.types import CancelToken, Cancelled, Denoiser, FillRequest, FillResult, InfillError
 
@@ -434,12 +434,15 @@ def truncation_points(candidate: str, limit: int, keep: float = 0.0) -> list[int
 def _repair_by_truncation(candidate: _Candidate, text: str, span: Span, lang: str,
                           doc: _Doc, limit: int, keep: float) -> _Candidate:
     """The longest prefix of ``candidate`` whose insertion adds no parse errors: the whole of it
-    or a cut, as it is, with the brackets it leaves open closed, or with the string/comment it
-    leaves open closed (each re-finished like any fill); ``candidate`` unchanged if none is."""
+    or a cut, as it is, with the brackets it leaves open closed, with the string/comment it
+    leaves open closed, or with a body for the block its last line opens (Python's ``pass``; each
+    re-finished like any fill); ``candidate`` unchanged if none is."""
     for cut in [len(candidate.text)] + truncation_points(candidate.text, limit, keep):
         piece = candidate.text[:cut]
         attempts = [piece] if cut < len(candidate.text) else []
-        for closed in (close_open_brackets(piece.rstrip(), lang), close_open_string(piece.rstrip(), lang)):
+        closings = (close_open_brackets(piece.rstrip(), lang), close_open_string(piece.rstrip(), lang),
+                    close_open_block(piece, text, span.start, span.multiline, lang))
+        for closed in closings:
             if closed is not None and closed != piece.rstrip() and closed not in attempts:
                 attempts.append(closed)
         for attempt in attempts:

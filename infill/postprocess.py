@@ -339,6 +339,29 @@ def close_open_string(s: str, language: str | None = None) -> str | None:
     return close_open_brackets(s + end, language)
 
 
+# The statement that fills an empty block, per language: a candidate cut back (or written) to a line
+# that opens a block gets it as the block's body. Bracket languages need none: their open ``{`` is
+# closed by ``close_open_brackets``.
+_EMPTY_BODY = {"python": "pass"}
+
+
+def close_open_block(s: str, text: str, start: int, multiline: bool, language: str | None = None) -> str | None:
+    """``s`` (to be inserted at ``text[start]``) with a placeholder body under its last line when that
+    line opens a block and nothing follows (Python ``except KeyError:`` -> ``except KeyError:`` and an
+    indented ``pass``; on the same line for a single-line span), or None when it does not."""
+    body = _EMPTY_BODY.get(language or "")
+    s = s.rstrip()
+    if body is None or not s.endswith(":") or _scan_state(s, language)[1] or _scan_state(s, language)[2]:
+        return None  # ``{a:`` / ``x[1:`` / a string are not blocks
+    if not multiline:
+        return f"{s} {body}"
+    nl = s.rfind("\n")
+    last = s[nl + 1:] if nl >= 0 else text[text.rfind("\n", 0, start) + 1:start] + s
+    indent = last[: len(last) - len(last.lstrip(" \t"))]
+    tabs, width, crlf = _document_style(text, language)
+    return s + ("\r\n" if crlf else "\n") + indent + ("\t" if tabs else " " * width) + body
+
+
 def _columns(ws: str, width: int) -> int:
     cols = 0
     for ch in ws:

@@ -248,6 +248,14 @@ def test_repair_closes_the_whole_candidate_before_cutting_it(scripted, at_cursor
     assert sug is not None and sug.repaired and sug.edit.text == "max(a, b)"
 
 
+def test_repair_gives_an_empty_python_block_a_body(scripted, at_cursor):
+    text, offset = at_cursor("def f():\n    try:\n        a()\n    except KeyError:\n        b()\n    <|>\n"
+                             "    else:\n        c()\n")
+    d = scripted(["except:\n"])
+    sug = complete(text, offset, "python", d, EngineConfig(correction_rounds=0, invalid_retry_candidates=0))
+    assert sug is not None and sug.repaired and sug.edit.text.rstrip() == "except:\n        pass"
+
+
 def test_repair_never_keeps_only_punctuation():
     from infill.engine import truncation_points
 

@@ -402,3 +402,26 @@ def test_error_regions_in_a_byte_range_match_the_whole_search():
         ranged = syntax.error_regions(tree, a, b)
         assert [r for r in ranged if r.start_byte <= b and r.end_byte >= a] == \
             [r for r in whole if r.start_byte <= b and r.end_byte >= a]
+
+
+def test_close_open_block_gives_a_python_block_a_body_in_the_document_style():
+    from infill.postprocess import close_open_block
+
+    text = "try:\n\tf()\n\t\nelse:\n\tg()\n"
+    at = text.index("\t\nelse") + 1
+    assert close_open_block("except KeyError:", text, at, True, "python") == "except KeyError:\n\t\tpass"
+    doc = "def f():\n    try:\n        a()\n    \n"
+    at = doc.index("    \n") + 4
+    assert close_open_block("except E:\n        b()\n    except:  \n", doc, at, True, "python") == \
+        "except E:\n        b()\n    except:\n        pass"
+    assert close_open_block("except:", doc, at, False, "python") == "except: pass"  # single-line span
+
+
+def test_close_open_block_leaves_what_is_not_an_empty_block():
+    from infill.postprocess import close_open_block
+
+    doc = "x = 1\n"
+    assert close_open_block("d = {a:", doc, 0, True, "python") is None  # an open bracket
+    assert close_open_block("s = 'a:", doc, 0, True, "python") is None  # an open string
+    assert close_open_block("y = 2", doc, 0, True, "python") is None
+    assert close_open_block("if (x) {", doc, 0, True, "javascript") is None  # brackets close that

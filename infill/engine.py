@@ -292,10 +292,11 @@ def _finish(fill: str, span: Span, text: str, lang: str, doc: _Doc) -> tuple[str
 
 
 def _candidates(results: Sequence[FillResult], span: Span, text: str, lang: str, doc: _Doc,
-                retried: bool = False):
-    """The fills of ``results`` that leave something usable, finished and validated, in order (lazily)."""
-    for result in results:
-        finished = _finish(result.text, span, text, lang, doc)
+                leads: Sequence[str] | None = None, retried: bool = False):
+    """The fills of ``results`` that leave something usable, finished and validated, in order
+    (lazily); ``leads[i]`` is text the grammar put before fill ``i`` (see ``_clause_leads``)."""
+    for i, result in enumerate(results):
+        finished = _finish((leads[i] if leads else "") + result.text, span, text, lang, doc)
         if finished is not None:
             yield _Candidate(finished[0], result.confidence, finished[1], retried=retried)
 
@@ -312,14 +313,17 @@ def _suggest(text: str, span: Span, lang: str, denoiser: Denoiser, config: Engin
     lengths = canvas_lengths(span, text, config.canvas, count, config.candidates)
     if not lengths:
         return None
-    requests = [FillRequest(window.prefix, window.suffix, n, lang, not span.multiline) for n in lengths]
+    leads = _clause_leads(text, span, lang, tree)
+    requests = [FillRequest(window.prefix + lead, window.suffix, n, lang, not span.multiline)
+                for lead in leads for n in lengths]
+    row_leads = [lead for lead in leads for _ in lengths]
     plan_s = time.perf_counter() - started
 
     run = _Run(denoiser, cancel)
     results = run.fill(requests)
     doc = _validation_doc(text, span, lang, tree, config.local_validation_chars)
 
-    candidates = list(_candidates(results, span, text, lang, doc))
+    candidates = list(_candidates(results, span, text, lang, doc, row_leads))
     if not candidates:
         log.debug("nothing to suggest: all %d candidate(s) were empty or unchanged", len(results))
         return None
@@ -334,7 +338,7 @@ def _suggest(text: str, span: Span, lang: str, denoiser: Denoiser, config: Engin
         best = _repair_by_truncation(best, text, span, lang, doc, config.repair_cuts,
                                      config.repair_keep)
     if best.validation.errors_added and not run.cut_short:
-        best = _retry(best, lengths, requests[0], text, span, lang, run, config, count, doc)
+        best = _retry(best, lengths, requests[0], row_leads[0], text, span, lang, run, config, count, doc)
     if best.validation.errors_added and not config.allow_invalid:
         log.info("dropping suggestion: it adds %d parse error(s) after %d correction round(s)",
                  best.validation.errors_added, config.correction_rounds)
@@ -362,13 +366,31 @@ def _suggest(text: str, span: Span, lang: str, denoiser: Denoiser, config: Engin
     )
 
 
+def _clause_leads(text: str, span: Span, lang: str, tree) -> tuple[str, ...]:
+    """What fills must start with: ``("",)`` (anything), or, where the grammar admits only clauses
+    (a ``switch`` body before its first ``case``, ``syntax.clause_starts``), one lead per clause
+    keyword (``case ``, ``default``), each filled as its own row, led by the line's indentation
+    when the span starts a blank line. Only for a span with nothing but blanks before it on its line."""
+    line_start = text.rfind("\n", 0, span.start) + 1
+    before = text[line_start:span.start]
+    if before.strip():
+        return ("",)
+    starts = syntax.clause_starts(tree, lang, positions.utf8_len(text[:span.start]))
+    if not starts:
+        return ("",)
+    indent = span.indent if not before else ""
+    log.debug("only clauses may start at %d: leads %s", span.start, starts)
+    return tuple(indent + s for s in starts)
+
+
 # --------------------------------------------------------------------------- repair
 
-def _retry(best: _Candidate, tried: list[int], first: FillRequest, text: str, span: Span,
+def _retry(best: _Candidate, tried: list[int], first: FillRequest, lead: str, text: str, span: Span,
            lang: str, run: _Run, config: EngineConfig, count: CountTokens, doc: _Doc) -> _Candidate:
     """``best`` still adds parse errors: fill again at the retry's canvas lengths (one batch,
     sampled at ``config.retry_temperature``; greedy: only the lengths not tried yet) and return the
-    candidate adding the fewest errors (a broken one repaired by truncation), ``best`` on ties."""
+    candidate adding the fewest errors (a broken one repaired by truncation), ``best`` on ties.
+    ``first`` is the first pass's first request and ``lead`` its grammar lead: the retry keeps it."""
     if config.invalid_retry_candidates <= 0:
         return best
     lengths = canvas_lengths(span, text, config.canvas, count, config.invalid_retry_candidates)
@@ -384,7 +406,7 @@ def _retry(best: _Candidate, tried: list[int], first: FillRequest, text: str, sp
     results = run.fill_optional([replace(first, canvas_tokens=n, temperature=t) for n in more])
     if results is None:
         return best
-    for alt in _candidates(results, span, text, lang, doc, retried=True):
+    for alt in _candidates(results, span, text, lang, doc, [lead] * len(results), retried=True):
         if alt.validation.errors_added and config.repair_cuts > 0:
             alt = _repair_by_truncation(alt, text, span, lang, doc, config.repair_cuts, config.repair_keep)
         if alt.validation.errors_added < best.validation.errors_added:

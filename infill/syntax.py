@@ -196,6 +196,36 @@ def invalid_regions(tree: ts.Tree, language: str, start_byte: int, end_byte: int
                   key=lambda r: (r.start_byte, r.end_byte))
 
 
+def clause_starts(tree: ts.Tree, language: str, byte_offset: int) -> tuple[str, ...]:
+    """The texts a fill at ``byte_offset`` must begin with because it sits in a body that holds only
+    clauses, before the first one (a JavaScript ``switch`` body before its first ``case``: any
+    statement there is a syntax error), from ``queries/<language>/clauses.scm``; () elsewhere."""
+    query = load_query(language, "clauses")
+    if query is None:
+        return ()
+    found: list[tuple[ts.Node, str]] = []
+    for index, match in ts.QueryCursor(query).matches(tree.root_node):
+        starts = query.pattern_settings(index).get("starts") or ""
+        for node in match.get("clauses", []):
+            if node.start_byte < byte_offset < node.end_byte and starts:
+                found.append((node, starts))
+    if not found:
+        return ()
+    node, starts = max(found, key=lambda f: f[0].start_byte)  # the innermost body
+    children = node.children
+    brace = next((i for i, c in enumerate(children) if c.type == "{"), None)
+    if brace is not None:
+        if byte_offset < children[brace].end_byte:
+            return ()
+        children = children[brace + 1:]
+    for child in children:
+        if child.type == "}" and child.start_byte < byte_offset:
+            return ()  # after the body
+        if child.is_named and not child.is_extra and child.start_byte < byte_offset:
+            return ()  # a clause before the cursor: statements there join it
+    return tuple(s for s in starts.split("|") if s)
+
+
 def _line_indent(node: ts.Node, source: bytes) -> bytes | None:
     """The blanks before ``node`` on its line, or None if code precedes it there."""
     before = source[source.rfind(b"\n", 0, node.start_byte) + 1 : node.start_byte]

@@ -10,6 +10,7 @@ from infill import syntax
 from infill.context import ContextConfig
 from infill.engine import EngineConfig, complete, error_region_in_candidate, fill_middle, rewrite
 from infill.positions import encode
+from infill.postprocess import count_errors
 from infill.types import CancelToken, Cancelled, InfillError
 
 PY_BLOCK = "def total(items):\n    s = 0\n    <|>\n    return s\n"
@@ -254,6 +255,24 @@ def test_repair_gives_an_empty_python_block_a_body(scripted, at_cursor):
     d = scripted(["except:\n"])
     sug = complete(text, offset, "python", d, EngineConfig(correction_rounds=0, invalid_retry_candidates=0))
     assert sug is not None and sug.repaired and sug.edit.text.rstrip() == "except:\n        pass"
+
+
+def test_a_switch_body_before_its_first_case_is_filled_as_a_clause(scripted, at_cursor):
+    text, offset = at_cursor("switch (x) {\n  <|>\n  case 2:\n    z();\n}\n")
+    d = scripted([("1:\n    y();\n    break;", 0.4), (":\n    w();", 0.6)])
+    sug = complete(text, offset, "javascript", d, EngineConfig(correction_rounds=0, invalid_retry_candidates=0))
+    assert [r.prefix.rsplit("\n", 1)[1] for r in d.requests] == ["  case ", "  default"]
+    assert sug is not None and sug.edit.text.startswith("default:\n    w();")  # the more confident clause
+    new = text[:sug.edit.start] + sug.edit.text + text[sug.edit.end:]
+    assert count_errors(new, "javascript") == 0
+
+
+def test_clause_leads_only_where_the_grammar_admits_only_clauses(scripted, at_cursor):
+    # after a case, a statement joins that case: no lead
+    text, offset = at_cursor("switch (x) {\n  case 2:\n    z();\n  <|>\n}\n")
+    d = scripted(["y();"])
+    complete(text, offset, "javascript", d, EngineConfig(correction_rounds=0, invalid_retry_candidates=0))
+    assert len(d.requests) == 1 and d.requests[0].prefix.endswith("z();\n  ")
 
 
 def test_repair_never_keeps_only_punctuation():

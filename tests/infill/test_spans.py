@@ -249,3 +249,23 @@ def test_every_capture_matches_real_code(language):
     assert any(n.text.decode().startswith("// c") or n.text.decode() == "# c" for n in found["comment"])
     assert any(n.text.decode() == "(a + 1, 's')" or n.text.decode().replace("`", '"').replace("'", '"')
                in ('(a + 1, "s")', '(a+1, "s")') for n in found["args"])
+
+
+@pytest.mark.parametrize("language,marked,expected", [
+    ("javascript", "switch (x) {\n  <|>\n  case 1:\n    y();\n}\n", ("case ", "default")),
+    ("javascript", "switch (x) {<|>}\n", ("case ", "default")),
+    ("typescript", "switch (x) {\n  <|>\n  case 1:\n    y();\n}\n", ("case ", "default")),
+    ("java", "class A { void f(int x) { switch (x) {\n  <|>\n  case 1: y(); break;\n } } }", ("case ", "default")),
+    ("go", "package m\nfunc f(x int) {\n switch x {\n <|>\n case 1:\n  y()\n }\n}\n", ("case ", "default")),
+    ("go", "package m\nfunc f(x any) {\n select {\n <|>\n case <-c:\n }\n}\n", ("case ", "default")),
+    # a statement after a case joins it; before the body's brace is not inside it; C allows statements
+    ("javascript", "switch (x) {\n  case 1:\n    y();\n  <|>\n}\n", ()),
+    ("go", "package m\nfunc f(x int) {\n switch <|>x {\n case 1:\n  y()\n }\n}\n", ()),
+    ("c", "void f(int x) { switch (x) {\n  <|>\n  case 1: y(); break;\n } }", ()),
+    ("python", "x = <|>\n", ()),
+])
+def test_clause_starts_where_only_clauses_may_begin(language, marked, expected):
+    text = marked.replace("<|>", "")
+    offset = marked.index("<|>")
+    tree = syntax.parse(text.encode(), language)
+    assert syntax.clause_starts(tree, language, len(text[:offset].encode())) == expected

@@ -87,6 +87,8 @@ async def run_engine(ls: InfillServer, kind: str, snap: Snapshot, fn: Callable, 
         suggestion = await asyncio.get_running_loop().run_in_executor(ls.engine_pool, call)
         if suggestion is None:
             return None
+        if suggestion.cut_short:
+            ls.stats["cut_short"] += 1  # the budget stopped self-correction/retry; the best so far is sent
         edit = suggestion.edit
         return PlainEdit(edit.start + shift, edit.end + shift, edit.text)
     except asyncio.CancelledError:

@@ -107,8 +107,10 @@ def edit_similarity(a: str, b: str) -> float:
     return difflib.SequenceMatcher(None, a, b, autojunk=False).ratio()
 
 
-def score_heldout(denoiser, cases: list[Case], batch_size: int = 8, sampler=None) -> dict:
-    """Exact match / edit similarity / model calls per shape."""
+def score_heldout(denoiser, cases: list[Case], batch_size: int = 8, sampler=None,
+                  records: list[dict] | None = None) -> dict:
+    """Exact match / edit similarity / model calls per shape; with ``records``, one entry per case
+    is appended there (shape, path, exact, edit similarity) for paired comparisons (``--compare``)."""
     per: dict[str, dict] = {}
     for i in range(0, len(cases), batch_size):
         chunk = cases[i:i + batch_size]
@@ -121,9 +123,12 @@ def score_heldout(denoiser, cases: list[Case], batch_size: int = 8, sampler=None
             if c.shape == "expression":
                 out = out.rstrip("\n")
             d = per.setdefault(c.shape, {"n": 0, "exact": 0, "edit_sim": 0.0, "model_calls": 0, "tokens": 0})
+            exact, sim = out.rstrip() == c.reference.rstrip(), edit_similarity(out.rstrip(), c.reference.rstrip())
             d["n"] += 1
-            d["exact"] += int(out.rstrip() == c.reference.rstrip())
-            d["edit_sim"] += edit_similarity(out.rstrip(), c.reference.rstrip())
+            d["exact"] += int(exact)
+            d["edit_sim"] += sim
+            if records is not None:
+                records.append({"shape": c.shape, "path": c.path, "exact": exact, "edit_similarity": round(100 * sim, 2)})
             d["model_calls"] += n_calls
             d["tokens"] += n_tok
     for d in per.values():
@@ -167,6 +172,43 @@ def load_humaneval(data_dir: str | Path, name: str, limit: int = 0) -> list[dict
     return recs
 
 
+def compare(a: dict, b: dict) -> dict:
+    """Paired comparison of two ``--out`` files over the same held-out cases: per shape, the mean
+    edit-similarity difference (b - a) with its standard error, and how many cases each got exactly
+    right that the other did not. Raises ValueError when the files hold different cases."""
+    ca, cb = a.get("heldout_cases"), b.get("heldout_cases")
+    if not ca or not cb:
+        raise ValueError("both files need per-case results (written by this version of `infill eval --out`)")
+    if [(r["shape"], r["path"]) for r in ca] != [(r["shape"], r["path"]) for r in cb]:
+        raise ValueError("the two files hold different held-out cases (other corpus or --per-shape)")
+    out: dict[str, dict] = {}
+    for shape in dict.fromkeys(r["shape"] for r in ca):
+        pairs = [(x, y) for x, y in zip(ca, cb) if x["shape"] == shape]
+        diffs = [y["edit_similarity"] - x["edit_similarity"] for x, y in pairs]
+        n = len(diffs)
+        mean = sum(diffs) / n
+        var = sum((d - mean) ** 2 for d in diffs) / (n - 1) if n > 1 else 0.0
+        out[shape] = {"n": n, "edit_similarity_diff": round(mean, 2), "standard_error": round((var / n) ** 0.5, 2),
+                      "exact_only_a": sum(x["exact"] and not y["exact"] for x, y in pairs),
+                      "exact_only_b": sum(y["exact"] and not x["exact"] for x, y in pairs)}
+    return out
+
+
+def _print_compare(a_path: str, b_path: str) -> int:
+    a, b = (json.loads(Path(p).read_text(encoding="utf-8")) for p in (a_path, b_path))
+    try:
+        table = compare(a, b)
+    except ValueError as exc:
+        print(f"infill eval --compare: {exc}", file=sys.stderr)
+        return 2
+    print(f"a = {a.get('model')}\nb = {b.get('model')}")
+    print(f"{'held-out shape':<16}{'n':>5}{'edit sim b-a':>14}{'+/- SE':>8}{'exact only a':>14}{'only b':>8}")
+    for shape, d in table.items():
+        print(f"{shape:<16}{d['n']:>5}{d['edit_similarity_diff']:>14.2f}{d['standard_error']:>8.2f}"
+              f"{d['exact_only_a']:>14}{d['exact_only_b']:>8}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="infill eval", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -186,7 +228,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--score", metavar="JSONL", default=None,
                     help="only score a file written by `infill fill --jsonl` (HumanEval-Infilling records with "
                          "`completion`): runs each program and prints pass@1; loads no model")
+    ap.add_argument("--compare", nargs=2, metavar=("A.json", "B.json"), default=None,
+                    help="paired comparison of two --out files over the same held-out cases (edit similarity "
+                         "difference with its standard error, exact matches only one got); loads no model")
     args = ap.parse_args(argv)
+    if args.compare:
+        return _print_compare(*args.compare)
     if args.score:
         with open(args.score, encoding="utf-8") as fh:
             recs = [json.loads(l) for l in fh if l.strip()]
@@ -207,7 +254,8 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.time()
     if Path(args.corpus, "heldout.jsonl.gz").is_file() and args.per_shape > 0:
         cases = heldout_cases(args.corpus, args.per_shape)
-        results["heldout"] = score_heldout(den, cases)
+        results["heldout_cases"] = []
+        results["heldout"] = score_heldout(den, cases, records=results["heldout_cases"])
         print(f"{'held-out shape':<16}{'n':>6}{'exact %':>10}{'edit sim %':>12}{'tok/call':>10}")
         for shape, d in results["heldout"].items():
             print(f"{shape:<16}{d['n']:>6}{d['exact_match']:>10.2f}{d['edit_similarity']:>12.2f}{d['tokens_per_call']:>10.2f}")

@@ -101,3 +101,43 @@ def test_one_shot_fill_refuses_unreadable_files_clearly(tmp_path, tiny_checkpoin
     src.write_text("x = 1\n")
     assert fill_cli.main(["--model", str(tiny_checkpoint), str(src), "--at", "9:1"]) == 2
     assert "outside the file" in capsys.readouterr().err
+
+
+def test_eval_compare_pairs_cases_and_reports_the_difference(tmp_path, capsys):
+    from model import evaluate
+
+    def result(model, sims, exact):
+        cases = [{"shape": "single-line", "path": f"f{i}.py", "exact": e, "edit_similarity": s}
+                 for i, (s, e) in enumerate(zip(sims, exact))]
+        return {"model": model, "heldout_cases": cases}
+
+    a = result("A", [10.0, 20.0, 30.0, 40.0], [False, True, False, False])
+    b = result("B", [20.0, 30.0, 40.0, 50.0], [False, False, True, True])
+    table = evaluate.compare(a, b)
+    assert table["single-line"] == {"n": 4, "edit_similarity_diff": 10.0, "standard_error": 0.0,
+                                    "exact_only_a": 1, "exact_only_b": 2}
+    (tmp_path / "a.json").write_text(json.dumps(a))
+    (tmp_path / "b.json").write_text(json.dumps(b))
+    assert evaluate.main(["--compare", str(tmp_path / "a.json"), str(tmp_path / "b.json")]) == 0
+    assert "single-line" in capsys.readouterr().out
+    # other cases, or a file without per-case results: a clear error, not a comparison
+    other = result("C", [1.0, 2.0, 3.0, 4.0], [False] * 4)
+    other["heldout_cases"][0]["path"] = "elsewhere.py"
+    (tmp_path / "c.json").write_text(json.dumps(other))
+    assert evaluate.main(["--compare", str(tmp_path / "a.json"), str(tmp_path / "c.json")]) == 2
+    (tmp_path / "d.json").write_text(json.dumps({"model": "D"}))
+    assert evaluate.main(["--compare", str(tmp_path / "a.json"), str(tmp_path / "d.json")]) == 2
+    assert "per-case results" in capsys.readouterr().err
+
+
+def test_score_heldout_records_every_case_for_comparisons(tiny_checkpoint):
+    from model.evaluate import Case, score_heldout
+    from model.text_denoiser import TextDenoiser
+
+    cases = [Case("single-line", "def f(a):\n    return ", "\n", "a + 1", "python", "x.py"),
+             Case("expression", "y = ", "\n", "max(a, b)", "python", "y.py")]
+    records: list[dict] = []
+    per = score_heldout(TextDenoiser(tiny_checkpoint), cases, records=records)
+    assert [(r["shape"], r["path"]) for r in records] == [("single-line", "x.py"), ("expression", "y.py")]
+    assert all(0.0 <= r["edit_similarity"] <= 100.0 and isinstance(r["exact"], bool) for r in records)
+    assert per["single-line"]["n"] == per["expression"]["n"] == 1

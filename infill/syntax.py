@@ -204,7 +204,9 @@ def clause_starts(tree: ts.Tree, language: str, byte_offset: int) -> tuple[str, 
     if query is None:
         return ()
     found: list[tuple[ts.Node, str]] = []
-    for index, match in ts.QueryCursor(query).matches(tree.root_node):
+    cursor = ts.QueryCursor(query)
+    cursor.set_byte_range(max(0, byte_offset - 1), byte_offset + 1)  # only bodies around the offset
+    for index, match in cursor.matches(tree.root_node):
         starts = query.pattern_settings(index).get("starts") or ""
         for node in match.get("clauses", []):
             if node.start_byte < byte_offset < node.end_byte and starts:

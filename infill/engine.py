@@ -136,12 +136,13 @@ class _Run:
         try:
             results = list(self.denoiser.fill(list(requests), self.cancel))
         finally:
-            self.model_s += time.perf_counter() - started
+            elapsed = time.perf_counter() - started
+            self.model_s += elapsed
         if len(results) != len(requests):
             raise InfillError(f"denoiser returned {len(results)} results for {len(requests)} requests")
         self.model_calls += sum(r.model_calls for r in results)
         if self.first_fill_s is None:
-            self.first_fill_s = time.perf_counter() - started
+            self.first_fill_s = elapsed
         if self.cancel is not None and self.cancel.cancelled and not self.cancel.expired:
             raise Cancelled()  # fills that finished just past the deadline are still used
         return results
@@ -461,11 +462,12 @@ def _repair_by_truncation(candidate: _Candidate, text: str, span: Span, lang: st
     re-finished like any fill); ``candidate`` unchanged if none is."""
     for cut in [len(candidate.text)] + truncation_points(candidate.text, limit, keep):
         piece = candidate.text[:cut]
+        stripped = piece.rstrip()
         attempts = [piece] if cut < len(candidate.text) else []
-        closings = (close_open_brackets(piece.rstrip(), lang), close_open_string(piece.rstrip(), lang),
-                    close_open_block(piece, text, span.start, span.multiline, lang))
+        closings = (close_open_brackets(stripped, lang), close_open_string(stripped, lang),
+                    close_open_block(stripped, text, span.start, span.multiline, lang))
         for closed in closings:
-            if closed is not None and closed != piece.rstrip() and closed not in attempts:
+            if closed is not None and closed != stripped and closed not in attempts:
                 attempts.append(closed)
         for attempt in attempts:
             finished = _finish(attempt, span, text, lang, doc)

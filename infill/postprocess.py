@@ -351,7 +351,10 @@ def close_open_block(s: str, text: str, start: int, multiline: bool, language: s
     indented ``pass``; on the same line for a single-line span), or None when it does not."""
     body = _EMPTY_BODY.get(language or "")
     s = s.rstrip()
-    if body is None or not s.endswith(":") or _scan_state(s, language)[1] or _scan_state(s, language)[2]:
+    if body is None or not s.endswith(":"):
+        return None
+    _, openers, open_end = _scan_state(s, language)
+    if openers or open_end:
         return None  # ``{a:`` / ``x[1:`` / a string are not blocks
     if not multiline:
         return f"{s} {body}"

@@ -7,6 +7,7 @@ otherwise; ``infill.positions`` converts LSP (line, UTF-16 column) positions.
 from __future__ import annotations
 
 import threading
+import time
 from dataclasses import dataclass, field
 from typing import Protocol, Sequence
 
@@ -36,14 +37,11 @@ class CancelToken:
     @property
     def expired(self) -> bool:
         """Only the deadline has passed (no cancel, no newer request): what is done may still be used."""
-        import time
-
-        return not self._event.is_set() and self.deadline is not None and time.monotonic() > self.deadline
+        left = self.seconds_left()
+        return not self._event.is_set() and left is not None and left < 0
 
     def seconds_left(self) -> float | None:
         """Seconds until the deadline (negative past it), None without one."""
-        import time
-
         return None if self.deadline is None else self.deadline - time.monotonic()
 
     def raise_if_cancelled(self) -> None:

@@ -123,7 +123,8 @@ def score_heldout(denoiser, cases: list[Case], batch_size: int = 8, sampler=None
             if c.shape == "expression":
                 out = out.rstrip("\n")
             d = per.setdefault(c.shape, {"n": 0, "exact": 0, "edit_sim": 0.0, "model_calls": 0, "tokens": 0})
-            exact, sim = out.rstrip() == c.reference.rstrip(), edit_similarity(out.rstrip(), c.reference.rstrip())
+            got, want = out.rstrip(), c.reference.rstrip()
+            exact, sim = got == want, edit_similarity(got, want)
             d["n"] += 1
             d["exact"] += int(exact)
             d["edit_sim"] += sim

@@ -255,8 +255,8 @@ def _local_range(text: str, span: Span, tree, limit: int) -> tuple[int, int] | N
     if len(text) <= limit or n == 0:
         return None
     index = positions.LineIndex.of(text)
-    first = root.first_child_for_byte(index.byte_offset(span.start)) or root.child(n - 1)
-    last = root.first_child_for_byte(index.byte_offset(span.end)) or root.child(n - 1)
+    first = syntax.child_for_byte(root, index.byte_offset(span.start)) or root.child(n - 1)
+    last = syntax.child_for_byte(root, index.byte_offset(span.end)) or root.child(n - 1)
     lo, hi = first.prev_sibling or first, last.next_sibling or last
     a = min(index.str_offset(lo.start_byte), span.start)
     b = max(index.str_offset(hi.end_byte), span.end)

@@ -301,6 +301,23 @@ def captures_in_range(query: ts.Query, node: ts.Node, start_byte: int, end_byte:
     return cursor.captures(node)
 
 
+def child_for_byte(node: ts.Node, byte: int) -> ts.Node | None:
+    """``node``'s first child that contains or starts after ``byte``, or None.
+
+    py-tree-sitter's ``Node.first_child_for_byte`` (0.26.1) wraps the C library's null node instead
+    of returning None when there is no such child, and touching that object crashes the process
+    (SIGSEGV), so this searches the children here."""
+    children = node.children
+    lo, hi = 0, len(children)
+    while lo < hi:  # first child whose end is past ``byte``
+        mid = (lo + hi) // 2
+        if children[mid].end_byte <= byte:
+            lo = mid + 1
+        else:
+            hi = mid
+    return children[lo] if lo < len(children) else None
+
+
 def node_for_range(tree: ts.Tree, start_byte: int, end_byte: int, named: bool = True) -> ts.Node | None:
     """The smallest (named) node spanning ``[start_byte, end_byte]``, or None for an empty tree."""
     root = tree.root_node

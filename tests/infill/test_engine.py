@@ -599,3 +599,23 @@ def test_local_validation_covers_the_span_and_falls_back_for_one_huge_node():
     jtree = syntax.parse(encode(java), "java")
     at = java.index("f100")
     assert _validation_doc(java, Span(at, at + 4, "line", False, ""), "java", jtree, limit=100).shift == 0
+
+
+@pytest.mark.parametrize("tail", ["\n\n\n", "   ", "\n\t\n"])
+def test_local_validation_of_a_span_after_the_last_top_level_node(tail):
+    """A span in the blank tail of a long file: no top-level node contains or follows it. (py-tree-sitter's
+    own first_child_for_byte returns an unusable node there, which crashed the server: SIGSEGV.)"""
+    from infill.engine import _validation_doc
+    from infill.spans import Span
+
+    text = "".join(f"def f{i}(x):\n    return x\n\n" for i in range(200)) + tail
+    tree = syntax.parse(encode(text), "python")
+    end = len(text)
+    doc = _validation_doc(text, Span(end - 1, end, "line", False, ""), "python", tree, limit=100)
+    assert doc.text == text[doc.shift:] and "def f198" in doc.text and "def f197" not in doc.text  # the last node and one before
+    root = tree.root_node
+    assert syntax.child_for_byte(root, len(encode(text)) - 1) is None
+    assert syntax.child_for_byte(root, 0).start_byte == 0
+    first = root.children[1]
+    assert syntax.child_for_byte(root, first.start_byte - 1) == first  # the blank line before f1: f1 follows
+    assert syntax.child_for_byte(syntax.parse(b"", "python").root_node, 0) is None

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
+import faulthandler
 import logging
 import sys
 import threading
@@ -428,6 +429,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr,
                         format="%(asctime)s infill %(levelname)s %(name)s: %(message)s")
     logging.getLogger("pygls").setLevel(logging.WARNING)  # it logs every message body at INFO
+    faulthandler.enable(sys.stderr)  # a crash in native code (tree-sitter, torch) leaves its stack in the log
     server = build_server()
     try:
         if args.tcp:

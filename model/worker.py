@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import faulthandler
 import hmac
 import inspect
 import ipaddress
@@ -507,6 +508,7 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr,
                         format="%(asctime)s infill-worker %(levelname)s %(message)s")
+    faulthandler.enable(sys.stderr)  # a native crash leaves its stack in the server's log
     config = WorkerConfig(model=args.model or default_model_dir(), device=args.device,
                           token=args.token or os.environ.get(TOKEN_ENV) or None,
                           max_batch=max(1, args.max_batch), threads=max(0, args.threads))

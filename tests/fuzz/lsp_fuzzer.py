@@ -1144,10 +1144,16 @@ class Fuzzer:
             return
         pattern = re.compile(r"ERROR (infill\.\w+: \w+ failed|asyncio: .*)$")
         with open(self.config.stderr_path, errors="replace") as f:
-            for line in f:
-                m = pattern.search(line.rstrip())
-                if m:
-                    self.report.handler_exceptions.append(m.group(1)[:100])
+            lines = f.read().splitlines()
+        for line in lines:
+            m = pattern.search(line.rstrip())
+            if m:
+                self.report.handler_exceptions.append(m.group(1)[:100])
+        fatal = next((i for i, line in enumerate(lines) if line.startswith("Fatal Python error")), None)
+        if fatal is not None:  # faulthandler's dump of a native crash: say where, in the report CI prints
+            current = next((i for i in range(fatal, len(lines)) if lines[i].startswith("Current thread")), fatal)
+            self.report.violate("the server crashed: " + " | ".join(
+                [lines[fatal]] + [line.strip() for line in lines[current:current + 8] if line.strip()]))
 
     def check_claims(self) -> None:
         """Commands said applied=true exactly for the edits the client applied (a cancelled one may not say)."""

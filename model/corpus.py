@@ -204,16 +204,31 @@ def read_corpus(path: str | Path) -> Iterator[SourceFile]:
             yield SourceFile(rec["path"], rec["language"], rec["text"])
 
 
+def parse_source(arg: str, default_mb: float) -> tuple[str, int]:
+    """``DIR`` or ``DIR=MB`` -> (DIR, budget in bytes)."""
+    root, sep, mb = arg.rpartition("=") if "=" in arg else (arg, "", "")
+    try:
+        budget = float(mb) if sep else default_mb
+    except ValueError:
+        raise ValueError(f"--corpus {arg!r}: the budget after '=' must be a number of MB") from None
+    if budget <= 0:
+        raise ValueError(f"--corpus {arg!r}: the budget must be positive")
+    return root, int(budget * 1e6)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="infill corpus", description=build_corpus.__doc__)
     ap.add_argument("--out", default="data/corpus", help="output directory (default: data/corpus)")
-    ap.add_argument("--corpus", action="append", default=[], metavar="DIR",
-                    help="source directory (repeatable); default: this Python's stdlib and site-packages "
-                         "plus local C/C++, Java, JavaScript and Go sources")
-    ap.add_argument("--budget-mb", type=float, default=50.0, help="byte budget per --corpus DIR")
+    ap.add_argument("--corpus", action="append", default=[], metavar="DIR[=MB]",
+                    help="source directory (repeatable), optionally with its own byte budget in MB; default: "
+                         "this Python's stdlib and site-packages plus local C/C++, Java, JavaScript and Go sources")
+    ap.add_argument("--budget-mb", type=float, default=50.0, help="byte budget per --corpus DIR without =MB")
     ap.add_argument("--eval-dir", default=None, help="evaluation data whose solutions/tests must not be trained on")
     args = ap.parse_args(argv)
-    sources = [(d, int(args.budget_mb * 1e6)) for d in args.corpus] or default_sources()
+    try:
+        sources = [parse_source(d, args.budget_mb) for d in args.corpus] or default_sources()
+    except ValueError as exc:
+        ap.error(str(exc))
     stats = build_corpus(sources, args.out, args.eval_dir)
     json.dump(stats, sys.stdout, indent=2)
     print()

@@ -46,3 +46,16 @@ def test_build_corpus_dedups_filters_and_splits(tmp_path):
     assert len(train) + len(held) == 60
     assert all(corpus.is_heldout(f.text) for f in held) and not any(corpus.is_heldout(f.text) for f in train)
     assert {f.language for f in train} == {"python"}
+
+
+def test_corpus_sources_take_an_optional_budget_each():
+    assert corpus.parse_source("/src", 50) == ("/src", 50_000_000)
+    assert corpus.parse_source("/src=2.5", 50) == ("/src", 2_500_000)
+    assert corpus.parse_source("/a=b/src=8", 50) == ("/a=b/src", 8_000_000)
+    for bad in ("/src=x", "/src=0", "/src=-3"):
+        try:
+            corpus.parse_source(bad, 50)
+        except ValueError as exc:
+            assert bad in str(exc)
+        else:
+            raise AssertionError(f"{bad} was accepted")

@@ -4,7 +4,10 @@ Two kinds of rows, mixed by ``MaskingConfig.span_fraction``:
 - *random* (MDLM/LLaDA): sample t ~ U(t_min, 1), mask every token with probability t;
 - *span*: cut a syntax-aligned span (a whole node or rest-of-line, precomputed by ``model.prepare``)
   out of the stream, put it on a canvas followed by ``delete`` tokens (the model learns where a
-  span ends: variable-length middle), and mask canvas positions with probability t. With
+  span ends: variable-length middle), and mask canvas positions with probability t. The canvas
+  is the span plus 0..``max_extra_delete`` deletes, or (a ``engine_canvas_fraction`` of canvases)
+  one of the lengths the engine really places (``engine_canvas_sizes``: 64 for a block, 16 or 24
+  for a line, ...), so a short span on a long canvas, all deletes after it, is trained too. With
   ``max_holes > 1`` a row carries up to that many such canvases (one anchor plus spans that lie in
   its window, none overlapping): a span row then scores several holes per forward pass instead of
   one, while each hole still sees mostly clean context on both sides.
@@ -13,7 +16,7 @@ The loss is cross-entropy on masked positions weighted by 1/t (MDLM eq. 10 / LLa
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -27,6 +30,18 @@ class MaskingConfig:
     max_extra_delete: int = 32  # canvas = span + up to this many delete tokens
     min_prefix: int = 16
     max_holes: int = 1  # canvases per span row (1: one hole, as in real use; more: more loss per forward)
+    engine_canvas_fraction: float = 0.0  # canvases sized like the engine's instead of span + 0..max_extra_delete
+    canvas_sizes: tuple[int, ...] = field(default_factory=lambda: engine_canvas_sizes())
+
+
+def engine_canvas_sizes() -> tuple[int, ...]:
+    """Every canvas length ``infill.canvas`` places for a completion: each span kind's base length
+    times each candidate length factor, clamped as the engine clamps them."""
+    from infill.canvas import CanvasConfig
+
+    c = CanvasConfig()
+    bases = (c.line_tokens, c.line_rest_tokens, c.args_tokens, c.expression_tokens, c.block_tokens)
+    return tuple(sorted({max(c.min_tokens, min(c.max_tokens, round(b * f))) for b in bases for f in c.length_factors}))
 
 
 @dataclass
@@ -68,7 +83,7 @@ def span_row(tokens: np.ndarray, spans: np.ndarray, rng: np.random.Generator, cf
             break
     else:
         return None
-    extra = _extra_deletes(rng, cfg)
+    extra = _extra_deletes(rng, cfg, m_len)
     room = S - (m_len + extra)
     p_lo = min(cfg.min_prefix, room)
     prefix_len = int(rng.integers(p_lo, max(p_lo + 1, int(room * 0.9))))
@@ -97,7 +112,12 @@ def span_row(tokens: np.ndarray, spans: np.ndarray, rng: np.random.Generator, cf
     return inp, x, m, t, int(eligible.sum())
 
 
-def _extra_deletes(rng: np.random.Generator, cfg: MaskingConfig) -> int:
+def _extra_deletes(rng: np.random.Generator, cfg: MaskingConfig, span_len: int) -> int:
+    """Delete tokens after a span of ``span_len`` tokens on its canvas."""
+    if cfg.engine_canvas_fraction > 0 and rng.random() < cfg.engine_canvas_fraction:
+        fits = [n for n in cfg.canvas_sizes if n >= span_len]
+        if fits:
+            return fits[int(rng.integers(len(fits)))] - span_len
     return int(rng.integers(0, cfg.max_extra_delete + 1)) if rng.random() < 0.8 else 0
 
 
@@ -119,7 +139,7 @@ def _more_holes(spans: np.ndarray, rng: np.random.Generator, cfg: MaskingConfig,
         if not 0 < he - hs <= cfg.max_span or any(hs <= b and he >= a for a, b in taken):
             continue
         taken.append((hs, he))
-        out.append((hs, he, _extra_deletes(rng, cfg)))
+        out.append((hs, he, _extra_deletes(rng, cfg, he - hs)))
         if len(out) == want:
             break
     return out

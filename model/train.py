@@ -137,6 +137,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--warmup-frac", type=float, default=0.03)
     ap.add_argument("--weight-decay", type=float, default=0.01)
     ap.add_argument("--span-fraction", type=float, default=0.7)
+    ap.add_argument("--engine-canvas-fraction", type=float, default=0.0,
+                    help="share of span canvases sized like the engine's (a short span on a 64-token canvas); "
+                         "the rest get span + 0..32 deletes (0: as phases 1-6 were trained)")
     ap.add_argument("--max-holes", type=int, default=1,
                     help="span canvases per span row (more: more scored tokens per forward; held-out loss uses 1)")
     ap.add_argument("--hidden", type=int, default=256)
@@ -177,7 +180,8 @@ def main(argv: list[str] | None = None) -> int:
     history = meta.get("history", [])
     tokens_seen = int(meta.get("tokens_seen", 0))
     seconds_total = float(meta.get("seconds", 0.0))
-    mcfg = MaskingConfig(seq_len=args.seq_len, span_fraction=args.span_fraction, max_holes=args.max_holes)
+    mcfg = MaskingConfig(seq_len=args.seq_len, span_fraction=args.span_fraction, max_holes=args.max_holes,
+                         engine_canvas_fraction=args.engine_canvas_fraction)
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, betas=(0.9, 0.95), weight_decay=args.weight_decay)
     if args.resume:
         load_opt_state(Path(args.resume), model, opt)

@@ -73,3 +73,28 @@ def test_multi_hole_rows_splice_several_canvases_into_the_stream():
     for r in range(32):
         dels = np.flatnonzero(one.targets[r] == DELETE)
         assert len(dels) == 0 or (np.diff(dels) == 1).all()
+
+
+def test_engine_sized_canvases_follow_the_engine_canvas_lengths():
+    from infill.canvas import CanvasConfig, canvas_lengths
+    from infill.spans import Span
+    from model.masking import engine_canvas_sizes
+
+    sizes = engine_canvas_sizes()
+    # every length the engine places for a completion span is among them (base and extra candidates)
+    text = "def f(x):\n    y = x\n    return y\n"
+    for kind, multiline in (("line", False), ("args", False), ("expression", False), ("block", True)):
+        for n in canvas_lengths(Span(14, 19, kind, multiline, ""), text, CanvasConfig(), candidates=4):
+            assert n in sizes, (kind, n, sizes)
+    tokens = np.arange(5000, dtype=np.int64) + 10  # position-identifying stream
+    spans = np.array([[1000, 1005], [2000, 2030], [3000, 3003]], dtype=np.int64)
+    cfg = MaskingConfig(seq_len=160, span_fraction=1.0, max_extra_delete=2, engine_canvas_fraction=1.0)
+    b = make_batch(tokens, spans, 32, np.random.default_rng(2), cfg, MASK, DELETE)
+    canvases = set()
+    for r in range(32):
+        tgt = b.targets[r]
+        dels = np.flatnonzero(tgt == DELETE)
+        end = int(tgt[dels[0] - 1]) - 10 + 1  # the span ends at the token before its deletes
+        span_len = next(int(e - s) for s, e in spans if e == end)
+        canvases.add(span_len + len(dels))
+    assert canvases <= set(sizes) and len(canvases) >= 4  # all engine-sized, and of several sizes

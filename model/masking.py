@@ -35,13 +35,17 @@ class MaskingConfig:
 
 
 def engine_canvas_sizes() -> tuple[int, ...]:
-    """Every canvas length ``infill.canvas`` places for a completion: each span kind's base length
-    times each candidate length factor, clamped as the engine clamps them."""
+    """Every canvas length placed for a completion: by ``infill.canvas`` (each span kind's base
+    length times each candidate length factor, clamped as the engine clamps them) and by the
+    batch fill CLI's shapes (``model.fill_cli.SHAPE_CANVAS``, e.g. 96 for a few lines)."""
     from infill.canvas import CanvasConfig
+
+    from .fill_cli import SHAPE_CANVAS
 
     c = CanvasConfig()
     bases = (c.line_tokens, c.line_rest_tokens, c.args_tokens, c.expression_tokens, c.block_tokens)
-    return tuple(sorted({max(c.min_tokens, min(c.max_tokens, round(b * f))) for b in bases for f in c.length_factors}))
+    engine = {max(c.min_tokens, min(c.max_tokens, round(b * f))) for b in bases for f in c.length_factors}
+    return tuple(sorted(engine | set(SHAPE_CANVAS.values())))
 
 
 @dataclass

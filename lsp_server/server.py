@@ -429,7 +429,10 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr,
                         format="%(asctime)s infill %(levelname)s %(name)s: %(message)s")
     logging.getLogger("pygls").setLevel(logging.WARNING)  # it logs every message body at INFO
-    faulthandler.enable(sys.stderr)  # a crash in native code (tree-sitter, torch) leaves its stack in the log
+    try:  # a crash in native code (tree-sitter, torch) leaves its stack in the log
+        faulthandler.enable(sys.stderr)
+    except (AttributeError, OSError, ValueError):  # a stderr without a file descriptor (embedded, captured)
+        pass
     server = build_server()
     try:
         if args.tcp:

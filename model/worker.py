@@ -508,7 +508,10 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr,
                         format="%(asctime)s infill-worker %(levelname)s %(message)s")
-    faulthandler.enable(sys.stderr)  # a native crash leaves its stack in the server's log
+    try:  # a native crash leaves its stack in the server's log
+        faulthandler.enable(sys.stderr)
+    except (AttributeError, OSError, ValueError):  # a stderr without a file descriptor (embedded, captured)
+        pass
     config = WorkerConfig(model=args.model or default_model_dir(), device=args.device,
                           token=args.token or os.environ.get(TOKEN_ENV) or None,
                           max_batch=max(1, args.max_batch), threads=max(0, args.threads))

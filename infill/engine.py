@@ -276,30 +276,44 @@ def _validation_doc(text: str, span: Span, lang: str, tree, limit: int) -> _Doc:
     return _Doc(part, part_tree, error_regions(part, lang, part_tree), a)
 
 
-def _finish(fill: str, span: Span, text: str, lang: str, doc: _Doc) -> tuple[str, Validation] | None:
-    """Post-process a raw fill and validate it in ``doc``; None if nothing usable is left. The
-    validation's regions are offsets in ``doc.text``."""
-    post = postprocess(fill, span, text, lang)
-    if post is None:
-        log.debug("candidate %r is empty after post-processing", fill[:80])
-        return None
-    if post == text[span.start:span.end]:
-        log.debug("candidate equals the text it would replace")
-        return None
-    start, end = span.start - doc.shift, span.end - doc.shift
-    new_text = doc.text[:start] + post + doc.text[end:]
-    return post, validate(new_text, lang, doc.text, edit=(start, end, len(post)), original_regions=doc.regions,
-                          original_tree=doc.tree)
+@dataclass
+class _Job:
+    """One suggestion's fixed inputs, shared by every stage after the span is planned: the
+    first fill, self-correction, the repair and the retry."""
 
+    text: str
+    span: Span
+    lang: str
+    window: ContextWindow
+    doc: _Doc
+    config: EngineConfig
+    count: CountTokens
+    run: _Run
 
-def _candidates(results: Sequence[FillResult], span: Span, text: str, lang: str, doc: _Doc,
-                leads: Sequence[str] | None = None, retried: bool = False):
-    """The fills of ``results`` that leave something usable, finished and validated, in order
-    (lazily); ``leads[i]`` is text the grammar put before fill ``i`` (see ``_clause_leads``)."""
-    for i, result in enumerate(results):
-        finished = _finish((leads[i] if leads else "") + result.text, span, text, lang, doc)
-        if finished is not None:
-            yield _Candidate(finished[0], result.confidence, finished[1], retried=retried)
+    def finish(self, fill: str) -> tuple[str, Validation] | None:
+        """Post-process a raw fill and validate it in ``doc``; None if nothing usable is left. The
+        validation's regions are offsets in ``doc.text``."""
+        text, span, doc = self.text, self.span, self.doc
+        post = postprocess(fill, span, text, self.lang)
+        if post is None:
+            log.debug("candidate %r is empty after post-processing", fill[:80])
+            return None
+        if post == text[span.start:span.end]:
+            log.debug("candidate equals the text it would replace")
+            return None
+        start, end = span.start - doc.shift, span.end - doc.shift
+        new_text = doc.text[:start] + post + doc.text[end:]
+        return post, validate(new_text, self.lang, doc.text, edit=(start, end, len(post)),
+                              original_regions=doc.regions, original_tree=doc.tree)
+
+    def candidates(self, results: Sequence[FillResult], leads: Sequence[str] | None = None,
+                   retried: bool = False):
+        """The fills of ``results`` that leave something usable, finished and validated, in order
+        (lazily); ``leads[i]`` is text the grammar put before fill ``i`` (see ``_clause_leads``)."""
+        for i, result in enumerate(results):
+            finished = self.finish((leads[i] if leads else "") + result.text)
+            if finished is not None:
+                yield _Candidate(finished[0], result.confidence, finished[1], retried=retried)
 
 
 def _suggest(text: str, span: Span, lang: str, denoiser: Denoiser, config: EngineConfig,
@@ -323,8 +337,9 @@ def _suggest(text: str, span: Span, lang: str, denoiser: Denoiser, config: Engin
     run = _Run(denoiser, cancel)
     results = run.fill(requests)
     doc = _validation_doc(text, span, lang, tree, config.local_validation_chars)
+    job = _Job(text, span, lang, window, doc, config, count, run)
 
-    candidates = list(_candidates(results, span, text, lang, doc, row_leads))
+    candidates = list(job.candidates(results, row_leads))
     if not candidates:
         log.debug("nothing to suggest: all %d candidate(s) were empty or unchanged", len(results))
         return None
@@ -334,12 +349,11 @@ def _suggest(text: str, span: Span, lang: str, denoiser: Denoiser, config: Engin
     # Self-correction and the retry only improve a candidate: the deadline stops them
     # (``run.fill_optional``) and the best so far, repaired, is used; the repair needs no model.
     if added_before and config.correction_rounds > 0:
-        best = _self_correct(best, text, span, lang, window, run, config, count, doc)
+        best = _self_correct(best, job)
     if best.validation.errors_added and config.repair_cuts > 0:
-        best = _repair_by_truncation(best, text, span, lang, doc, config.repair_cuts,
-                                     config.repair_keep)
+        best = _repair_by_truncation(best, job)
     if best.validation.errors_added and not run.cut_short:
-        best = _retry(best, lengths, requests[0], row_leads[0], text, span, lang, run, config, count, doc)
+        best = _retry(best, job, lengths, requests[0], row_leads[0])
     if best.validation.errors_added and not config.allow_invalid:
         log.info("dropping suggestion: it adds %d parse error(s) after %d correction round(s)",
                  best.validation.errors_added, config.correction_rounds)
@@ -386,15 +400,15 @@ def _clause_leads(text: str, span: Span, lang: str, tree) -> tuple[str, ...]:
 
 # --------------------------------------------------------------------------- repair
 
-def _retry(best: _Candidate, tried: list[int], first: FillRequest, lead: str, text: str, span: Span,
-           lang: str, run: _Run, config: EngineConfig, count: CountTokens, doc: _Doc) -> _Candidate:
+def _retry(best: _Candidate, job: _Job, tried: list[int], first: FillRequest, lead: str) -> _Candidate:
     """``best`` still adds parse errors: fill again at the retry's canvas lengths (one batch,
     sampled at ``config.retry_temperature``; greedy: only the lengths not tried yet) and return the
     candidate adding the fewest errors (a broken one repaired by truncation), ``best`` on ties.
     ``first`` is the first pass's first request and ``lead`` its grammar lead: the retry keeps it."""
+    config = job.config
     if config.invalid_retry_candidates <= 0:
         return best
-    lengths = canvas_lengths(span, text, config.canvas, count, config.invalid_retry_candidates)
+    lengths = canvas_lengths(job.span, job.text, config.canvas, job.count, config.invalid_retry_candidates)
     t = config.retry_temperature
     if t is None:
         more = [n for n in lengths if n not in tried]
@@ -404,12 +418,12 @@ def _retry(best: _Candidate, tried: list[int], first: FillRequest, lead: str, te
         return best
     log.debug("candidate adds %d parse error(s); retrying at canvas lengths %s, temperature %s",
               best.validation.errors_added, more, t)
-    results = run.fill_optional([replace(first, canvas_tokens=n, temperature=t) for n in more])
+    results = job.run.fill_optional([replace(first, canvas_tokens=n, temperature=t) for n in more])
     if results is None:
         return best
-    for alt in _candidates(results, span, text, lang, doc, [lead] * len(results), retried=True):
+    for alt in job.candidates(results, [lead] * len(results), retried=True):
         if alt.validation.errors_added and config.repair_cuts > 0:
-            alt = _repair_by_truncation(alt, text, span, lang, doc, config.repair_cuts, config.repair_keep)
+            alt = _repair_by_truncation(alt, job)
         if alt.validation.errors_added < best.validation.errors_added:
             best = alt
         if best.validation.errors_added == 0:
@@ -454,13 +468,15 @@ def truncation_points(candidate: str, limit: int, keep: float = 0.0) -> list[int
     return out[:limit]
 
 
-def _repair_by_truncation(candidate: _Candidate, text: str, span: Span, lang: str,
-                          doc: _Doc, limit: int, keep: float) -> _Candidate:
+def _repair_by_truncation(candidate: _Candidate, job: _Job) -> _Candidate:
     """The longest prefix of ``candidate`` whose insertion adds no parse errors: the whole of it
     or a cut, as it is, with the brackets it leaves open closed, with the string/comment it
     leaves open closed, or with a body for the block its last line opens (Python's ``pass``; each
-    re-finished like any fill); ``candidate`` unchanged if none is."""
-    for cut in [len(candidate.text)] + truncation_points(candidate.text, limit, keep):
+    re-finished like any fill); ``candidate`` unchanged if none is. At most ``config.repair_cuts``
+    cuts, each keeping ``config.repair_keep`` of the candidate (``truncation_points``)."""
+    text, span, lang = job.text, job.span, job.lang
+    cuts = truncation_points(candidate.text, job.config.repair_cuts, job.config.repair_keep)
+    for cut in [len(candidate.text)] + cuts:
         piece = candidate.text[:cut]
         stripped = piece.rstrip()
         attempts = [piece] if cut < len(candidate.text) else []
@@ -470,7 +486,7 @@ def _repair_by_truncation(candidate: _Candidate, text: str, span: Span, lang: st
             if closed is not None and closed != stripped and closed not in attempts:
                 attempts.append(closed)
         for attempt in attempts:
-            finished = _finish(attempt, span, text, lang, doc)
+            finished = job.finish(attempt)
             if finished is not None and finished[1].errors_added == 0:
                 log.debug("repaired by truncation: %r -> %r", candidate.text, finished[0])
                 return replace(candidate, text=finished[0], validation=finished[1], repaired=True)
@@ -555,24 +571,24 @@ def _clean_piece(piece: str, left: str, right: str, multiline: bool) -> str:
     return piece
 
 
-def _self_correct(candidate: _Candidate, text: str, span: Span, lang: str, window: ContextWindow, run: _Run,
-                  config: EngineConfig, count: CountTokens, doc: _Doc) -> _Candidate:
+def _self_correct(candidate: _Candidate, job: _Job) -> _Candidate:
     """Mask only the broken part of ``candidate`` and re-denoise it; keep the best version."""
+    span, config, canvas = job.span, job.config, job.config.canvas
     best = candidate
     for round_no in range(1, config.correction_rounds + 1):
         v = best.validation
-        a, b = error_region_in_candidate(best.text, span.start - doc.shift, v.new_regions or v.regions)
+        a, b = error_region_in_candidate(best.text, span.start - job.doc.shift, v.new_regions or v.regions)
         left, broken, right = best.text[:a], best.text[a:b], best.text[b:]
         # Room to grow, and a different length each round so a deterministic model can change its mind.
-        n = math.ceil(config.canvas.replace_ratio * count(broken)) + config.canvas.replace_extra * round_no
-        n = max(config.canvas.min_tokens, min(n, config.canvas.max_replace_tokens))
-        request = FillRequest(window.prefix + left, right + window.suffix, n, lang, not span.multiline)
-        results = run.fill_optional([request])
+        n = math.ceil(canvas.replace_ratio * job.count(broken)) + canvas.replace_extra * round_no
+        n = max(canvas.min_tokens, min(n, canvas.max_replace_tokens))
+        request = FillRequest(job.window.prefix + left, right + job.window.suffix, n, job.lang, not span.multiline)
+        results = job.run.fill_optional([request])
         if results is None:
             break
         result = results[0]
         piece = _clean_piece(result.text, left, right, span.multiline)
-        finished = _finish(left + piece + right, span, text, lang, doc)
+        finished = job.finish(left + piece + right)
         if finished is None:
             log.debug("correction round %d gave nothing usable", round_no)
             continue

@@ -110,7 +110,8 @@ def edit_similarity(a: str, b: str) -> float:
 def score_heldout(denoiser, cases: list[Case], batch_size: int = 8, sampler=None,
                   records: list[dict] | None = None) -> dict:
     """Exact match / edit similarity / model calls per shape; with ``records``, one entry per case
-    is appended there (shape, path, exact, edit similarity) for paired comparisons (``--compare``)."""
+    is appended there (shape, path, exact, edit similarity, the output and the reference's length) for
+    paired comparisons (``--compare``) and for reading what a checkpoint wrote."""
     per: dict[str, dict] = {}
     for i in range(0, len(cases), batch_size):
         chunk = cases[i:i + batch_size]
@@ -129,7 +130,8 @@ def score_heldout(denoiser, cases: list[Case], batch_size: int = 8, sampler=None
             d["exact"] += int(exact)
             d["edit_sim"] += sim
             if records is not None:
-                records.append({"shape": c.shape, "path": c.path, "exact": exact, "edit_similarity": round(100 * sim, 2)})
+                records.append({"shape": c.shape, "path": c.path, "exact": exact, "edit_similarity": round(100 * sim, 2),
+                                "output": got, "reference_chars": len(want)})
             d["model_calls"] += n_calls
             d["tokens"] += n_tok
     for d in per.values():

@@ -140,4 +140,6 @@ def test_score_heldout_records_every_case_for_comparisons(tiny_checkpoint):
     per = score_heldout(TextDenoiser(tiny_checkpoint), cases, records=records)
     assert [(r["shape"], r["path"]) for r in records] == [("single-line", "x.py"), ("expression", "y.py")]
     assert all(0.0 <= r["edit_similarity"] <= 100.0 and isinstance(r["exact"], bool) for r in records)
+    assert [r["reference_chars"] for r in records] == [5, 9] and all(isinstance(r["output"], str) for r in records)
+    assert all(r["exact"] == (r["output"] == ref) for r, ref in zip(records, ("a + 1", "max(a, b)")))
     assert per["single-line"]["n"] == per["expression"]["n"] == 1

@@ -17,6 +17,7 @@ import gzip
 import json
 import os
 import random
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -194,6 +195,10 @@ def compare(a: dict, b: dict) -> dict:
         out[shape] = {"n": n, "edit_similarity_diff": round(mean, 2), "standard_error": round((var / n) ** 0.5, 2),
                       "exact_only_a": sum(x["exact"] and not y["exact"] for x, y in pairs),
                       "exact_only_b": sum(y["exact"] and not x["exact"] for x, y in pairs)}
+        if all("output" in x and "output" in y for x, y in pairs):  # fill lengths (files since outputs were kept)
+            out[shape]["median_chars"] = {"reference": statistics.median(x["reference_chars"] for x, _ in pairs),
+                                          "a": statistics.median(len(x["output"]) for x, _ in pairs),
+                                          "b": statistics.median(len(y["output"]) for _, y in pairs)}
     return out
 
 
@@ -205,10 +210,13 @@ def _print_compare(a_path: str, b_path: str) -> int:
         print(f"infill eval --compare: {exc}", file=sys.stderr)
         return 2
     print(f"a = {a.get('model')}\nb = {b.get('model')}")
-    print(f"{'held-out shape':<16}{'n':>5}{'edit sim b-a':>14}{'+/- SE':>8}{'exact only a':>14}{'only b':>8}")
+    print(f"{'held-out shape':<16}{'n':>5}{'edit sim b-a':>14}{'+/- SE':>8}{'exact only a':>14}{'only b':>8}"
+          f"{'median chars ref / a / b':>28}")
     for shape, d in table.items():
+        m = d.get("median_chars")
+        chars = f"{m['reference']:g} / {m['a']:g} / {m['b']:g}" if m else "-"
         print(f"{shape:<16}{d['n']:>5}{d['edit_similarity_diff']:>14.2f}{d['standard_error']:>8.2f}"
-              f"{d['exact_only_a']:>14}{d['exact_only_b']:>8}")
+              f"{d['exact_only_a']:>14}{d['exact_only_b']:>8}{chars:>28}")
     return 0
 
 

@@ -67,9 +67,25 @@ def canvas_lengths(span, text: str, config: CanvasConfig | None = None,
     if base <= 0:
         return []
     cap = config.max_replace_tokens if span.kind in ("selection", "region") else config.max_tokens
+    return _scaled(base, cap, config, candidates)
+
+
+def _scaled(base: int, cap: int, config: CanvasConfig, candidates: int) -> list[int]:
+    """``base`` times the first ``candidates`` length factors, clamped, without repeats."""
     out: list[int] = []
     for factor in config.length_factors[: max(1, candidates)]:
         n = _clamp(round(base * factor), config.min_tokens, max(cap, base))
         if n not in out:
             out.append(n)
     return out
+
+
+def completion_canvas_sizes(config: CanvasConfig | None = None) -> tuple[int, ...]:
+    """Every canvas length ``canvas_lengths`` can place for a completion span (each kind's base
+    length, each candidate factor), ascending: what training should show the model."""
+    config = config or CanvasConfig()
+    bases = (config.line_tokens, config.line_rest_tokens, config.args_tokens, config.expression_tokens,
+             config.block_tokens)
+    return tuple(sorted({n for b in bases
+                         for n in _scaled(_clamp(b, config.min_tokens, config.max_tokens), config.max_tokens,
+                                          config, len(config.length_factors))}))

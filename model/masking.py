@@ -35,17 +35,13 @@ class MaskingConfig:
 
 
 def engine_canvas_sizes() -> tuple[int, ...]:
-    """Every canvas length placed for a completion: by ``infill.canvas`` (each span kind's base
-    length times each candidate length factor, clamped as the engine clamps them) and by the
-    batch fill CLI's shapes (``model.fill_cli.SHAPE_CANVAS``, e.g. 96 for a few lines)."""
-    from infill.canvas import CanvasConfig
+    """Every canvas length placed for a completion: by the engine (``infill.canvas.completion_canvas_sizes``)
+    and by the batch fill CLI's shapes (``model.fill_cli.SHAPE_CANVAS``, e.g. 96 for a few lines)."""
+    from infill.canvas import completion_canvas_sizes
 
     from .fill_cli import SHAPE_CANVAS
 
-    c = CanvasConfig()
-    bases = (c.line_tokens, c.line_rest_tokens, c.args_tokens, c.expression_tokens, c.block_tokens)
-    engine = {max(c.min_tokens, min(c.max_tokens, round(b * f))) for b in bases for f in c.length_factors}
-    return tuple(sorted(engine | set(SHAPE_CANVAS.values())))
+    return tuple(sorted(set(completion_canvas_sizes()) | set(SHAPE_CANVAS.values())))
 
 
 @dataclass

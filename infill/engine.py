@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, replace
 from typing import Callable, Sequence
 
 from infill import positions, syntax
-from infill.canvas import CanvasConfig, canvas_lengths
+from infill.canvas import CanvasConfig, canvas_lengths, stop_bias
 from infill.context import ContextConfig, ContextWindow, CountTokens, build_context, default_count_tokens
 from infill.postprocess import (Region, Validation, close_open_block, close_open_brackets, close_open_string,
                                 error_regions, postprocess, validate)
@@ -329,7 +329,8 @@ def _suggest(text: str, span: Span, lang: str, denoiser: Denoiser, config: Engin
     if not lengths:
         return None
     leads = _clause_leads(text, span, lang, tree)
-    requests = [FillRequest(window.prefix + lead, window.suffix, n, lang, not span.multiline)
+    bias = stop_bias(span, text, config.canvas)
+    requests = [FillRequest(window.prefix + lead, window.suffix, n, lang, not span.multiline, stop_bias=bias)
                 for lead in leads for n in lengths]
     row_leads = [lead for lead in leads for _ in lengths]
     plan_s = time.perf_counter() - started
@@ -582,7 +583,8 @@ def _self_correct(candidate: _Candidate, job: _Job) -> _Candidate:
         # Room to grow, and a different length each round so a deterministic model can change its mind.
         n = math.ceil(canvas.replace_ratio * job.count(broken)) + canvas.replace_extra * round_no
         n = max(canvas.min_tokens, min(n, canvas.max_replace_tokens))
-        request = FillRequest(job.window.prefix + left, right + job.window.suffix, n, job.lang, not span.multiline)
+        request = FillRequest(job.window.prefix + left, right + job.window.suffix, n, job.lang, not span.multiline,
+                              stop_bias=canvas.replace_stop_bias)  # sized from the broken text, like a rewrite
         results = job.run.fill_optional([request])
         if results is None:
             break

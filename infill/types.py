@@ -61,6 +61,9 @@ class FillRequest:
     # None: the denoiser's own sampling (greedy by default); > 0: sample at this temperature, for a
     # retry that should not repeat the deterministic fill (seeded: the same request, the same fill)
     temperature: float | None = None
+    # Added to the stop (delete) token's log-odds for this hole; None: the denoiser's sampler setting.
+    # The engine sets it per span kind (``infill.canvas.stop_bias``): the model ends spans too late.
+    stop_bias: float | None = None
 
 
 @dataclass

@@ -95,8 +95,8 @@ class CanvasModel:
         return full_mask(B, q, K, self.device) & key_valid[:, None, None, :]  # (B, 1, q, K)
 
     @torch.no_grad()
-    def __call__(self, canvas: torch.Tensor) -> torch.Tensor:
-        """Logits (B, L, V) for the canvas positions."""
+    def __call__(self, canvas: torch.Tensor, cols: slice = slice(None)) -> torch.Tensor:
+        """Logits (B, W, V) for the canvas columns ``cols`` (default all L); the head runs on those only."""
         block = self._block(canvas.to(self.device))  # (B, Q)
         Q = block.shape[1]
         inner = self.model.model
@@ -119,4 +119,4 @@ class CanvasModel:
         hidden = out.last_hidden_state[:, -Q:]  # (B, Q, D)
         if self.shift:
             hidden = hidden[:, :-1]  # (B, L, D): output at i predicts i+1
-        return self.model.lm_head(hidden)  # (B, L, V)
+        return self.model.lm_head(hidden[:, cols])  # (B, W, V)

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from infill import syntax
+from infill.canvas import CanvasConfig
 from infill.types import FillRequest
 
 from .corpus import read_corpus
@@ -53,10 +54,13 @@ class Case:
     path: str
 
 
-def heldout_cases(corpus_dir: str | Path, per_shape: int = 100, seed: int = 0, languages=("python",)) -> list[Case]:
-    """Deterministic held-out cases of each shape from ``heldout.jsonl.gz``."""
+def heldout_cases(corpus_dir: str | Path, per_shape: int = 100, seed: int = 0, languages=("python",),
+                  exclude: set[str] = frozenset()) -> list[Case]:
+    """Deterministic held-out cases of each shape from ``heldout.jsonl.gz``, skipping files whose
+    path is in ``exclude``."""
     rng = random.Random(seed)
-    files = [f for f in read_corpus(Path(corpus_dir, "heldout.jsonl.gz")) if f.language in languages]
+    files = [f for f in read_corpus(Path(corpus_dir, "heldout.jsonl.gz"))
+             if f.language in languages and f.path not in exclude]
     rng.shuffle(files)
     pools: dict[str, list[Case]] = {"single-line": [], "multi-line": [], "expression": []}
     for f in files:
@@ -104,19 +108,28 @@ CASE_SHAPE = {"single-line": "line", "multi-line": "lines", "expression": "line"
 CASE_CANVAS = {"single-line": SHAPE_CANVAS["line"], "multi-line": SHAPE_CANVAS["lines"], "expression": 24}
 
 
+def case_stop_bias(shape: str, canvas: CanvasConfig | None = None) -> float:
+    """The stop token's bias the engine would use for a case's span kind (``infill.canvas.stop_bias``)."""
+    canvas = canvas or CanvasConfig()
+    return {"single-line": canvas.line_stop_bias, "multi-line": canvas.block_stop_bias,
+            "expression": canvas.expression_stop_bias}[shape]
+
+
 def edit_similarity(a: str, b: str) -> float:
     return difflib.SequenceMatcher(None, a, b, autojunk=False).ratio()
 
 
 def score_heldout(denoiser, cases: list[Case], batch_size: int = 8, sampler=None,
-                  records: list[dict] | None = None) -> dict:
+                  records: list[dict] | None = None, stop_bias: float | None = None) -> dict:
     """Exact match / edit similarity / model calls per shape; with ``records``, one entry per case
     is appended there (shape, path, exact, edit similarity, the output and the reference's length) for
-    paired comparisons (``--compare``) and for reading what a checkpoint wrote."""
+    paired comparisons (``--compare``) and for reading what a checkpoint wrote. ``stop_bias``
+    replaces the engine's per-kind setting (``case_stop_bias``) for every case."""
     per: dict[str, dict] = {}
     for i in range(0, len(cases), batch_size):
         chunk = cases[i:i + batch_size]
-        reqs = [FillRequest(c.prefix, c.suffix, CASE_CANVAS[c.shape], c.language, CASE_SHAPE[c.shape] == "line")
+        reqs = [FillRequest(c.prefix, c.suffix, CASE_CANVAS[c.shape], c.language, CASE_SHAPE[c.shape] == "line",
+                            stop_bias=case_stop_bias(c.shape) if stop_bias is None else stop_bias)
                 for c in chunk]
         results = denoiser.fill(reqs, sampler=sampler) if sampler is not None else denoiser.fill(reqs)
         texts, calls, toks = [r.text for r in results], [r.model_calls for r in results], [r.tokens for r in results]
@@ -231,9 +244,18 @@ def main(argv: list[str] | None = None) -> int:
                     help="HumanEval-Infilling sets, comma-separated")
     ap.add_argument("--limit", type=int, default=0, help="at most this many records per HumanEval set (strided)")
     ap.add_argument("--per-shape", type=int, default=100, help="held-out cases per shape")
+    ap.add_argument("--exclude-heldout", metavar="CORPUS", default=None,
+                    help="skip the files of this corpus's held-out split: a development set of held-out files "
+                         "that the evaluation (--corpus data/corpus) never sees, for tuning settings")
     ap.add_argument("--oracle-length", action="store_true", help="also report pass@1 with the true hole length")
     ap.add_argument("--threshold", type=float, default=0.9)
     ap.add_argument("--steps", type=int, default=0)
+    ap.add_argument("--stop-bias", type=float, default=None,
+                    help="added to the stop token's logits for every hole (default: the engine's setting for the "
+                         "hole's kind, infill.canvas.CanvasConfig)")
+    ap.add_argument("--window", type=int, default=None,
+                    help="commit only within this many tokens of the span's frontier (0: anywhere; default: the "
+                         "sampler default)")
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--out", default=None, help="write results as JSON here")
     ap.add_argument("--score", metavar="JSONL", default=None,
@@ -259,14 +281,19 @@ def main(argv: list[str] | None = None) -> int:
     from .text_denoiser import DenoiserOptions, TextDenoiser, default_model_path
 
     path = resolve_model(args.model) if args.model else default_model_path()
-    den = TextDenoiser(path, device=args.device,
-                       options=DenoiserOptions(sampler=SamplerOptions(steps=args.steps, threshold=args.threshold)))
-    results: dict = {"model": str(path), "threshold": args.threshold, "steps": args.steps}
+    sampler = SamplerOptions(steps=args.steps, threshold=args.threshold)
+    if args.window is not None:
+        sampler.window = args.window
+    den = TextDenoiser(path, device=args.device, options=DenoiserOptions(sampler=sampler))
+    results: dict = {"model": str(path), "threshold": args.threshold, "steps": args.steps,
+                     "stop_bias": args.stop_bias, "window": sampler.window}
     t0 = time.time()
     if Path(args.corpus, "heldout.jsonl.gz").is_file() and args.per_shape > 0:
-        cases = heldout_cases(args.corpus, args.per_shape)
+        exclude = ({f.path for f in read_corpus(Path(args.exclude_heldout, "heldout.jsonl.gz"))}
+                   if args.exclude_heldout else set())
+        cases = heldout_cases(args.corpus, args.per_shape, exclude=exclude)
         results["heldout_cases"] = []
-        results["heldout"] = score_heldout(den, cases, records=results["heldout_cases"])
+        results["heldout"] = score_heldout(den, cases, records=results["heldout_cases"], stop_bias=args.stop_bias)
         print(f"{'held-out shape':<16}{'n':>6}{'exact %':>10}{'edit sim %':>12}{'tok/call':>10}")
         for shape, d in results["heldout"].items():
             print(f"{shape:<16}{d['n']:>6}{d['exact_match']:>10.2f}{d['edit_similarity']:>12.2f}{d['tokens_per_call']:>10.2f}")
@@ -280,7 +307,7 @@ def main(argv: list[str] | None = None) -> int:
         for name in [s for s in args.sets.split(",") if s]:
             recs = load_humaneval(he_dir, name, args.limit)
             for oracle in ((False, True) if args.oracle_length else (False,)):
-                done = fill_records(den, recs, BatchOptions(oracle_length=oracle))
+                done = fill_records(den, recs, BatchOptions(oracle_length=oracle, stop_bias=args.stop_bias))
                 p = humaneval_pass(done)
                 label = "oracle length" if oracle else "no oracle length"
                 results["humaneval"][f"{name}{'/oracle' if oracle else ''}"] = {"n": len(done), "pass@1": round(p, 2),

@@ -20,6 +20,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from infill.canvas import CanvasConfig
 from infill.types import FillRequest, InfillError
 
 log = logging.getLogger("infill.fill")
@@ -28,12 +29,20 @@ log = logging.getLogger("infill.fill")
 SHAPE_CANVAS = {"line": 32, "lines": 96, "free": 64}
 
 
+def shape_stop_bias(shape: str, canvas: CanvasConfig | None = None) -> float:
+    """The stop token's bias for a hole shape, as the engine sets it for the matching span kind
+    (``infill.canvas.stop_bias``); ``free`` (a random span, any length) keeps the model's odds."""
+    canvas = canvas or CanvasConfig()
+    return {"line": canvas.line_stop_bias, "lines": canvas.block_stop_bias, "free": 0.0}[shape]
+
+
 @dataclass
 class BatchOptions:
     shape: str = "auto"  # auto | line | lines | free
     max_tokens: int | None = None
     oracle_length: bool = False
     batch_size: int = 8
+    stop_bias: float | None = None  # None: by shape (shape_stop_bias); 0 with the oracle length
 
 
 def record_shape(rec: dict, shape: str) -> str:
@@ -93,9 +102,14 @@ def fill_records(denoiser, records: list[dict], opts: BatchOptions) -> list[dict
         shapes.append(shape)
         if opts.oracle_length:
             canvas = max(1, len(tok.encode(rec.get("canonical_solution", ""))))
+            bias = 0.0  # the canvas is the answer's length: nothing to end early
         else:
             canvas = opts.max_tokens or SHAPE_CANVAS[shape]
-        reqs.append(FillRequest(rec["prompt"], rec.get("suffix", ""), canvas, rec.get("language"), shape == "line"))
+            bias = shape_stop_bias(shape)
+        if opts.stop_bias is not None:
+            bias = opts.stop_bias
+        reqs.append(FillRequest(rec["prompt"], rec.get("suffix", ""), canvas, rec.get("language"), shape == "line",
+                                stop_bias=bias))
     out = []
     for i in range(0, len(reqs), opts.batch_size):
         chunk = reqs[i:i + opts.batch_size]

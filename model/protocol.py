@@ -12,7 +12,8 @@ Requests (client -> worker)::
     {"id": int, "op": "fill",   "requests": [{"prefix": str, "suffix": str,
                                               "canvas_tokens": int, "language": str | None,
                                               "single_line": bool (optional),
-                                              "temperature": float | None (optional)}],
+                                              "temperature": float | None (optional),
+                                              "stop_bias": float | None (optional)}],
                                 "deadline_ms": int | None, "options": {str: scalar}}
     {"id": int, "op": "cancel", "target": int}
 
@@ -43,6 +44,7 @@ MAX_BATCH = 64  # requests in one fill message
 MAX_CANVAS_TOKENS = 4096
 MAX_OPTIONS = 16
 MAX_TEMPERATURE = 4.0  # a request's sampling temperature
+MAX_STOP_BIAS = 20.0  # |stop_bias|: beyond it the stop token always (or never) wins anyway
 HEADER = struct.Struct(">I")
 
 OPS = ("hello", "health", "fill", "cancel")
@@ -175,10 +177,10 @@ def _check_fill_requests(requests: Any) -> None:
         if not isinstance(req, dict):
             raise ProtocolError(f"'fill': requests[{i}] must be a map")
         keys = set(req)
-        if (keys - {"prefix", "suffix", "canvas_tokens", "language", "single_line", "temperature"}
+        if (keys - {"prefix", "suffix", "canvas_tokens", "language", "single_line", "temperature", "stop_bias"}
                 or not {"prefix", "suffix", "canvas_tokens"} <= keys):
             raise ProtocolError(f"'fill': requests[{i}] must have prefix, suffix, canvas_tokens and optional "
-                                "language, single_line and temperature")
+                                "language, single_line, temperature and stop_bias")
         if not isinstance(req["prefix"], str) or not isinstance(req["suffix"], str):
             raise ProtocolError(f"'fill': requests[{i}] prefix and suffix must be strings")
         if not _is_int(req["canvas_tokens"]) or not 1 <= req["canvas_tokens"] <= MAX_CANVAS_TOKENS:
@@ -190,6 +192,10 @@ def _check_fill_requests(requests: Any) -> None:
         t = req.get("temperature")
         if t is not None and (isinstance(t, bool) or not isinstance(t, (int, float)) or not 0 <= t <= MAX_TEMPERATURE):
             raise ProtocolError(f"'fill': requests[{i}].temperature must be nil or a number in [0, {MAX_TEMPERATURE}]")
+        b = req.get("stop_bias")
+        if b is not None and (isinstance(b, bool) or not isinstance(b, (int, float)) or not abs(b) <= MAX_STOP_BIAS):
+            raise ProtocolError(f"'fill': requests[{i}].stop_bias must be nil or a number in "
+                                f"[-{MAX_STOP_BIAS}, {MAX_STOP_BIAS}]")
 
 
 def _check_options(options: Any) -> None:
@@ -229,7 +235,8 @@ def fill_message(msg_id: int, requests: list[FillRequest], deadline_ms: int | No
     return {
         "id": msg_id, "op": "fill", "deadline_ms": deadline_ms, "options": options or {},
         "requests": [{"prefix": _utf8_safe(r.prefix), "suffix": _utf8_safe(r.suffix), "canvas_tokens": r.canvas_tokens,
-                      "language": r.language, "single_line": r.single_line, "temperature": r.temperature}
+                      "language": r.language, "single_line": r.single_line, "temperature": r.temperature,
+                      "stop_bias": r.stop_bias}
                      for r in requests],
     }
 
@@ -245,8 +252,12 @@ def _utf8_safe(text: str) -> str:
 
 def requests_from_message(msg: dict) -> list[FillRequest]:
     return [FillRequest(r["prefix"], r["suffix"], r["canvas_tokens"], r.get("language"), r.get("single_line", False),
-                        None if r.get("temperature") is None else float(r["temperature"]))
+                        _float_or_none(r.get("temperature")), _float_or_none(r.get("stop_bias")))
             for r in msg["requests"]]
+
+
+def _float_or_none(value) -> float | None:
+    return None if value is None else float(value)
 
 
 def result_to_wire(result: FillResult) -> dict:

@@ -21,6 +21,7 @@ import torch
 from infill.types import CancelToken
 
 STRATEGIES = ("confidence", "margin", "entropy")
+_OUTSIDE = 1e4  # subtracted from the scores of positions outside the window: below any score inside
 
 
 @dataclass
@@ -37,13 +38,24 @@ class SamplerOptions:
     # "span ended" commits first and, with ``stop_fills_tail``, pulls the end leftwards step by step
     # (each committed delete makes its left neighbour's delete likelier) until little or nothing is left.
     stop_at_frontier: bool = True
+    # Added to the stop tokens' logits at every step (log-odds; 0 = the model's own odds). The model
+    # ends spans too late (fills run on to the canvas end), and a positive bias ends them earlier.
+    stop_bias: float = 0.0
+    # Masked positions less than ``window`` tokens right of the frontier (the leftmost masked
+    # position) are committed first (0 = anywhere; LLaDA's semi-autoregressive blocks, sliding); a
+    # step's quota beyond them takes the best of the rest. Far positions committed first force the
+    # fill to reach them before a stop may end it.
+    window: int = 4  # chosen on held-out dev files (README); 0 = anywhere
     seed: int = 0
 
     def validate(self) -> None:
         if self.strategy not in STRATEGIES:
             raise ValueError(f"strategy must be one of {STRATEGIES}, not {self.strategy!r}")
-        if self.steps < 0 or self.min_per_step < 1 or self.max_per_step < 0 or self.temperature < 0:
-            raise ValueError("steps, max_per_step, temperature must be >= 0 and min_per_step >= 1")
+        if (self.steps < 0 or self.min_per_step < 1 or self.max_per_step < 0 or self.temperature < 0
+                or self.window < 0):
+            raise ValueError("steps, max_per_step, temperature, window must be >= 0 and min_per_step >= 1")
+        if not math.isfinite(self.stop_bias):
+            raise ValueError("stop_bias must be finite")
         if self.threshold is not None and not 0.0 < self.threshold <= 1.0:
             raise ValueError("threshold must be in (0, 1]")
 
@@ -68,22 +80,50 @@ def score(probs: torch.Tensor, chosen: torch.Tensor, strategy: str) -> torch.Ten
     return -ent
 
 
+def _frontier(masked: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Positions (B, L) and each row's leftmost masked position (B, 1) (L when none is masked)."""
+    B, L = masked.shape
+    pos = torch.arange(L, device=masked.device).expand(B, L)  # (B, L)
+    return pos, torch.where(masked, pos, L).min(-1, keepdim=True).values
+
+
 def _stops_at_frontier(probs: torch.Tensor, chosen: torch.Tensor, masked: torch.Tensor, content: torch.Tensor,
-                       stop: torch.Tensor) -> torch.Tensor:
-    """``chosen`` (B, L) with each stop token that may not be committed yet replaced by the most
+                       stop: torch.Tensor, lo: int = 0) -> torch.Tensor:
+    """``chosen`` (B, W) with each stop token that may not be committed yet replaced by the most
     probable non-stop token. A stop may be committed only at the row's leftmost masked position and
     only after every committed content token (``content`` (B, L)), so a fill is always content
-    followed by stops. probs (B, L, V), masked (B, L), stop (S,)."""
-    B, L = chosen.shape
-    pos = torch.arange(L, device=chosen.device).expand(B, L)  # (B, L)
-    frontier = torch.where(masked, pos, L).min(-1, keepdim=True).values  # (B, 1)
+    followed by stops. probs (B, W, V) and chosen are for canvas columns lo..lo+W; masked (B, L), stop (S,)."""
+    pos, frontier = _frontier(masked)  # (B, L), (B, 1)
     last_content = torch.where(content, pos, -1).max(-1, keepdim=True).values  # (B, 1)
-    allowed = (pos == frontier) & (pos > last_content)  # (B, L)
+    pos = pos[:, lo:lo + chosen.shape[1]]  # (B, W)
+    allowed = (pos == frontier) & (pos > last_content)  # (B, W)
     blocked = torch.isin(chosen, stop) & ~allowed  # (B, L)
     if not blocked.any():
         return chosen
     alt = probs.index_fill(-1, stop, 0.0).argmax(-1)  # (B, L) best non-stop token
     return torch.where(blocked, alt, chosen)
+
+
+def _near_frontier(masked: torch.Tensor, window: int) -> torch.Tensor:
+    """(B, L) bool: positions less than ``window`` right of each row's leftmost masked one."""
+    pos, frontier = _frontier(masked)  # (B, L), (B, 1)
+    return pos < frontier + window
+
+
+def _columns(masked: torch.Tensor, opts: SamplerOptions, steps_left: int) -> slice:
+    """The canvas columns whose logits a step needs: with a window, from the leftmost frontier to the
+    end of the rightmost window, when every row's quota fits in its window (only then is nothing
+    outside the windows committed); otherwise the whole canvas. masked (B, L)."""
+    L = masked.shape[1]
+    if not opts.window:
+        return slice(0, L)
+    near = masked & _near_frontier(masked, opts.window)  # (B, L)
+    for b in range(masked.shape[0]):
+        n = int(masked[b].sum())
+        if n and tokens_to_commit(n, steps_left, opts, 0) > int(near[b].sum()):
+            return slice(0, L)
+    cols = near.any(0).nonzero()  # (N, 1)
+    return slice(int(cols[0]), int(cols[-1]) + 1)
 
 
 def tokens_to_commit(n_masked: int, steps_left: int, opts: SamplerOptions, n_confident: int) -> int:
@@ -98,7 +138,7 @@ def tokens_to_commit(n_masked: int, steps_left: int, opts: SamplerOptions, n_con
 
 
 def denoise(
-    step_fn: Callable[[torch.Tensor], torch.Tensor],
+    step_fn: Callable[[torch.Tensor, slice], torch.Tensor],
     canvas: torch.Tensor,
     mask_id: int,
     opts: SamplerOptions | None = None,
@@ -108,14 +148,17 @@ def denoise(
     first_allowed: torch.Tensor | None = None,
     end_ids: torch.Tensor | None = None,
     end_rows: torch.Tensor | None = None,
+    stop_bias: torch.Tensor | None = None,
 ) -> SampleResult:
-    """Fill every ``mask_id`` in ``canvas`` (B, L). ``step_fn(canvas) -> logits (B, L, V)``.
+    """Fill every ``mask_id`` in ``canvas`` (B, L). ``step_fn(canvas, cols) -> logits (B, W, V)`` for
+    the canvas columns ``cols`` (a slice of W columns: with a window, only those a step can commit).
 
     ``valid`` (B, L) bool marks real canvas positions (rows of a batch may have shorter canvases).
     ``first_allowed`` (B, V) bool restricts the first canvas token (token healing of a partial word).
     ``end_ids`` (E,) are tokens after which a row flagged in ``end_rows`` (B,) bool ends: once one
     is committed, the masked positions after it get the stop token at once (a single-line fill
     ends at its first line break, so what would follow it is never computed).
+    ``stop_bias`` (B,) replaces ``opts.stop_bias`` per row (rows of one batch may be different kinds of span).
     """
     opts = opts or SamplerOptions()
     opts.validate()
@@ -127,6 +170,12 @@ def denoise(
     conf_sum = torch.zeros(B, dtype=torch.float32)
     conf_n = torch.zeros(B, dtype=torch.float32)
     stop = torch.tensor(stop_ids, dtype=x.dtype, device=x.device) if stop_ids else None
+    if stop_bias is None and opts.stop_bias:
+        stop_bias = torch.full((B,), opts.stop_bias)
+    if stop_bias is not None:
+        if not torch.isfinite(stop_bias).all():
+            raise ValueError("stop_bias must be finite")
+        stop_bias = stop_bias.to(x.device, torch.float32)[:, None, None]  # (B, 1, 1)
     calls = 0
     per_step: list[int] = []
     while True:
@@ -135,23 +184,31 @@ def denoise(
             break
         if cancel is not None:
             cancel.raise_if_cancelled()
-        logits = step_fn(x).float()  # (B, L, V)
+        steps_left = max(1, budget - calls)
+        cols = _columns(masked, opts, steps_left)  # the canvas columns this step can commit
+        lo, W = cols.start, cols.stop - cols.start
+        logits = step_fn(x, cols).float()  # (B, W, V)
         calls += 1
         logits[..., mask_id] = -math.inf  # never "predict" a mask
-        if first_allowed is not None:
+        if stop is not None and stop_bias is not None:
+            logits[..., stop] += stop_bias  # (B, W, S)
+        if first_allowed is not None and lo == 0:
             logits[:, 0] = logits[:, 0].masked_fill(~first_allowed.to(logits.device), -math.inf)  # (B, V)
         if opts.temperature > 0:
-            probs = torch.softmax(logits / opts.temperature, dim=-1)  # (B, L, V)
-            chosen = torch.multinomial(probs.reshape(B * L, -1).cpu(), 1, generator=gen).reshape(B, L).to(x.device)
+            probs = torch.softmax(logits / opts.temperature, dim=-1)  # (B, W, V)
+            chosen = torch.multinomial(probs.reshape(B * W, -1).cpu(), 1, generator=gen).reshape(B, W).to(x.device)
         else:
-            probs = torch.softmax(logits, dim=-1)  # (B, L, V)
-            chosen = probs.argmax(-1)  # (B, L)
+            probs = torch.softmax(logits, dim=-1)  # (B, W, V)
+            chosen = probs.argmax(-1)  # (B, W)
         if stop is not None and opts.stop_at_frontier:
             content = (x != mask_id) & ~torch.isin(x, stop) & valid  # (B, L) committed content
-            chosen = _stops_at_frontier(probs, chosen, masked, content, stop)
-        s = score(probs, chosen, opts.strategy).masked_fill(~masked, -math.inf)  # (B, L)
-        p_chosen = probs.gather(-1, chosen.unsqueeze(-1)).squeeze(-1)  # (B, L)
-        steps_left = max(1, budget - calls + 1)
+            chosen = _stops_at_frontier(probs, chosen, masked, content, stop, lo)
+        s = score(probs, chosen, opts.strategy).masked_fill(~masked[:, cols], -math.inf)  # (B, W)
+        if opts.window:
+            near = _near_frontier(masked, opts.window)[:, cols]  # (B, W)
+            # positions in the window rank first (scores are within [-log V, 1]); the rest only by quota
+            s = torch.where(near, s, s - _OUTSIDE)  # (B, W)
+        p_chosen = probs.gather(-1, chosen.unsqueeze(-1)).squeeze(-1)  # (B, W)
         committed = 0
         for b in range(B):
             n_masked = int(masked[b].sum())
@@ -159,8 +216,8 @@ def denoise(
             k = tokens_to_commit(n_masked, steps_left, opts, n_conf)
             if k == 0:
                 continue
-            idx = s[b].topk(k).indices  # (k,)
-            x[b, idx] = chosen[b, idx]
+            idx = s[b].topk(k).indices  # (k,) columns within cols
+            x[b, idx + lo] = chosen[b, idx]
             conf_sum[b] += p_chosen[b, idx].sum().cpu()
             conf_n[b] += k
             committed += k

@@ -148,9 +148,10 @@ class TextDenoiser:
         return h.hexdigest()
 
     def fill_ids(self, rows: list[Row], cancel: CancelToken | None = None, sampler: SamplerOptions | None = None,
-                 first_allowed: torch.Tensor | None = None, single_line: list[bool] | None = None):
+                 first_allowed: torch.Tensor | None = None, single_line: list[bool] | None = None,
+                 stop_bias: list[float] | None = None):
         """Run the sampler on token rows; returns (SampleResult, CanvasModel). Rows flagged in
-        ``single_line`` end at their first committed line break."""
+        ``single_line`` end at their first committed line break; ``stop_bias`` is per row."""
         cfg = self.m.config
         cm = CanvasModel(self.m.model, rows, cfg.mask_id, cfg.pad_id if cfg.pad_id is not None else 0,
                          cfg.shift, self.boundary_id, use_cache=self.options.use_cache)
@@ -163,7 +164,8 @@ class TextDenoiser:
         res = denoise(cm, canvas, cfg.mask_id, sampler or self.options.sampler, self.stop_ids,
                       valid=cm.canvas_valid.to(canvas.device), cancel=cancel, first_allowed=first_allowed,
                       end_ids=self.line_end_ids().to(canvas.device) if single_line and any(single_line) else None,
-                      end_rows=torch.tensor(single_line) if single_line and any(single_line) else None)
+                      end_rows=torch.tensor(single_line) if single_line and any(single_line) else None,
+                      stop_bias=torch.tensor(stop_bias, dtype=torch.float32) if stop_bias is not None else None)
         if key is not None and cm.cache is not None:
             self._contexts[key] = cm.cache
             while len(self._contexts) > self.options.cache_entries:
@@ -201,8 +203,10 @@ class TextDenoiser:
         with self._lock:
             # a healed line break is the fill's first token, not its end
             single = [r.single_line and "\n" not in h for r, h in zip(requests, heals)]
+            default_bias = (sampler or self.options.sampler).stop_bias
+            biases = [default_bias if r.stop_bias is None else r.stop_bias for r in requests]
             res, cm = self.fill_ids(rows, cancel, sampler=sampler, first_allowed=self._first_allowed(heals),
-                                    single_line=single)
+                                    single_line=single, stop_bias=biases if any(biases) else None)
         t2 = time.perf_counter()
         out = []
         for b, row in enumerate(rows):

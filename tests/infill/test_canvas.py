@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from infill.canvas import CanvasConfig, canvas_length, canvas_lengths
+from infill.canvas import CanvasConfig, canvas_length, canvas_lengths, stop_bias
 from infill.spans import Span
 
 TEXT = "def f(x):\n    y = g(x)\n    \n    return y\n"
@@ -62,3 +62,18 @@ def test_candidate_lengths_for_batching():
     lengths = canvas_lengths(span("args"), TEXT, candidates=4)
     assert lengths[0] == 12 and len(set(lengths)) == len(lengths)
     assert all(CanvasConfig().min_tokens <= n <= CanvasConfig().max_tokens for n in lengths)
+
+
+def test_stop_bias_follows_the_span_shape_like_the_canvas_length():
+    config = CanvasConfig(line_stop_bias=1.0, args_stop_bias=2.0, expression_stop_bias=3.0, block_stop_bias=4.0,
+                          replace_stop_bias=5.0)
+    new_line = TEXT.index("    \n") + 4
+    mid_line = TEXT.index("g(x)")
+    assert stop_bias(span("line", new_line, new_line), TEXT, config) == 1.0
+    assert stop_bias(span("line", mid_line, mid_line), TEXT, config) == 1.0
+    assert stop_bias(span("args"), TEXT, config) == 2.0
+    assert stop_bias(span("expression"), TEXT, config) == 3.0
+    assert stop_bias(span("block"), TEXT, config) == 4.0
+    assert stop_bias(span("expression", multiline=True), TEXT, config) == 4.0  # sized as a block, biased as one
+    assert stop_bias(span("selection", 0, 9), TEXT, config) == 5.0
+    assert stop_bias(span("none"), TEXT, config) == 0.0

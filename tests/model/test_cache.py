@@ -122,9 +122,10 @@ def test_a_single_line_fill_ends_at_its_first_line_break(tiny_checkpoint):
     seen = {}
     real = td.fill_ids
 
-    def spy(rows, cancel=None, sampler=None, first_allowed=None, single_line=None):
+    def spy(rows, cancel=None, sampler=None, first_allowed=None, single_line=None, stop_bias=None):
         seen["single_line"] = single_line
-        return real(rows, cancel, sampler=sampler, first_allowed=first_allowed, single_line=single_line)
+        return real(rows, cancel, sampler=sampler, first_allowed=first_allowed, single_line=single_line,
+                    stop_bias=stop_bias)
 
     td.fill_ids = spy
     reqs = [FillRequest("x = (", ")\n", 12, "python", single_line=True),
@@ -134,3 +135,56 @@ def test_a_single_line_fill_ends_at_its_first_line_break(tiny_checkpoint):
     # a healed line break is the fill's first token, so that row may not end at it
     assert seen["single_line"] == [True, False, False]
     assert "\n" not in out[0].text.rstrip("\n")
+
+
+def test_a_request_stop_bias_reaches_its_row_and_ends_it(tiny_checkpoint):
+    td = TextDenoiser(tiny_checkpoint, device="cpu")
+    seen = {}
+    real = td.fill_ids
+
+    def spy(rows, cancel=None, sampler=None, first_allowed=None, single_line=None, stop_bias=None):
+        seen["stop_bias"] = stop_bias
+        return real(rows, cancel, sampler=sampler, first_allowed=first_allowed, single_line=single_line,
+                    stop_bias=stop_bias)
+
+    td.fill_ids = spy
+    reqs = [FillRequest("x = (", ")\n", 8, "python"),  # no partial word to heal: any token may come first
+            FillRequest("x = (", ")\n", 8, "python", stop_bias=20.0)]
+    out = td.fill(reqs)
+    assert seen["stop_bias"] == [0.0, 20.0]  # the sampler's default for a request without one
+    assert out[1].text == "" and out[1].tokens == 0  # a stop that certain ends the span at once
+    td.fill(reqs[:1])
+    assert seen["stop_bias"] is None  # no bias anywhere: the sampler's fast path
+
+
+def test_windowed_steps_compute_few_columns_and_fill_exactly_as_full_ones(tiny_checkpoint):
+    from model.sampler import SamplerOptions, denoise
+
+    d = load_denoiser(tiny_checkpoint, device="cpu")
+    cfg, tok = d.config, d.tokenizer
+    rows = [Row(tok.encode("x = 1\ny ="), tok.encode("\nprint(y)\n"), 10),
+            Row(tok.encode("def f():\n    return"), [], 16)]
+    widths = []
+
+    def narrow(x, cols):  # the head on the requested columns only
+        widths.append(cols.stop - cols.start)
+        return cm(x, cols)
+
+    def full(x, cols):  # every column computed, then the requested ones kept
+        return cm2(x)[:, cols]
+
+    stops = tuple(i for i in (cfg.delete_id, cfg.eof_id, cfg.pad_id) if i is not None)
+    for opts in (SamplerOptions(threshold=None, window=4), SamplerOptions(threshold=0.5, window=2),
+                 SamplerOptions(threshold=None, window=3, steps=4)):  # a quota beyond the window: full columns
+        cm = CanvasModel(d.model, rows, cfg.mask_id, cfg.pad_id, cfg.shift, cfg.eof_id)
+        cm2 = CanvasModel(d.model, rows, cfg.mask_id, cfg.pad_id, cfg.shift, cfg.eof_id)
+        canvas = cm.initial_canvas(cfg.mask_id)
+        valid = cm.canvas_valid
+        widths.clear()
+        a = denoise(narrow, canvas, cfg.mask_id, opts, stops, valid=valid)
+        b = denoise(full, canvas, cfg.mask_id, opts, stops, valid=valid)
+        assert a.tokens.tolist() == b.tokens.tolist() and a.model_calls == b.model_calls
+        if opts.steps:
+            assert widths[0] == 16  # 16 masked in 4 steps needs 4 a step, more than the window of 3
+        else:
+            assert max(widths) <= opts.window + 6  # the two rows' windows, never the 16 columns

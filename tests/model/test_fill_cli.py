@@ -153,3 +153,62 @@ def test_score_heldout_records_every_case_for_comparisons(tiny_checkpoint):
     assert [r["reference_chars"] for r in records] == [5, 9] and all(isinstance(r["output"], str) for r in records)
     assert all(r["exact"] == (r["output"] == ref) for r, ref in zip(records, ("a + 1", "max(a, b)")))
     assert per["single-line"]["n"] == per["expression"]["n"] == 1
+
+
+def _python_file(i: int) -> str:
+    body = "\n".join(f"    value_{j} = compute_{i}(argument_{j}, other_{j})" for j in range(6))
+    return f"def function_{i}(argument):\n{body}\n    return value_0 + value_1\n\n\nresult_{i} = function_{i}(3)\n"
+
+
+def test_heldout_cases_can_leave_out_another_corpus_s_files(tmp_path):
+    from model.evaluate import heldout_cases
+
+    def write(name, ids):
+        d = tmp_path / name
+        d.mkdir()
+        with gzip.open(d / "heldout.jsonl.gz", "wt") as fh:
+            for i in ids:
+                fh.write(json.dumps({"path": f"f{i}.py", "language": "python", "text": _python_file(i)}) + "\n")
+        return d
+
+    big, small = write("big", range(8)), write("small", range(0, 8, 2))
+    everything = heldout_cases(big, per_shape=50)
+    dev = heldout_cases(big, per_shape=50, exclude={f"f{i}.py" for i in range(0, 8, 2)})
+    assert {c.path for c in everything} == {f"f{i}.py" for i in range(8)}
+    assert {c.path for c in dev} == {f"f{i}.py" for i in range(1, 8, 2)}
+    assert dev and {c.path for c in heldout_cases(small, per_shape=50)}.isdisjoint(c.path for c in dev)
+
+
+def test_batch_holes_get_the_engine_s_stop_bias_for_their_shape():
+    from infill.canvas import CanvasConfig
+    from infill.types import FillResult
+    from model.evaluate import case_stop_bias
+
+    seen = []
+
+    class Recorder:
+        tokenizer = None
+
+        def fill(self, reqs):
+            seen.extend(reqs)
+            return [FillResult("x", 1) for _ in reqs]
+
+    class Tok:
+        def encode(self, text):
+            return list(text)
+
+    Recorder.tokenizer = Tok()
+    recs = [{"task_id": "SingleLineInfilling/A/0", "prompt": "a", "suffix": "b", "canonical_solution": "xyz"},
+            {"task_id": "MultiLineInfilling/A/0", "prompt": "a", "suffix": "b", "canonical_solution": "xyz"},
+            {"task_id": "RandomSpanInfilling/A/0", "prompt": "a", "suffix": "b", "canonical_solution": "xyz"}]
+    c = CanvasConfig()
+    fill_cli.fill_records(Recorder(), recs, fill_cli.BatchOptions())
+    assert [r.stop_bias for r in seen] == [c.line_stop_bias, c.block_stop_bias, 0.0]
+    seen.clear()
+    fill_cli.fill_records(Recorder(), recs, fill_cli.BatchOptions(oracle_length=True))
+    assert [r.stop_bias for r in seen] == [0.0] * 3 and [r.canvas_tokens for r in seen] == [3] * 3
+    seen.clear()
+    fill_cli.fill_records(Recorder(), recs, fill_cli.BatchOptions(stop_bias=-1.5))
+    assert [r.stop_bias for r in seen] == [-1.5] * 3
+    assert (case_stop_bias("single-line"), case_stop_bias("multi-line"), case_stop_bias("expression")) == (
+        c.line_stop_bias, c.block_stop_bias, c.expression_stop_bias)

@@ -80,6 +80,8 @@ GOOD_FILL = {"id": 1, "op": "fill", "requests": [{"prefix": "a", "suffix": "b", 
     {**GOOD_FILL, "requests": [{"prefix": "a", "suffix": "b", "canvas_tokens": 2, "single_line": True}]},
     {**GOOD_FILL, "requests": [{"prefix": "a", "suffix": "b", "canvas_tokens": 2, "temperature": 0.8}]},
     {**GOOD_FILL, "requests": [{"prefix": "a", "suffix": "b", "canvas_tokens": 2, "temperature": None}]},
+    {**GOOD_FILL, "requests": [{"prefix": "a", "suffix": "b", "canvas_tokens": 2, "stop_bias": -2}]},
+    {**GOOD_FILL, "requests": [{"prefix": "a", "suffix": "b", "canvas_tokens": 2, "stop_bias": None}]},
 ])
 def test_valid_requests_pass(msg):
     assert P.check_request(msg) is msg
@@ -109,6 +111,10 @@ def test_valid_requests_pass(msg):
     ({**GOOD_FILL, "requests": [{"prefix": "a", "suffix": "b", "canvas_tokens": 2, "temperature": 1e9}]}, "temperature"),
     ({**GOOD_FILL, "requests": [{"prefix": "a", "suffix": "b", "canvas_tokens": 2, "temperature": "hot"}]}, "temperature"),
     ({**GOOD_FILL, "requests": [{"prefix": "a", "suffix": "b", "canvas_tokens": 2, "temperature": True}]}, "temperature"),
+    ({**GOOD_FILL, "requests": [{"prefix": "a", "suffix": "b", "canvas_tokens": 2, "stop_bias": 1e9}]}, "stop_bias"),
+    ({**GOOD_FILL, "requests": [{"prefix": "a", "suffix": "b", "canvas_tokens": 2, "stop_bias": float("nan")}]},
+     "stop_bias"),
+    ({**GOOD_FILL, "requests": [{"prefix": "a", "suffix": "b", "canvas_tokens": 2, "stop_bias": "x"}]}, "stop_bias"),
     ({**GOOD_FILL, "requests": [GOOD_FILL["requests"][0]] * (P.MAX_BATCH + 1)}, "requests"),
     ({**GOOD_FILL, "deadline_ms": -5}, "deadline_ms"),
     ({**GOOD_FILL, "options": {"steps": [1]}}, "option"),
@@ -147,6 +153,6 @@ def test_fill_requests_round_trip_with_single_line():
     from infill.types import FillRequest
 
     reqs = [FillRequest("a", "b", 3, "python", single_line=True), FillRequest("c", "d", 4),
-            FillRequest("e", "f", 5, temperature=0.7)]
+            FillRequest("e", "f", 5, temperature=0.7), FillRequest("g", "h", 6, stop_bias=2.5)]
     msg = msgpack.unpackb(msgpack.packb(P.fill_message(7, reqs)))
     assert P.check_request(msg) and P.requests_from_message(msg) == reqs

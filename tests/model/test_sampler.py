@@ -1,5 +1,7 @@
 """The sampler on a scripted step function (token ids only, no model)."""
 
+import math
+
 import pytest
 import torch
 
@@ -12,14 +14,14 @@ def scripted(target: list[int], conf: list[float]):
     """logits whose argmax is ``target`` with probability ``conf`` per position."""
     calls = []
 
-    def step(x):
+    def step(x, cols=slice(None)):
         calls.append(x.clone())
         B, L = x.shape
         logits = torch.full((B, L, V), -10.0)
         for j, (t, c) in enumerate(zip(target, conf)):
             logits[:, j, t] = torch.log(torch.tensor(c / (1 - c + 1e-9))) + 0.0
             logits[:, j, (t + 1) % V or 2] = 0.0
-        return logits
+        return logits[:, cols]
 
     return step, calls
 
@@ -36,9 +38,12 @@ def test_one_token_per_step_without_threshold():
 
 def test_threshold_commits_several_tokens_per_call():
     step, _ = scripted([5, 6, 7, 8, 9, 10], [0.99, 0.98, 0.97, 0.5, 0.95, 0.6])
-    res = denoise(step, torch.zeros(1, 6, dtype=torch.long), MASK, SamplerOptions(threshold=0.9))
+    res = denoise(step, torch.zeros(1, 6, dtype=torch.long), MASK, SamplerOptions(threshold=0.9, window=0))
     assert res.tokens.tolist() == [[5, 6, 7, 8, 9, 10]]
     assert res.committed_per_step[0] == 4 and res.model_calls == 3
+    # with a window only its confident positions commit together (position 4 waits for the frontier)
+    near = denoise(step, torch.zeros(1, 6, dtype=torch.long), MASK, SamplerOptions(threshold=0.9, window=4))
+    assert near.tokens.tolist() == [[5, 6, 7, 8, 9, 10]] and near.committed_per_step[0] == 3
 
 
 def test_step_budget_is_respected():
@@ -84,16 +89,16 @@ def test_cancel_stops_between_steps():
     tok = CancelToken()
     step, calls = scripted([5, 6, 7], [0.5] * 3)
 
-    def cancelling(x):
+    def cancelling(x, cols=slice(None)):
         tok.cancel()
-        return step(x)
+        return step(x, cols)
 
     with pytest.raises(Cancelled):
         denoise(cancelling, torch.zeros(1, 3, dtype=torch.long), MASK, SamplerOptions(threshold=None), cancel=tok)
     assert len(calls) == 1
 
 
-def cascading_step(x):
+def cascading_step(x, cols=slice(None)):
     """A toy model whose "span ended" grows leftwards: a position before a committed stop (or the
     last position) predicts a stop with p=0.95; any other predicts content 5+j (p ~ 0.6-0.7), stop second."""
     B, L = x.shape
@@ -106,7 +111,7 @@ def cascading_step(x):
         else:
             logits[:, j, 5 + j] = 1.0 + 0.1 * j
             logits[:, j, STOP] = 0.5
-    return logits
+    return logits[:, cols]
 
 
 def test_stop_at_frontier_prevents_the_delete_cascade():
@@ -143,3 +148,61 @@ def test_a_committed_line_end_ends_a_single_line_row():
     assert res.tokens[0].tolist() == [5, NL, STOP, STOP]  # nothing after the line end is computed
     assert res.tokens[1].tolist() == [5, NL, 7, 8]  # a multi-line row goes on
     assert res.model_calls == 4 and res.committed_per_step[0] == 2 + 2  # both rows' line end, row 0's tail
+
+
+def test_stop_bias_ends_a_span_where_the_model_only_half_wanted_to():
+    # at position 1 the model prefers content (6) to the stop by odds 2:1; a bias of +2 (e^2 > 2) flips it
+    def step(x, cols=slice(None)):
+        B, L = x.shape
+        logits = torch.full((B, L, V), -10.0)
+        logits[:, 0, 5] = 3.0
+        for j in range(1, L):
+            logits[:, j, 5 + j] = 0.0
+            logits[:, j, STOP] = -0.7
+        return logits[:, cols]
+
+    canvas = torch.zeros(1, 4, dtype=torch.long)
+    plain = denoise(step, canvas, MASK, SamplerOptions(threshold=None), stop_ids=(STOP,))
+    assert plain.tokens.tolist() == [[5, 6, 7, 8]]
+    biased = denoise(step, canvas, MASK, SamplerOptions(threshold=None, stop_bias=2.0), stop_ids=(STOP,))
+    assert biased.tokens.tolist() == [[5, STOP, STOP, STOP]] and biased.model_calls == 2
+
+
+def test_window_commits_only_near_the_frontier():
+    # the far positions are the most confident; with a window of 2 they wait for the frontier
+    step, calls = scripted([5, 6, 7, 8, 9, 10], [0.5, 0.55, 0.6, 0.7, 0.8, 0.9])
+    res = denoise(step, torch.zeros(1, 6, dtype=torch.long), MASK, SamplerOptions(threshold=None, window=2))
+    assert res.tokens.tolist() == [[5, 6, 7, 8, 9, 10]]
+    order = [int((c != MASK).sum()) for c in calls]
+    assert order == [0, 1, 2, 3, 4, 5]
+    assert (calls[1] != MASK).nonzero()[:, 1].tolist() == [1]  # position 1 (inside the window) beat 0
+    assert (calls[2] != MASK).nonzero()[:, 1].tolist() == [0, 1]  # then 0, never the far 5
+    free = denoise(step, torch.zeros(1, 6, dtype=torch.long), MASK, SamplerOptions(threshold=None, window=0))
+    assert free.tokens.tolist() == res.tokens.tolist()
+
+
+def test_window_and_stop_bias_are_validated():
+    with pytest.raises(ValueError):
+        SamplerOptions(window=-1).validate()
+    with pytest.raises(ValueError):
+        SamplerOptions(stop_bias=float("nan")).validate()
+
+
+def test_a_quota_beyond_the_window_takes_the_best_of_the_rest():
+    # 3 per step with a window of 1: the frontier, then the two most confident of the others
+    step, calls = scripted([5, 6, 7, 8, 9, 10], [0.5, 0.55, 0.6, 0.7, 0.8, 0.9])
+    res = denoise(step, torch.zeros(1, 6, dtype=torch.long), MASK,
+                  SamplerOptions(threshold=None, steps=2, window=1))
+    assert res.tokens.tolist() == [[5, 6, 7, 8, 9, 10]] and res.model_calls == 2
+    assert (calls[1] != MASK).nonzero()[:, 1].tolist() == [0, 4, 5]
+
+
+def test_a_per_row_stop_bias_overrides_the_options():
+    step, _ = scripted([5, 6, 7], [0.9, 0.6, 0.6])
+    canvas = torch.zeros(2, 3, dtype=torch.long)
+    res = denoise(step, canvas, MASK, SamplerOptions(threshold=None), stop_ids=(STOP,),
+                  stop_bias=torch.tensor([0.0, 20.0]))
+    assert res.tokens[0].tolist() == [5, 6, 7]
+    assert res.tokens[1].tolist() == [STOP] * 3  # the biased row ends at once
+    with pytest.raises(ValueError):
+        denoise(step, canvas, MASK, SamplerOptions(), stop_ids=(STOP,), stop_bias=torch.tensor([0.0, math.inf]))

@@ -297,7 +297,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{'held-out shape':<16}{'n':>6}{'exact %':>10}{'edit sim %':>12}{'tok/call':>10}")
         for shape, d in results["heldout"].items():
             print(f"{shape:<16}{d['n']:>6}{d['exact_match']:>10.2f}{d['edit_similarity']:>12.2f}{d['tokens_per_call']:>10.2f}")
-    else:
+    elif args.per_shape > 0:
         print(f"(no held-out corpus at {args.corpus}; run `infill corpus` first)")
     he_dir = args.humaneval or next((p for p in ("../shared/data/humaneval-infilling",
                                                   "shared/data/humaneval-infilling") if Path(p).is_dir()), None)

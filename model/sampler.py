@@ -3,8 +3,10 @@
 One loop with options. Each step the model scores every masked canvas position; the sampler
 commits (a) every position whose score clears ``threshold`` (Fast-dLLM, parallel decoding),
 (b) at least enough positions to finish within the step budget (LLaDA's schedule, eq. for the
-number of tokens transferred per step), (c) between ``min_per_step`` and ``max_per_step``.
-Returns the tokens and the number of model calls, so speed claims are checkable.
+number of tokens transferred per step), (c) between ``min_per_step`` and ``max_per_step``,
+ranking the positions within ``window`` of the span's frontier first (semi-autoregressive, so a
+stop token can end the span before far positions are filled). Returns the tokens and the number of
+model calls, so speed claims are checkable.
 
 The sampler knows token ids only: ``mask_id`` and the ``stop_ids`` that end a span (the
 delete/pad token) come from the checkpoint's ``DiffusionConfig``.

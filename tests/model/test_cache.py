@@ -113,21 +113,26 @@ def test_a_whole_line_hole_lends_its_newline_to_the_suffix(tiny_checkpoint):
     assert not res.text.strip() or res.text.endswith("\n")  # ... and a real fill gets the newline back
 
 
+def _spy_on_fill_ids(td: TextDenoiser) -> dict:
+    """Record the keyword arguments of each ``td.fill_ids`` call (the latest wins) and pass them on."""
+    seen: dict = {}
+    real = td.fill_ids
+
+    def spy(rows, cancel=None, **kwargs):
+        seen.update(kwargs)
+        return real(rows, cancel, **kwargs)
+
+    td.fill_ids = spy
+    return seen
+
+
 def test_a_single_line_fill_ends_at_its_first_line_break(tiny_checkpoint):
     td = TextDenoiser(tiny_checkpoint, device="cpu")
     ends = td.line_end_ids().tolist()
     pieces = td._vocab_pieces()
     assert ends and all("\n" in pieces[i] for i in ends)
     assert all(i in ends for i, p in enumerate(pieces) if "\n" in p)
-    seen = {}
-    real = td.fill_ids
-
-    def spy(rows, cancel=None, sampler=None, first_allowed=None, single_line=None, stop_bias=None):
-        seen["single_line"] = single_line
-        return real(rows, cancel, sampler=sampler, first_allowed=first_allowed, single_line=single_line,
-                    stop_bias=stop_bias)
-
-    td.fill_ids = spy
+    seen = _spy_on_fill_ids(td)
     reqs = [FillRequest("x = (", ")\n", 12, "python", single_line=True),
             FillRequest("def f(x):\n", "    return x\n", 12, "python", single_line=True),  # heals a newline
             FillRequest("x = (", ")\n", 12, "python")]
@@ -139,15 +144,7 @@ def test_a_single_line_fill_ends_at_its_first_line_break(tiny_checkpoint):
 
 def test_a_request_stop_bias_reaches_its_row_and_ends_it(tiny_checkpoint):
     td = TextDenoiser(tiny_checkpoint, device="cpu")
-    seen = {}
-    real = td.fill_ids
-
-    def spy(rows, cancel=None, sampler=None, first_allowed=None, single_line=None, stop_bias=None):
-        seen["stop_bias"] = stop_bias
-        return real(rows, cancel, sampler=sampler, first_allowed=first_allowed, single_line=single_line,
-                    stop_bias=stop_bias)
-
-    td.fill_ids = spy
+    seen = _spy_on_fill_ids(td)
     reqs = [FillRequest("x = (", ")\n", 8, "python"),  # no partial word to heal: any token may come first
             FillRequest("x = (", ")\n", 8, "python", stop_bias=20.0)]
     out = td.fill(reqs)

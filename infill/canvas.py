@@ -79,6 +79,8 @@ def stop_bias(span, text: str, config: CanvasConfig | None = None) -> float:
     """The stop token's log-odds bias while filling ``span`` (see ``CanvasConfig``)."""
     config = config or CanvasConfig()
     shape = _shape(span, text)
+    if shape == "replace" and not text[span.start:span.end].strip():
+        shape = "block"  # nothing to size the canvas from: it is a block's (canvas_length), so is the bias
     return {"none": 0.0, "replace": config.replace_stop_bias, "block": config.block_stop_bias,
             "args": config.args_stop_bias, "expression": config.expression_stop_bias,
             "line": config.line_stop_bias, "line_rest": config.line_stop_bias}[shape]

@@ -53,6 +53,14 @@ SAMPLE_MIDLINE_CODE = '''def greet(name):
     return message
 '''
 
+# An empty line between two statements: the hole fill-in-the-middle is for. (A hole inside an
+# expression, as above, gets no fill from the shipped model that parses, so nothing to apply.)
+SAMPLE_BLANK_LINE = '''def greet(name):
+    message = "Hello, " + name
+    <|cursor|>
+    return message
+'''
+
 WORD = re.compile(rb"^[ \t]*[A-Za-z0-9_]+|^[ \t]*[^A-Za-z0-9_\s]+|^[ \t]*\r?\n[ \t]*")
 
 
@@ -252,7 +260,7 @@ def test_rewrite_selection_edits_the_buffer_through_the_server(nvim: NvimDriver)
 
 
 def test_fill_middle_command_edits_at_the_cursor(nvim: NvimDriver):
-    original, row, col = nvim.open("fill.py", SAMPLE_MIDLINE_CODE)
+    original, row, col = nvim.open("fill.py", SAMPLE_BLANK_LINE)
     nvim.nvim.current.window.cursor = (row + 1, col)
     nvim.lua("require('infill.commands').last = nil")
     nvim.nvim.command("InfillFillMiddle")

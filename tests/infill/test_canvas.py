@@ -76,4 +76,6 @@ def test_stop_bias_follows_the_span_shape_like_the_canvas_length():
     assert stop_bias(span("block"), TEXT, config) == 4.0
     assert stop_bias(span("expression", multiline=True), TEXT, config) == 4.0  # sized as a block, biased as one
     assert stop_bias(span("selection", 0, 9), TEXT, config) == 5.0
+    blank = TEXT.index("    \n")
+    assert stop_bias(span("region", blank, blank + 4), TEXT, config) == 4.0  # nothing to size from: a block
     assert stop_bias(span("none"), TEXT, config) == 0.0

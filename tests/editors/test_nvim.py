@@ -144,7 +144,7 @@ def test_accept_word_then_line_then_rest(nvim: NvimDriver):
 
 
 def test_typing_the_suggestion_keeps_the_rest_without_a_new_request(nvim: NvimDriver):
-    original, row, col = nvim.open("typing.py", SAMPLE)
+    original, row, col = nvim.open("typing.py", SAMPLE_MIDLINE_CODE)
     nvim.insert_at(row, col)
     _, _, ghost = nvim.wait_for_ghost()
     first = ghost[0]

@@ -155,7 +155,10 @@ def test_inline_suggestion_in_vscode(tools: Toolchain, tmp_path: Path):
     inserted = edited[len(prefix):]
     assert inserted, "Tab inserted nothing"
     assert inserted == ghost or ghost.startswith(inserted) or inserted.startswith(ghost.rstrip()), (inserted, ghost)
-    assert result["ghostAfterTab"] == 0, "ghost text still shown after Tab"
+    # The accepted ghost text is gone; a new suggestion for the new cursor position may already be
+    # shown (the server answers within the 300 ms the driver waits), but not the accepted text again.
+    after = result["ghostTextAfterTab"].replace("\u00a0", " ").replace("\n", "")
+    assert result["ghostAfterTab"] == 0 or after != ghost, ("the accepted ghost text is still shown after Tab", after)
     assert screenshot.stat().st_size > 10_000
 
     # The rewrite replaced `metres` inside its string and nothing else on the line.

@@ -107,6 +107,8 @@ try {
   await page.keyboard.press('Tab');
   await page.waitForTimeout(300);
   result.ghostAfterTab = await ghost.count();
+  // a fast server may already show the next suggestion at the new cursor: keep its text to compare
+  result.ghostTextAfterTab = result.ghostAfterTab ? (await ghost.allInnerTexts()).join('\n') : '';
   await page.keyboard.press(`${mod}+S`);
   await page.waitForTimeout(1000);
 

@@ -99,7 +99,7 @@ def _stops_at_frontier(probs: torch.Tensor, chosen: torch.Tensor, masked: torch.
     last_content = torch.where(content, pos, -1).max(-1, keepdim=True).values  # (B, 1)
     pos = pos[:, lo:lo + chosen.shape[1]]  # (B, W)
     allowed = (pos == frontier) & (pos > last_content)  # (B, W)
-    blocked = torch.isin(chosen, stop) & ~allowed  # (B, L)
+    blocked = torch.isin(chosen, stop) & ~allowed  # (B, W)
     if not blocked.any():
         return chosen
     alt = probs.index_fill(-1, stop, 0.0).argmax(-1)  # (B, L) best non-stop token
@@ -112,14 +112,15 @@ def _near_frontier(masked: torch.Tensor, window: int) -> torch.Tensor:
     return pos < frontier + window
 
 
-def _columns(masked: torch.Tensor, opts: SamplerOptions, steps_left: int) -> slice:
-    """The canvas columns whose logits a step needs: with a window, from the leftmost frontier to the
-    end of the rightmost window, when every row's quota fits in its window (only then is nothing
-    outside the windows committed); otherwise the whole canvas. masked (B, L)."""
+def _columns(masked: torch.Tensor, near: torch.Tensor | None, opts: SamplerOptions, steps_left: int) -> slice:
+    """The canvas columns whose logits a step needs: with a window (``near`` (B, L), from
+    ``_near_frontier``), from the leftmost frontier to the end of the rightmost window, when every
+    row's quota fits in its window (only then is nothing outside the windows committed); otherwise
+    the whole canvas. masked (B, L)."""
     L = masked.shape[1]
-    if not opts.window:
+    if near is None:
         return slice(0, L)
-    near = masked & _near_frontier(masked, opts.window)  # (B, L)
+    near = masked & near  # (B, L)
     for b in range(masked.shape[0]):
         n = int(masked[b].sum())
         if n and tokens_to_commit(n, steps_left, opts, 0) > int(near[b].sum()):
@@ -187,7 +188,8 @@ def denoise(
         if cancel is not None:
             cancel.raise_if_cancelled()
         steps_left = max(1, budget - calls)
-        cols = _columns(masked, opts, steps_left)  # the canvas columns this step can commit
+        near = _near_frontier(masked, opts.window) if opts.window else None  # (B, L)
+        cols = _columns(masked, near, opts, steps_left)  # the canvas columns this step can commit
         lo, W = cols.start, cols.stop - cols.start
         logits = step_fn(x, cols).float()  # (B, W, V)
         calls += 1
@@ -206,10 +208,9 @@ def denoise(
             content = (x != mask_id) & ~torch.isin(x, stop) & valid  # (B, L) committed content
             chosen = _stops_at_frontier(probs, chosen, masked, content, stop, lo)
         s = score(probs, chosen, opts.strategy).masked_fill(~masked[:, cols], -math.inf)  # (B, W)
-        if opts.window:
-            near = _near_frontier(masked, opts.window)[:, cols]  # (B, W)
+        if near is not None:
             # positions in the window rank first (scores are within [-log V, 1]); the rest only by quota
-            s = torch.where(near, s, s - _OUTSIDE)  # (B, W)
+            s = torch.where(near[:, cols], s, s - _OUTSIDE)  # (B, W)
         p_chosen = probs.gather(-1, chosen.unsqueeze(-1)).squeeze(-1)  # (B, W)
         committed = 0
         for b in range(B):

@@ -36,6 +36,7 @@ class BenchContext:
     quick: bool = False  # smoke sizes (CI)
     command: str = "infill bench"
     sizes: dict = field(default_factory=dict)  # per-benchmark overrides from the command line
+    exclude: frozenset = frozenset()  # held-out file paths to skip (--exclude-heldout: a development set)
 
 
 def machine() -> dict:

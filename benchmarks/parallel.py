@@ -126,7 +126,7 @@ def run(ctx: BenchContext) -> dict:
 
     per_shape = size(ctx, "per_shape", 8, 1)
     batch = size(ctx, "batch", 8, 4)
-    cases = heldout_cases(ensure_corpus(ctx), per_shape)
+    cases = heldout_cases(ensure_corpus(ctx), per_shape, exclude=ctx.exclude)
     den = load_denoiser(ctx)
     rows = []
     baseline = None

@@ -75,7 +75,7 @@ def run(ctx: BenchContext) -> dict:
     den = load_denoiser(ctx)
     ours = []
     started = time.perf_counter()
-    for shape, d in score_heldout(den, heldout_cases(ensure_corpus(ctx), per_shape)).items():
+    for shape, d in score_heldout(den, heldout_cases(ensure_corpus(ctx), per_shape, exclude=ctx.exclude)).items():
         ours.append({"benchmark": "held-out corpus spans", "set": shape, "n": d["n"], "metric": "exact match %",
                      "value": d["exact_match"], "setting": "no oracle length", "edit_similarity": d["edit_similarity"],
                      "tokens_per_call": d["tokens_per_call"]})

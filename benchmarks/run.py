@@ -83,6 +83,9 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--out", default=str(RESULTS), help="results directory (default: benchmarks/results)")
     ap.add_argument("--model", default=None, help="checkpoint directory (default: the embedded starter model)")
     ap.add_argument("--corpus", default=None, help="held-out corpus directory (default: data/corpus; built if missing)")
+    ap.add_argument("--exclude-heldout", metavar="CORPUS", default=None,
+                    help="skip the files of this corpus's held-out split (with --corpus data/corpus-big "
+                         "--exclude-heldout data/corpus: a development set the default benchmarks never see)")
     ap.add_argument("--threads", type=_positive, default=1, help="torch threads (in-process and the server's worker)")
     ap.add_argument("--list", action="store_true", help="list the benchmarks and exit")
     for key, (flag, typ, help_) in SIZE_FLAGS.items():
@@ -114,6 +117,14 @@ def main(argv: list[str] | None = None) -> int:
                        command=" ".join(["infill bench"] + [shlex.quote(a) for a in argv]), sizes=sizes)
     if args.corpus:
         ctx.corpus = Path(args.corpus)
+    if args.exclude_heldout:
+        from model.evaluate import heldout_paths
+
+        try:
+            ctx.exclude = frozenset(heldout_paths(args.exclude_heldout))
+        except FileNotFoundError as exc:
+            print(f"infill bench: --exclude-heldout: {exc}", file=sys.stderr)
+            return 2
     ctx.out_dir.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     report = []

@@ -94,7 +94,7 @@ def run(ctx: BenchContext) -> dict:
     from model.evaluate import heldout_cases
 
     per_shape = size(ctx, "validity_per_shape", 40, 1)
-    cases = heldout_cases(ensure_corpus(ctx), per_shape, languages=LANGUAGES)
+    cases = heldout_cases(ensure_corpus(ctx), per_shape, languages=LANGUAGES, exclude=ctx.exclude)
     den = load_denoiser(ctx)
     default_rounds = EngineConfig().correction_rounds
     rows = []

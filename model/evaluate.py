@@ -54,6 +54,15 @@ class Case:
     path: str
 
 
+def heldout_paths(corpus_dir: str | Path) -> set[str]:
+    """Paths of a corpus's held-out files (``--exclude-heldout``: a development set is another
+    corpus's held-out split minus these)."""
+    path = Path(corpus_dir, "heldout.jsonl.gz")
+    if not path.is_file():
+        raise FileNotFoundError(f"no held-out split at {path} (build it with `infill corpus --out {corpus_dir}`)")
+    return {f.path for f in read_corpus(path)}
+
+
 def heldout_cases(corpus_dir: str | Path, per_shape: int = 100, seed: int = 0, languages=("python",),
                   exclude: set[str] = frozenset()) -> list[Case]:
     """Deterministic held-out cases of each shape from ``heldout.jsonl.gz``, skipping files whose
@@ -289,8 +298,11 @@ def main(argv: list[str] | None = None) -> int:
                      "stop_bias": args.stop_bias, "window": sampler.window}
     t0 = time.time()
     if Path(args.corpus, "heldout.jsonl.gz").is_file() and args.per_shape > 0:
-        exclude = ({f.path for f in read_corpus(Path(args.exclude_heldout, "heldout.jsonl.gz"))}
-                   if args.exclude_heldout else set())
+        try:
+            exclude = heldout_paths(args.exclude_heldout) if args.exclude_heldout else set()
+        except FileNotFoundError as exc:
+            print(f"infill eval: --exclude-heldout: {exc}", file=sys.stderr)
+            return 2
         cases = heldout_cases(args.corpus, args.per_shape, exclude=exclude)
         results["heldout_cases"] = []
         results["heldout"] = score_heldout(den, cases, records=results["heldout_cases"], stop_bias=args.stop_bias)

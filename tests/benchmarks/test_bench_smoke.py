@@ -35,6 +35,9 @@ def test_unknown_benchmark_and_bad_sizes_are_rejected(capsys):
     with pytest.raises(SystemExit):
         bench.main(["--cache-contexts", "256,x"])
     assert bench.main(["--model", "/nonexistent/checkpoint", "cache"]) == 2
+    capsys.readouterr()
+    assert bench.main(["--exclude-heldout", "/nonexistent/corpus", "validity"]) == 2
+    assert "--exclude-heldout" in capsys.readouterr().err
 
 
 def test_summary_without_results_says_so(tmp_path):

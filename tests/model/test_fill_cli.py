@@ -3,6 +3,8 @@
 import gzip
 import json
 
+import pytest
+
 from model import fill_cli
 from model.evaluate import humaneval_pass, load_humaneval, run_program
 
@@ -161,7 +163,7 @@ def _python_file(i: int) -> str:
 
 
 def test_heldout_cases_can_leave_out_another_corpus_s_files(tmp_path):
-    from model.evaluate import heldout_cases
+    from model.evaluate import heldout_cases, heldout_paths
 
     def write(name, ids):
         d = tmp_path / name
@@ -173,10 +175,13 @@ def test_heldout_cases_can_leave_out_another_corpus_s_files(tmp_path):
 
     big, small = write("big", range(8)), write("small", range(0, 8, 2))
     everything = heldout_cases(big, per_shape=50)
-    dev = heldout_cases(big, per_shape=50, exclude={f"f{i}.py" for i in range(0, 8, 2)})
+    assert heldout_paths(small) == {f"f{i}.py" for i in range(0, 8, 2)}
+    dev = heldout_cases(big, per_shape=50, exclude=heldout_paths(small))
     assert {c.path for c in everything} == {f"f{i}.py" for i in range(8)}
     assert {c.path for c in dev} == {f"f{i}.py" for i in range(1, 8, 2)}
     assert dev and {c.path for c in heldout_cases(small, per_shape=50)}.isdisjoint(c.path for c in dev)
+    with pytest.raises(FileNotFoundError, match="infill corpus --out"):
+        heldout_paths(tmp_path / "missing")
 
 
 def test_batch_holes_get_the_engine_s_stop_bias_for_their_shape():

@@ -339,6 +339,26 @@ def close_open_string(s: str, language: str | None = None) -> str | None:
     return close_open_brackets(s + end, language)
 
 
+# Punctuation that ends a line's statement or header (``):``, ``);``, ``{``): a cut keeps it.
+_LINE_END = frozenset(")]};:{,")
+
+
+def keep_line_end(candidate: str, cut: int) -> str | None:
+    """``candidate[:cut]`` (trailing blanks dropped) followed by the punctuation that ends the line the
+    cut falls in, or None when that line has none after the cut or the cut already ends with it: the
+    model often gets a line's shape right and its middle wrong, so ``class Tester.utils.err:`` cut
+    after ``Tester`` becomes ``class Tester:``, and ``f(a, b junk);`` cut after ``b`` ``f(a, b);``."""
+    nl = candidate.find("\n", cut)
+    rest = candidate[cut: len(candidate) if nl < 0 else nl].rstrip()
+    n = len(rest)
+    while n > 0 and (rest[n - 1] in _LINE_END or rest[n - 1] in " \t"):
+        n -= 1
+    tail, piece = rest[n:].lstrip(), candidate[:cut].rstrip()
+    if not tail or n == 0 or piece.endswith(tail):
+        return None
+    return piece + tail
+
+
 # The statement that fills an empty block, per language: a candidate cut back (or written) to a line
 # that opens a block gets it as the block's body. Bracket languages need none: their open ``{`` is
 # closed by ``close_open_brackets``.

@@ -257,6 +257,13 @@ def test_repair_gives_an_empty_python_block_a_body(scripted, at_cursor):
     assert sug is not None and sug.repaired and sug.edit.text.rstrip() == "except:\n        pass"
 
 
+def test_repair_keeps_the_punctuation_that_ended_the_cut_line(scripted, at_cursor):
+    text, offset = at_cursor("class <|>\n    x: int = 0\n")
+    d = scripted(["Tester.utils.errors:"])
+    sug = complete(text, offset, "python", d, EngineConfig(correction_rounds=0, invalid_retry_candidates=0))
+    assert sug is not None and sug.repaired and sug.edit.text == "Tester:"
+
+
 def test_a_switch_body_before_its_first_case_is_filled_as_a_clause(scripted, at_cursor):
     text, offset = at_cursor("switch (x) {\n  <|>\n  case 2:\n    z();\n}\n")
     d = scripted([("1:\n    y();\n    break;", 0.4), (":\n    w();", 0.6)])
@@ -296,26 +303,28 @@ def test_a_candidate_still_broken_is_retried_at_other_lengths(scripted, at_curso
 
 def test_the_retry_samples_every_length_at_the_retry_temperature(scripted, at_cursor):
     text, offset = at_cursor("def total(items):\n    s = 0\n    s += <|>\n    return s\n")
-    d = scripted(["= = = = =", "else: = =", "= =", "it.price", "for x in = ="])
+    rows = EngineConfig().invalid_retry_candidates
+    d = scripted(["= = = = =", "else: = =", "= =", "it.price"] + ["for x in = ="] * (rows - 2))
     sug = complete(text, offset, "python", d, EngineConfig(correction_rounds=0))  # the defaults
     assert sug is not None and sug.edit.text == "it.price" and sug.retried
     first, retry = d.calls
-    assert first[0].temperature is None and len(retry) == 4
+    assert first[0].temperature is None and len(retry) == rows
     assert {r.temperature for r in retry} == {EngineConfig().retry_temperature}
     assert {r.canvas_tokens for r in retry} == {r.canvas_tokens for r in retry} | {first[0].canvas_tokens}
 
 
 def test_a_sampled_retry_fills_as_many_rows_when_the_lengths_are_capped(scripted, at_cursor):
     text, offset = at_cursor(PY_BLOCK)  # a new block line: 64 tokens, the cap, and 32
-    d = scripted(["for = =", "else: =", "= =", ") =", "s += it.price"])
+    rows = EngineConfig().invalid_retry_candidates
+    d = scripted(["for = =", "else: =", "= =", ") ="] + ["s += it.price"] * (rows - 2))
     sug = complete(text, offset, "python", d, EngineConfig(correction_rounds=0))
     assert sug is not None and sug.edit.text.strip() == "s += it.price"
-    assert [r.canvas_tokens for r in d.calls[1]] == [64, 32, 64, 32]
+    assert [r.canvas_tokens for r in d.calls[1]] == [64, 32] * (rows // 2)
 
 
 def test_the_retry_is_dropped_when_it_is_no_better(scripted, at_cursor):
     text, offset = at_cursor("def total(items):\n    s = 0\n    s += <|>\n    return s\n")
-    d = scripted(["= = = = =", "= =", "", "else: =", ") ="])
+    d = scripted(["= = = = =", "= =", "", "else: =", ") ="] + ["= ="] * (EngineConfig().invalid_retry_candidates - 4))
     assert complete(text, offset, "python", d, EngineConfig(correction_rounds=0)) is None
     assert len(d.calls) == 2
 
@@ -530,7 +539,10 @@ _FILL_ALPHABET = st.sampled_from(list("abx_ 01+*-=:;,.()[]{}'\"\n\t\\#/<>") + ["
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(language=st.sampled_from(sorted(_DOCS)), where=st.floats(0, 1),
-       fills=st.lists(st.lists(_FILL_ALPHABET, max_size=40).map("".join), min_size=7, max_size=7))
+       fills=st.lists(st.lists(_FILL_ALPHABET, max_size=40).map("".join),
+                      # a fill, two correction rounds, the retry's rows
+                      min_size=3 + EngineConfig().invalid_retry_candidates,
+                      max_size=3 + EngineConfig().invalid_retry_candidates))
 def test_any_fill_anywhere_gives_a_suggestion_or_none(scripted, language, where, fills):
     text = _DOCS[language]
     offset = int(where * len(text))

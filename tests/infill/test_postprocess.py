@@ -425,3 +425,23 @@ def test_close_open_block_leaves_what_is_not_an_empty_block():
     assert close_open_block("s = 'a:", doc, 0, True, "python") is None  # an open string
     assert close_open_block("y = 2", doc, 0, True, "python") is None
     assert close_open_block("if (x) {", doc, 0, True, "javascript") is None  # brackets close that
+
+
+def test_keep_line_end_keeps_the_punctuation_that_ends_the_cut_line():
+    from infill.postprocess import keep_line_end
+
+    c = "class Tester.utils.errors:"
+    assert keep_line_end(c, c.index(".")) == "class Tester:"
+    c = "f(a, b junk);\nnext()"
+    assert keep_line_end(c, c.index(" junk")) == "f(a, b);"  # the cut's own line, not the last
+    assert keep_line_end("if (x junk) {", 5) == "if (x) {"
+
+
+def test_keep_line_end_leaves_lines_without_closing_punctuation():
+    from infill.postprocess import keep_line_end
+
+    assert keep_line_end("def test import helper", 8) is None  # nothing ends the line
+    assert keep_line_end("x = y;", 6) is None  # the cut is at the end: nothing follows
+    assert keep_line_end("foo(a):", 7) is None
+    assert keep_line_end("a:\n  b c:", 1) is None  # the cut already ends with the line's ":"
+    assert keep_line_end("):", 0) is None  # only punctuation: no kept text

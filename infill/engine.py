@@ -18,8 +18,8 @@ from typing import Callable, Sequence
 from infill import positions, syntax
 from infill.canvas import CanvasConfig, canvas_lengths, stop_bias
 from infill.context import ContextConfig, ContextWindow, CountTokens, build_context, default_count_tokens
-from infill.postprocess import (Region, Validation, close_open_block, close_open_brackets, close_open_string,
-                                error_regions, keep_line_end, postprocess, validate)
+from infill.postprocess import (Region, Validation, close_header, close_open_block, close_open_brackets,
+                                close_open_string, error_regions, keep_line_end, postprocess, validate)
 from infill.spans import Span, completion_span, region_span, selection_span
 from infill.types import CancelToken, Cancelled, Denoiser, FillRequest, FillResult, InfillError
 
@@ -473,9 +473,9 @@ def truncation_points(candidate: str, limit: int, keep: float = 0.0) -> list[int
 def _repair_by_truncation(candidate: _Candidate, job: _Job) -> _Candidate:
     """The longest prefix of ``candidate`` whose insertion adds no parse errors: the whole of it
     or a cut, as it is, with the brackets it leaves open closed, with the string/comment it
-    leaves open closed, with a body for the block its last line opens (Python's ``pass``), or
-    followed by the punctuation that ended the line it cuts (``keep_line_end``; each re-finished
-    like any fill); ``candidate`` unchanged if none is. At most ``config.repair_cuts``
+    leaves open closed, with a body for the block its last line opens (Python's ``pass``),
+    followed by the punctuation that ended the line it cuts (``keep_line_end``), or with the ``:``
+    its last line's header lacks (``close_header``, then a body; each re-finished like any fill); ``candidate`` unchanged if none is. At most ``config.repair_cuts``
     cuts, each keeping ``config.repair_keep`` of the candidate (``truncation_points``)."""
     text, span, lang = job.text, job.span, job.lang
     cuts = truncation_points(candidate.text, job.config.repair_cuts, job.config.repair_keep)
@@ -484,9 +484,11 @@ def _repair_by_truncation(candidate: _Candidate, job: _Job) -> _Candidate:
         stripped = piece.rstrip()
         attempts = [piece] if cut < len(candidate.text) else []
         kept = keep_line_end(candidate.text, cut) if cut < len(candidate.text) else None
+        header = close_header(close_open_brackets(stripped, lang), text, span.start, lang)
         closings = (close_open_brackets(stripped, lang), close_open_string(stripped, lang),
                     close_open_block(stripped, text, span.start, span.multiline, lang), kept,
-                    kept and close_open_block(kept, text, span.start, span.multiline, lang))
+                    kept and close_open_block(kept, text, span.start, span.multiline, lang),
+                    header, header and close_open_block(header, text, span.start, span.multiline, lang))
         for closed in closings:
             if closed is not None and closed != stripped and closed not in attempts:
                 attempts.append(closed)

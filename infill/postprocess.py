@@ -359,6 +359,32 @@ def keep_line_end(candidate: str, cut: int) -> str | None:
     return piece + tail
 
 
+# Lines that are a header ended by ``:``, per language: Python's compound statements, and the
+# ``case``/``default`` labels of the C family's ``switch``.
+_COLON_HEADERS = {
+    "python": ("def", "class", "if", "elif", "else", "for", "while", "with", "try", "except", "finally",
+               "async", "match", "case"),
+    **{lang: ("case", "default") for lang in ("javascript", "typescript", "tsx", "java", "go", "c", "cpp")},
+}
+
+
+def close_header(s: str, text: str, start: int, language: str | None = None) -> str | None:
+    """``s`` (to be inserted at ``text[start]``) with the ``:`` its last line's header lacks (``def
+    f(x)`` -> ``def f(x):``, ``case (k)`` -> ``case (k):``), or None when that line is no header,
+    already ends with one, or leaves a bracket or string open."""
+    s = s.rstrip()
+    words = _COLON_HEADERS.get(language or "", ())
+    nl = s.rfind("\n")
+    last = (s[nl + 1:] if nl >= 0 else text[text.rfind("\n", 0, start) + 1:start] + s).lstrip()
+    head = last.split(None, 1)[0].split("(", 1)[0] if last else ""
+    if head not in words or s.endswith(":"):
+        return None
+    _, openers, open_end = _scan_state(s, language)
+    if openers or open_end:
+        return None
+    return s + ":"
+
+
 # The statement that fills an empty block, per language: a candidate cut back (or written) to a line
 # that opens a block gets it as the block's body. Bracket languages need none: their open ``{`` is
 # closed by ``close_open_brackets``.

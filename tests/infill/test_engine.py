@@ -264,6 +264,17 @@ def test_repair_keeps_the_punctuation_that_ended_the_cut_line(scripted, at_curso
     assert sug is not None and sug.repaired and sug.edit.text == "Tester:"
 
 
+def test_repair_completes_a_header_cut_or_left_without_its_colon(scripted, at_cursor):
+    text, offset = at_cursor("x = 1\n\ndef <|>\n")
+    d = scripted(["get_config_name("])
+    sug = complete(text, offset, "python", d, EngineConfig(correction_rounds=0, invalid_retry_candidates=0))
+    assert sug is not None and sug.repaired and sug.edit.text == "get_config_name(): pass"
+    text, offset = at_cursor("switch (x) {\n<|>\n  case 2:\n    z();\n}\n")
+    d = scripted(["(key)", "(key)"])  # rows after the "  case " and "  default" leads
+    sug = complete(text, offset, "javascript", d, EngineConfig(correction_rounds=0, invalid_retry_candidates=0))
+    assert sug is not None and sug.repaired and sug.edit.text == "  case (key):"
+
+
 def test_a_switch_body_before_its_first_case_is_filled_as_a_clause(scripted, at_cursor):
     text, offset = at_cursor("switch (x) {\n  <|>\n  case 2:\n    z();\n}\n")
     d = scripted([("1:\n    y();\n    break;", 0.4), (":\n    w();", 0.6)])

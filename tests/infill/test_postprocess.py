@@ -445,3 +445,24 @@ def test_keep_line_end_leaves_lines_without_closing_punctuation():
     assert keep_line_end("foo(a):", 7) is None
     assert keep_line_end("a:\n  b c:", 1) is None  # the cut already ends with the line's ":"
     assert keep_line_end("):", 0) is None  # only punctuation: no kept text
+
+
+def test_close_header_gives_a_header_its_colon():
+    from infill.postprocess import close_header
+
+    assert close_header("def f(x)", "", 0, "python") == "def f(x):"
+    assert close_header("x = 1\nclass A(B)  ", "", 0, "python") == "x = 1\nclass A(B):"
+    assert close_header("f(x)", "y = 2\ndef ", 10, "python") == "f(x):"  # the header starts before the fill
+    assert close_header("      case (key)", "", 0, "javascript") == "      case (key):"
+    assert close_header("default", "", 0, "java") == "default:"
+
+
+def test_close_header_leaves_what_is_no_open_header():
+    from infill.postprocess import close_header
+
+    assert close_header("if x:", "", 0, "python") is None  # already ended
+    assert close_header("classify(x)", "", 0, "python") is None  # a call, not a header
+    assert close_header("f(x)", "def g():\n    ", 13, "python") is None  # the cursor's line is no header
+    assert close_header("def f(x", "", 0, "python") is None  # an open bracket: close it first
+    assert close_header("case (k)", "", 0, "rust") is None  # no such header in the language
+    assert close_header("", "", 0, "python") is None

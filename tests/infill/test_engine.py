@@ -227,13 +227,6 @@ def test_repair_cuts_a_broken_tail_back_to_a_valid_prefix(scripted, at_cursor):
     assert sug.errors_added_before >= 1 and sug.errors_added_after == 0
 
 
-def test_repair_rebalances_brackets_of_the_cut(scripted, at_cursor):
-    text, offset = at_cursor("const x = <|>;\n")
-    d = scripted(["price * (1 + tax +"])
-    sug = complete(text, offset, "javascript", d, EngineConfig(correction_rounds=0))
-    assert sug is not None and sug.repaired and sug.edit.text == "price * (1 + tax)"
-
-
 def test_repair_never_keeps_less_than_its_share(scripted, at_cursor):
     text, offset = at_cursor(PY_BLOCK)
     # only "for it in items:" would parse, and even that is an empty block: nothing to offer
@@ -242,37 +235,28 @@ def test_repair_never_keeps_less_than_its_share(scripted, at_cursor):
     assert complete(text, offset, "python", d, config) is None
 
 
-def test_repair_closes_the_whole_candidate_before_cutting_it(scripted, at_cursor):
-    text, offset = at_cursor("x = <|>\n")
-    d = scripted(["max(a, b"])
-    sug = complete(text, offset, "python", d, EngineConfig(correction_rounds=0, invalid_retry_candidates=0))
-    assert sug is not None and sug.repaired and sug.edit.text == "max(a, b)"
+_REPAIRS = {  # id: (document with cursor, language, scripted fills, the repaired suggestion)
+    "rebalances the brackets of a cut": ("const x = <|>;\n", "javascript", ["price * (1 + tax +"], "price * (1 + tax)"),
+    "closes the whole candidate before cutting it": ("x = <|>\n", "python", ["max(a, b"], "max(a, b)"),
+    "gives an empty python block a body": (
+        "def f():\n    try:\n        a()\n    except KeyError:\n        b()\n    <|>\n    else:\n        c()\n",
+        "python", ["except:\n"], "except:\n        pass"),
+    "keeps the punctuation that ended the cut line": (
+        "class <|>\n    x: int = 0\n", "python", ["Tester.utils.errors:"], "Tester:"),
+    "gives a header its colon": ("x = 1\n\ndef <|>\n", "python", ["get_config_name("], "get_config_name(): pass"),
+    # rows after the "  case " and "  default" clause leads
+    "gives a case label its colon": (
+        "switch (x) {\n<|>\n  case 2:\n    z();\n}\n", "javascript", ["(key)", "(key)"], "  case (key):"),
+}
 
 
-def test_repair_gives_an_empty_python_block_a_body(scripted, at_cursor):
-    text, offset = at_cursor("def f():\n    try:\n        a()\n    except KeyError:\n        b()\n    <|>\n"
-                             "    else:\n        c()\n")
-    d = scripted(["except:\n"])
-    sug = complete(text, offset, "python", d, EngineConfig(correction_rounds=0, invalid_retry_candidates=0))
-    assert sug is not None and sug.repaired and sug.edit.text.rstrip() == "except:\n        pass"
-
-
-def test_repair_keeps_the_punctuation_that_ended_the_cut_line(scripted, at_cursor):
-    text, offset = at_cursor("class <|>\n    x: int = 0\n")
-    d = scripted(["Tester.utils.errors:"])
-    sug = complete(text, offset, "python", d, EngineConfig(correction_rounds=0, invalid_retry_candidates=0))
-    assert sug is not None and sug.repaired and sug.edit.text == "Tester:"
-
-
-def test_repair_completes_a_header_cut_or_left_without_its_colon(scripted, at_cursor):
-    text, offset = at_cursor("x = 1\n\ndef <|>\n")
-    d = scripted(["get_config_name("])
-    sug = complete(text, offset, "python", d, EngineConfig(correction_rounds=0, invalid_retry_candidates=0))
-    assert sug is not None and sug.repaired and sug.edit.text == "get_config_name(): pass"
-    text, offset = at_cursor("switch (x) {\n<|>\n  case 2:\n    z();\n}\n")
-    d = scripted(["(key)", "(key)"])  # rows after the "  case " and "  default" leads
-    sug = complete(text, offset, "javascript", d, EngineConfig(correction_rounds=0, invalid_retry_candidates=0))
-    assert sug is not None and sug.repaired and sug.edit.text == "  case (key):"
+@pytest.mark.parametrize("marked, language, fills, expected", _REPAIRS.values(), ids=_REPAIRS)
+def test_repair_makes_a_broken_fill_parse(scripted, at_cursor, marked, language, fills, expected):
+    text, offset = at_cursor(marked)
+    d = scripted(fills)
+    sug = complete(text, offset, language, d, EngineConfig(correction_rounds=0, invalid_retry_candidates=0))
+    assert sug is not None and sug.repaired and sug.edit.text.rstrip() == expected
+    assert sug.errors_added_before >= 1 and sug.errors_added_after == 0
 
 
 def test_a_switch_body_before_its_first_case_is_filled_as_a_clause(scripted, at_cursor):

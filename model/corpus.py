@@ -205,11 +205,14 @@ def read_corpus(path: str | Path) -> Iterator[SourceFile]:
 
 
 def parse_source(arg: str, default_mb: float) -> tuple[str, int]:
-    """``DIR`` or ``DIR=MB`` -> (DIR, budget in bytes)."""
+    """``DIR`` or ``DIR=MB`` -> (DIR, budget in bytes); a path that exists is a ``DIR`` even with a
+    ``=`` in its name."""
     root, sep, mb = arg.rpartition("=") if "=" in arg else (arg, "", "")
     try:
         budget = float(mb) if sep else default_mb
     except ValueError:
+        if os.path.exists(arg):
+            return arg, int(default_mb * 1e6)
         raise ValueError(f"--corpus {arg!r}: the budget after '=' must be a number of MB") from None
     if budget <= 0:
         raise ValueError(f"--corpus {arg!r}: the budget must be positive")

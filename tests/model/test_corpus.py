@@ -48,8 +48,12 @@ def test_build_corpus_dedups_filters_and_splits(tmp_path):
     assert {f.language for f in train} == {"python"}
 
 
-def test_corpus_sources_take_an_optional_budget_each():
+def test_corpus_sources_take_an_optional_budget_each(tmp_path):
     assert corpus.parse_source("/src", 50) == ("/src", 50_000_000)
+    odd = tmp_path / "key=value"  # an existing directory whose name has "=" and no budget
+    odd.mkdir()
+    assert corpus.parse_source(str(odd), 50) == (str(odd), 50_000_000)
+    assert corpus.parse_source(f"{odd}=3", 50) == (str(odd), 3_000_000)
     assert corpus.parse_source("/src=2.5", 50) == ("/src", 2_500_000)
     assert corpus.parse_source("/a=b/src=8", 50) == ("/a=b/src", 8_000_000)
     for bad in ("/src=x", "/src=0", "/src=-3"):

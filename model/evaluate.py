@@ -54,6 +54,45 @@ class Case:
     path: str
 
 
+CONFIDENCE_FLOORS = (0.0, 0.2, 0.3, 0.4, 0.5)
+
+
+def _ranks(values: list[float]) -> list[float]:
+    order = sorted(range(len(values)), key=values.__getitem__)
+    ranks = [0.0] * len(values)
+    i = 0
+    while i < len(order):  # ties share their mean rank
+        j = i
+        while j + 1 < len(order) and values[order[j + 1]] == values[order[i]]:
+            j += 1
+        for k in range(i, j + 1):
+            ranks[order[k]] = (i + j) / 2
+        i = j + 1
+    return ranks
+
+
+def by_confidence(records: list[dict], floors=CONFIDENCE_FLOORS) -> dict:
+    """Per shape: how a confidence floor trades fills shown for their quality. Spearman's rank
+    correlation of the fill's confidence (mean probability of its tokens) with its edit similarity,
+    and for each floor the share of fills at or above it and their mean edit similarity / exact matches."""
+    out: dict[str, dict] = {}
+    for shape in dict.fromkeys(r["shape"] for r in records):
+        rs = [r for r in records if r["shape"] == shape]
+        conf, sim = _ranks([r["confidence"] for r in rs]), _ranks([r["edit_similarity"] for r in rs])
+        try:
+            rho = statistics.correlation(conf, sim)
+        except statistics.StatisticsError:  # fewer than two cases, or all equal
+            rho = 0.0
+        rows = []
+        for floor in floors:
+            kept = [r for r in rs if r["confidence"] >= floor]
+            rows.append({"floor": floor, "kept_pct": round(100 * len(kept) / len(rs), 1),
+                         "edit_similarity": round(statistics.fmean(r["edit_similarity"] for r in kept), 2) if kept else 0.0,
+                         "exact": sum(bool(r["exact"]) for r in kept)})
+        out[shape] = {"n": len(rs), "rank_correlation": round(rho, 3), "floors": rows}
+    return out
+
+
 def heldout_paths(corpus_dir: str | Path) -> set[str]:
     """Paths of a corpus's held-out files (``--exclude-heldout``: a development set is another
     corpus's held-out split minus these)."""
@@ -141,8 +180,8 @@ def score_heldout(denoiser, cases: list[Case], batch_size: int = 8, sampler=None
                             stop_bias=case_stop_bias(c.shape) if stop_bias is None else stop_bias)
                 for c in chunk]
         results = denoiser.fill(reqs, sampler=sampler) if sampler is not None else denoiser.fill(reqs)
-        texts, calls, toks = [r.text for r in results], [r.model_calls for r in results], [r.tokens for r in results]
-        for c, text, n_calls, n_tok in zip(chunk, texts, calls, toks):
+        for c, res in zip(chunk, results):
+            text, n_calls, n_tok = res.text, res.model_calls, res.tokens
             out = finish(text, CASE_SHAPE[c.shape], c.prefix, c.suffix)
             if c.shape == "expression":
                 out = out.rstrip("\n")
@@ -154,7 +193,7 @@ def score_heldout(denoiser, cases: list[Case], batch_size: int = 8, sampler=None
             d["edit_sim"] += sim
             if records is not None:
                 records.append({"shape": c.shape, "path": c.path, "exact": exact, "edit_similarity": round(100 * sim, 2),
-                                "output": got, "reference_chars": len(want)})
+                                "output": got, "reference_chars": len(want), "confidence": round(res.confidence, 4)})
             d["model_calls"] += n_calls
             d["tokens"] += n_tok
     for d in per.values():
@@ -309,6 +348,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{'held-out shape':<16}{'n':>6}{'exact %':>10}{'edit sim %':>12}{'tok/call':>10}")
         for shape, d in results["heldout"].items():
             print(f"{shape:<16}{d['n']:>6}{d['exact_match']:>10.2f}{d['edit_similarity']:>12.2f}{d['tokens_per_call']:>10.2f}")
+        results["by_confidence"] = by_confidence(results["heldout_cases"])
+        print("fills kept at a confidence floor (infill.minConfidence): % kept, edit sim % of the kept")
+        print(f"{'held-out shape':<16}{'rank corr':>10}" + "".join(f"{'>= ' + str(t):>16}" for t in CONFIDENCE_FLOORS))
+        for shape, d in results["by_confidence"].items():
+            cells = "".join(f"{row['kept_pct']:>7.0f} {row['edit_similarity']:>8.2f}" for row in d["floors"])
+            print(f"{shape:<16}{d['rank_correlation']:>10.2f}{cells}")
     elif args.per_shape > 0:
         print(f"(no held-out corpus at {args.corpus}; run `infill corpus` first)")
     he_dir = args.humaneval or next((p for p in ("../shared/data/humaneval-infilling",

@@ -217,3 +217,17 @@ def test_batch_holes_get_the_engine_s_stop_bias_for_their_shape():
     assert [r.stop_bias for r in seen] == [-1.5] * 3
     assert (case_stop_bias("single-line"), case_stop_bias("multi-line"), case_stop_bias("expression")) == (
         c.line_stop_bias, c.block_stop_bias, c.expression_stop_bias)
+
+
+def test_by_confidence_reports_what_each_floor_keeps():
+    from model.evaluate import by_confidence
+
+    records = [{"shape": "single-line", "confidence": c, "edit_similarity": e, "exact": e == 100}
+               for c, e in ((0.9, 100.0), (0.6, 80.0), (0.3, 40.0), (0.1, 0.0))]
+    records.append({"shape": "multi-line", "confidence": 0.5, "edit_similarity": 10.0, "exact": False})
+    out = by_confidence(records, floors=(0.0, 0.5))
+    single = out["single-line"]
+    assert single["n"] == 4 and single["rank_correlation"] == 1.0  # confidence orders them exactly
+    assert single["floors"] == [{"floor": 0.0, "kept_pct": 100.0, "edit_similarity": 55.0, "exact": 1},
+                                {"floor": 0.5, "kept_pct": 50.0, "edit_similarity": 90.0, "exact": 1}]
+    assert out["multi-line"]["rank_correlation"] == 0.0  # one case: no correlation to speak of

@@ -53,6 +53,10 @@ class EngineConfig:
     invalid_retry_candidates: int = 8
     retry_temperature: float | None = 0.8
     allow_invalid: bool = False  # return a suggestion even if it still adds parse errors
+    # Completions at a cursor (not rewrites or fills asked for explicitly) whose fill's confidence,
+    # the mean probability of its tokens, is below this are dropped: fewer suggestions, better ones
+    # (``infill eval`` prints the trade-off per span shape). 0 keeps every one.
+    min_confidence: float = 0.0
     # Documents longer than this (characters) check candidates in the top-level syntax nodes around
     # the span, parsed alone, instead of re-parsing the whole document for every candidate.
     local_validation_chars: int = 200_000
@@ -188,7 +192,13 @@ def complete(text: str, offset: int, language: str, denoiser: Denoiser, config: 
     lang = _check_language(language)
     tree = tree if tree is not None else syntax.parse(positions.encode(text), lang)
     span = completion_span(text, offset, lang, tree)
-    return _suggest(text, span, lang, denoiser, config or EngineConfig(), cancel, tree, started)
+    config = config or EngineConfig()
+    sug = _suggest(text, span, lang, denoiser, config, cancel, tree, started)
+    if sug is not None and sug.confidence < config.min_confidence:
+        log.info("dropping suggestion: its confidence %.3f is below infill.minConfidence %.3f",
+                 sug.confidence, config.min_confidence)
+        return None
+    return sug
 
 
 def rewrite(text: str, start: int, end: int, language: str, denoiser: Denoiser, config: EngineConfig | None = None,

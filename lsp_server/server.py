@@ -233,7 +233,8 @@ class InfillServer(LanguageServer):
         return c.enable and snap.language is not None and snap.language in c.languages
 
     def engine_config(self) -> EngineConfig:
-        return EngineConfig(canvas=CanvasConfig(max_tokens=self.settings.model.max_tokens))
+        return EngineConfig(canvas=CanvasConfig(max_tokens=self.settings.model.max_tokens),
+                            min_confidence=self.settings.completion.min_confidence)
 
     def apply_settings(self, raw: Any, initial: bool = False) -> None:
         """Validate and take new settings; one message names every invalid one; restart the worker if needed."""

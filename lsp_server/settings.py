@@ -16,6 +16,7 @@ examples: ``lsp_server/SETTINGS.md``.
     infill.languages        [str]     all      languages served (python, javascript, typescript, ...)
     infill.debounceMs       int       150      wait after an automatic trigger before working
     infill.latencyBudgetMs  int       2000     per-request time budget; past it model work stops
+    infill.minConfidence    float     0        drop completions whose tokens' mean probability is lower
     infill.maxContextChars  int       16000    text on each side of the span sent to the model
     infill.cacheSize        int       256      suggestions kept in the LRU cache
     infill.workerAddress    str|null  null     "unix:/path" or "tcp:HOST:PORT" (null: start our own)
@@ -52,6 +53,7 @@ class CompletionSettings:
     languages: list[str] = field(default_factory=lambda: list(LANGUAGES))
     debounce_ms: int = 150  # automatic triggers wait this long; a newer request supersedes
     latency_budget_ms: int = 2000  # whole request, model included; past it model work stops
+    min_confidence: float = 0.0  # completions (not commands) below this mean token probability are dropped
     max_context_chars: int = 16000  # cap on prefix and on suffix text sent to the model
     cache_size: int = 256
 
@@ -78,6 +80,12 @@ def _int_range(lo: int, hi: int):
             raise ValueError(f"an integer from {lo} to {hi}")
         return value
     return check
+
+
+def _unit_float(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
+        raise ValueError("a number from 0 to 1")
+    return float(value)
 
 
 def _opt_str(value: Any) -> str | None:
@@ -136,6 +144,7 @@ SETTINGS: dict[str, tuple[str, str, Any]] = {
     "languages": ("completion", "languages", _languages),
     "debounceMs": ("completion", "debounce_ms", _int_range(0, 5000)),
     "latencyBudgetMs": ("completion", "latency_budget_ms", _int_range(50, 120_000)),
+    "minConfidence": ("completion", "min_confidence", _unit_float),
     "maxContextChars": ("completion", "max_context_chars", _int_range(256, 1_000_000)),
     "cacheSize": ("completion", "cache_size", _int_range(0, 100_000)),
     "workerAddress": ("worker", "address", _address),

@@ -78,7 +78,7 @@ def test_package_json_mirrors_every_server_setting():
 def test_package_json_ranges_are_the_servers():
     """Minimum/maximum in package.json are exactly what the server accepts (probe each bound)."""
     for name, spec in PROPERTIES.items():
-        if name.startswith(CLIENT_ONLY) or spec.get("type") != "integer":
+        if name.startswith(CLIENT_ONLY) or spec.get("type") not in ("integer", "number"):
             continue
         check = SETTINGS[name.removeprefix("infill.")][2]
         lo, hi = spec["minimum"], spec["maximum"]

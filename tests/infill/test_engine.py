@@ -259,6 +259,17 @@ def test_repair_makes_a_broken_fill_parse(scripted, at_cursor, marked, language,
     assert sug.errors_added_before >= 1 and sug.errors_added_after == 0
 
 
+def test_a_confidence_floor_drops_unsure_completions_but_not_explicit_rewrites(scripted, at_cursor):
+    text, offset = at_cursor("def total(items):\n    s = 0\n    s += <|>\n    return s\n")
+    floor = EngineConfig(min_confidence=0.5)
+    assert complete(text, offset, "python", scripted([("it.price", 0.4)]), floor) is None
+    sug = complete(text, offset, "python", scripted([("it.price", 0.6)]), floor)
+    assert sug is not None and sug.edit.text == "it.price" and sug.confidence == 0.6
+    start = text.index("s += ")
+    sug = rewrite(text, start, start + len("s += "), "python", scripted([("s -= ", 0.1)]), floor)
+    assert sug is not None and sug.confidence == 0.1  # asked for explicitly: always answered
+
+
 def test_a_switch_body_before_its_first_case_is_filled_as_a_clause(scripted, at_cursor):
     text, offset = at_cursor("switch (x) {\n  <|>\n  case 2:\n    z();\n}\n")
     d = scripted([("1:\n    y();\n    break;", 0.4), (":\n    w();", 0.6)])

@@ -14,29 +14,30 @@ def test_no_options_means_defaults():
 
 def test_flat_camel_snake_and_nested_forms_are_all_accepted():
     flat = {"device": "CPU", "steps": 4, "maxTokens": 32, "debounceMs": 0, "languages": ["py", "typescriptreact"],
-            "workerAddress": "tcp:127.0.0.1:9000", "workerToken": "t", "model": "/models/m"}
+            "workerAddress": "tcp:127.0.0.1:9000", "workerToken": "t", "model": "/models/m", "minConfidence": 0.3}
     snake = {"device": "cpu", "steps": 4, "max_tokens": 32, "debounce_ms": 0, "languages": ["python", "tsx"],
-             "worker_address": "tcp:127.0.0.1:9000", "worker_token": "t", "model": "/models/m"}
+             "worker_address": "tcp:127.0.0.1:9000", "worker_token": "t", "model": "/models/m", "min_confidence": 0.3}
     nested = {"model": {"path": "/models/m", "device": "cpu", "steps": 4, "maxTokens": 32},
-              "completion": {"debounceMs": 0, "languages": ["python", "tsx"]},
+              "completion": {"debounceMs": 0, "languages": ["python", "tsx"], "minConfidence": 0.3},
               "worker": {"address": "tcp:127.0.0.1:9000", "token": "t"}}
     for raw in (flat, {"infill": flat}, snake, nested):
         s, problems = parse_settings(raw)
         assert problems == [], raw
         assert (s.model.path, s.model.device, s.model.steps, s.model.max_tokens) == ("/models/m", "cpu", 4, 32)
         assert s.completion.debounce_ms == 0 and s.completion.languages == ["python", "tsx"]
+        assert s.completion.min_confidence == 0.3
         assert s.worker.address == "tcp:127.0.0.1:9000" and s.worker.token == "t"
 
 
 def test_invalid_values_fall_back_to_defaults_and_are_named():
     s, problems = parse_settings({"device": "tpu", "steps": -1, "maxTokens": "many", "debounceMs": True,
-                                  "languages": ["cobol"], "workerAddress": "nowhere"})
+                                  "languages": ["cobol"], "workerAddress": "nowhere", "minConfidence": 1.5})
     assert s == Settings()
     names = " ".join(problems)
     for name in ("infill.device", "infill.steps", "infill.maxTokens", "infill.debounceMs", "infill.languages",
-                 "infill.workerAddress"):
+                 "infill.workerAddress", "infill.minConfidence"):
         assert name in names
-    assert len(problems) == 6
+    assert len(problems) == 7
     message = problems_message(problems)
     assert message.startswith("infill: invalid settings") and "infill.device" in message
     _, problems = parse_settings({"debounce_ms": "slow"})

@@ -18,6 +18,7 @@ export const SERVER_SETTINGS = [
   'languages',
   'debounceMs',
   'latencyBudgetMs',
+  'minConfidence',
   'maxContextChars',
   'cacheSize',
   'workerAddress',

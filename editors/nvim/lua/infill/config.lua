@@ -14,6 +14,7 @@ local M = {}
 ---@field languages? string[] Languages served (python, javascript, typescript, go, rust, java, c, cpp).
 ---@field debounceMs? integer Server-side wait after an automatic trigger.
 ---@field latencyBudgetMs? integer Per-request time budget; later work is cancelled.
+---@field minConfidence? number Drop completions whose tokens' mean probability is below this (0: keep all).
 ---@field maxContextChars? integer Text on each side of the span sent to the model.
 ---@field cacheSize? integer Suggestions kept in the server's cache.
 
@@ -85,6 +86,7 @@ local SETTING_TYPES = {
     languages = 'list',
     debounceMs = 'integer',
     latencyBudgetMs = 'integer',
+    minConfidence = 'number',
     maxContextChars = 'integer',
     cacheSize = 'integer',
   },

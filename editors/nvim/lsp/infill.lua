@@ -33,6 +33,7 @@
 --- - `completion.enable` (boolean), `completion.languages` (string[])
 --- - `completion.debounceMs` (integer): server-side wait after an automatic trigger
 --- - `completion.latencyBudgetMs` (integer): per-request time budget
+--- - `completion.minConfidence` (number 0-1): drop completions less sure than this (0: keep all)
 --- - `completion.maxContextChars`, `completion.cacheSize` (integer)
 --- - `worker.address` (`"unix:/path"` | `"tcp:HOST:PORT"`), `worker.token` (string)
 ---

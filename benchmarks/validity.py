@@ -4,7 +4,8 @@ Held-out cursor positions (the three held-out shapes: the reference span is cut 
 put where it was; Python, JavaScript, C and Java files of the held-out corpus) go through
 ``infill.engine.complete`` three times: plain (no correction, no repair, no retry), with the
 engine's default self-correction rounds, and with the engine's defaults (self-correction, then
-repair by truncation, then one sampled retry of four rows for what is still broken). ``allow_invalid=True`` so a suggestion that still adds tree-sitter errors (or a
+repair by truncation, then one sampled retry of ``EngineConfig.invalid_retry_candidates`` rows for
+what is still broken). ``allow_invalid=True`` so a suggestion that still adds tree-sitter errors (or a
 structure ``invalid.scm`` names) is counted rather than dropped. Reported per setting: % of
 suggestions that insert without adding errors, errors added before/after correction, how many were
 corrected / repaired, exact match (the document after the edit equals the original, trailing

@@ -9,6 +9,13 @@ sits in the document.
 
 With ``shift`` (Dream convention) the hidden state at position i predicts token i+1, so the block
 starts with the last prefix token: its output predicts canvas position 0.
+
+With ``canvas_cache`` the block's keys/values are kept too (Fast-dLLM's block-wise dual cache, with
+a sliding block): a step that asks for a few columns (the sampler's window) recomputes only the
+block positions from the first token committed since the last full block step to the last column
+asked for, against the cached context and the cached rest of the block; the rest of the canvas is
+stale by the tokens committed since. The whole block is recomputed again when that span would grow
+past ``refresh_span`` positions, and whenever every column is asked for.
 """
 
 from __future__ import annotations
@@ -44,10 +51,13 @@ class CanvasModel:
     """``step_fn`` for the sampler over a batch of rows, with an optional context cache."""
 
     def __init__(self, model, rows: list[Row], mask_id: int, pad_id: int, shift: bool, boundary_id: int,
-                 use_cache: bool = True):
+                 use_cache: bool = True, canvas_cache: bool = False, refresh_span: int = 8):
         self.model = model
         self.shift = shift
         self.use_cache = use_cache
+        self.canvas_cache = canvas_cache and use_cache
+        self.refresh_span = refresh_span
+        self._block_at_refresh: torch.Tensor | None = None  # (B, Q) the block whose keys/values are cached
         dev = next(model.parameters()).device
         self.device = dev
         B = len(rows)
@@ -83,6 +93,7 @@ class CanvasModel:
         self.shift_tok = torch.tensor(shift_tok, dtype=torch.long, device=dev).unsqueeze(1) if shift else None
         self.cache: DynamicCache | None = None
         self.calls = 0
+        self.partial_calls = 0  # steps that recomputed only part of the block (canvas_cache)
 
     def initial_canvas(self, mask_id: int) -> torch.Tensor:
         return torch.full((len(self.canvas_valid), self.L), mask_id, dtype=torch.long, device=self.device)
@@ -94,12 +105,44 @@ class CanvasModel:
         B, K = key_valid.shape
         return full_mask(B, q, K, self.device) & key_valid[:, None, None, :]  # (B, 1, q, K)
 
+    def context_cache(self) -> DynamicCache | None:
+        """The context's keys/values alone (for reuse by a later request with the same context)."""
+        if self.cache is not None:
+            _crop(self.cache, self.C)
+            self._block_at_refresh = None
+        return self.cache
+
+    def _partial_range(self, block: torch.Tensor, cols: slice) -> tuple[int, int] | None:
+        """Block positions ``[a, b)`` a step must recompute to give the columns ``cols`` against the
+        cached block, or None when the whole block must be recomputed."""
+        if not self.canvas_cache or self._block_at_refresh is None or cols.start is None and cols.stop is None:
+            return None
+        lo, hi = cols.start or 0, self.L if cols.stop is None else cols.stop  # outputs for lo..hi-1 <- block lo..hi-1
+        changed = (block != self._block_at_refresh).any(0).nonzero().flatten()  # (n,) block positions
+        a = min(lo, int(changed[0])) if len(changed) else lo
+        b = max(hi, int(changed[-1]) + 1) if len(changed) else hi
+        return (a, b) if b - a <= self.refresh_span else None
+
     @torch.no_grad()
     def __call__(self, canvas: torch.Tensor, cols: slice = slice(None)) -> torch.Tensor:
         """Logits (B, W, V) for the canvas columns ``cols`` (default all L); the head runs on those only."""
         block = self._block(canvas.to(self.device))  # (B, Q)
         Q = block.shape[1]
         inner = self.model.model
+        part = self._partial_range(block, cols) if self.cache is not None else None
+        if part is not None:
+            a, b = part
+            stale = self.block_valid.clone()  # (B, Q) the cached block, but not where it is recomputed
+            stale[:, a:b] = False
+            key_valid = torch.cat([self.ctx_valid, stale, self.block_valid[:, a:b]], 1)  # (B, C+Q+b-a)
+            out = inner(input_ids=block[:, a:b], position_ids=self.block_pos[:, a:b],
+                        attention_mask=self._mask(b - a, key_valid), past_key_values=self.cache, use_cache=True)
+            _crop(self.cache, self.C + Q)
+            self.calls += 1
+            self.partial_calls += 1
+            lo, hi = cols.start or 0, self.L if cols.stop is None else cols.stop
+            return self.model.lm_head(out.last_hidden_state[:, lo - a:hi - a])  # (B, W, V)
+        keep = self.C + Q if self.canvas_cache else self.C
         if self.cache is None or not self.use_cache:
             ids = torch.cat([self.ctx, block], 1)  # (B, C+Q)
             pos = torch.cat([self.ctx_pos, self.block_pos], 1)  # (B, C+Q)
@@ -108,13 +151,15 @@ class CanvasModel:
             out = inner(input_ids=ids, position_ids=pos, attention_mask=self._mask(ids.shape[1], key_valid),
                         past_key_values=cache, use_cache=self.use_cache)
             if self.use_cache:
-                _crop(cache, self.C)
+                _crop(cache, keep)
                 self.cache = cache
         else:
+            _crop(self.cache, self.C)  # a cached block from an earlier step is replaced
             key_valid = torch.cat([self.ctx_valid, self.block_valid], 1)  # (B, C+Q)
             out = inner(input_ids=block, position_ids=self.block_pos, attention_mask=self._mask(Q, key_valid),
                         past_key_values=self.cache, use_cache=True)
-            _crop(self.cache, self.C)
+            _crop(self.cache, keep)
+        self._block_at_refresh = block.clone() if self.canvas_cache else None
         self.calls += 1
         hidden = out.last_hidden_state[:, -Q:]  # (B, Q, D)
         if self.shift:

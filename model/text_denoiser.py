@@ -58,6 +58,10 @@ class DenoiserOptions:
     max_suffix_tokens: int = 128
     max_canvas_tokens: int = 128
     use_cache: bool = True
+    # Keep the canvas's keys/values too and recompute only the positions around the sampler's window
+    # (model.cache: Fast-dLLM's block-wise dual cache); approximate.
+    canvas_cache: bool = True
+    refresh_span: int = 8  # the most block positions a step recomputes; past it the whole block again
     heal_partial_word: bool = True  # token healing at the prefix end (a partial word or trailing whitespace)
     cache_entries: int = 8  # contexts kept for consecutive requests
     sampler: SamplerOptions = field(default_factory=SamplerOptions)
@@ -154,7 +158,8 @@ class TextDenoiser:
         ``single_line`` end at their first committed line break; ``stop_bias`` is per row."""
         cfg = self.m.config
         cm = CanvasModel(self.m.model, rows, cfg.mask_id, cfg.pad_id if cfg.pad_id is not None else 0,
-                         cfg.shift, self.boundary_id, use_cache=self.options.use_cache)
+                         cfg.shift, self.boundary_id, use_cache=self.options.use_cache,
+                         canvas_cache=self.options.canvas_cache, refresh_span=self.options.refresh_span)
         key = self._key(rows[0]) if len(rows) == 1 and self.options.use_cache else None
         if key is not None and key in self._contexts:
             cm.cache = self._contexts[key]
@@ -167,7 +172,7 @@ class TextDenoiser:
                       end_rows=torch.tensor(single_line) if single_line and any(single_line) else None,
                       stop_bias=torch.tensor(stop_bias, dtype=torch.float32) if stop_bias is not None else None)
         if key is not None and cm.cache is not None:
-            self._contexts[key] = cm.cache
+            self._contexts[key] = cm.context_cache()
             while len(self._contexts) > self.options.cache_entries:
                 self._contexts.popitem(last=False)
         return res, cm

@@ -185,3 +185,40 @@ def test_windowed_steps_compute_few_columns_and_fill_exactly_as_full_ones(tiny_c
             assert widths[0] == 16  # 16 masked in 4 steps needs 4 a step, more than the window of 3
         else:
             assert max(widths) <= opts.window + 6  # the two rows' windows, never the 16 columns
+
+
+def test_canvas_cache_recomputes_only_around_the_window(tiny_checkpoint):
+    d = load_denoiser(tiny_checkpoint, device="cpu")
+    cfg, tok = d.config, d.tokenizer
+    row = Row(tok.encode("def add(a, b):\n    return"), tok.encode("\n\nprint(add(1, 2))\n"), 12)
+    cc = CanvasModel(d.model, [row], cfg.mask_id, cfg.pad_id, cfg.shift, cfg.eof_id, canvas_cache=True, refresh_span=8)
+    plain = CanvasModel(d.model, [row], cfg.mask_id, cfg.pad_id, cfg.shift, cfg.eof_id)
+    x = cc.initial_canvas(cfg.mask_id)
+    assert torch.allclose(cc(x), plain(x), atol=1e-5)  # the first step computes the whole block
+    # nothing committed since: the cached block is exact, so a windowed step equals a whole one
+    assert torch.allclose(cc(x, slice(2, 6)), plain(x, slice(2, 6)), atol=1e-5)
+    assert (cc.calls, cc.partial_calls) == (2, 1)
+    x[0, 0] = tok.encode(" a")[0]
+    assert cc(x, slice(1, 5)).shape == (1, 4, tok.vocab_size) and cc.partial_calls == 2  # positions 0..4
+    x[0, 1:10] = x[0, 0]  # more changed than refresh_span: the whole block again
+    cc(x, slice(10, 12))
+    assert cc.partial_calls == 2 and cc.calls == 4
+    cc(x)  # every column asked for: the whole block
+    assert cc.partial_calls == 2 and cc.calls == 5
+    # the context alone is what a later request with the same context may reuse
+    ctx = cc.context_cache()
+    assert ctx.get_seq_length() == cc.C
+    again = CanvasModel(d.model, [row], cfg.mask_id, cfg.pad_id, cfg.shift, cfg.eof_id, canvas_cache=True)
+    again.cache = ctx
+    y = again.initial_canvas(cfg.mask_id)
+    assert torch.allclose(again(y), plain(y), atol=1e-5)
+
+
+def test_text_denoiser_fills_with_the_canvas_cache(tiny_checkpoint):
+    den = TextDenoiser(tiny_checkpoint, options=dataclasses.replace(TextDenoiser(tiny_checkpoint).options,
+                                                                   canvas_cache=True))
+    reqs = [FillRequest("def add(a, b):\n    return ", "\n", 8, "python"),
+            FillRequest("x = [1, 2,", "]\n", 5, "python")]
+    first = den.fill(reqs)
+    assert len(first) == 2 and all(r.model_calls >= 1 and "<|mask|>" not in r.text for r in first)
+    assert [r.text for r in den.fill(reqs)] == [r.text for r in first]  # deterministic, cache reuse included

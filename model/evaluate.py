@@ -304,6 +304,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--window", type=int, default=None,
                     help="commit only within this many tokens of the span's frontier (0: anywhere; default: the "
                          "sampler default)")
+    ap.add_argument("--canvas-cache", choices=("on", "off"), default=None,
+                    help="cache the canvas's keys/values and recompute only around the sampler's window "
+                         "(default: the denoiser's setting, DenoiserOptions.canvas_cache)")
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--out", default=None, help="write results as JSON here")
     ap.add_argument("--score", metavar="JSONL", default=None,
@@ -332,9 +335,12 @@ def main(argv: list[str] | None = None) -> int:
     sampler = SamplerOptions(steps=args.steps, threshold=args.threshold)
     if args.window is not None:
         sampler.window = args.window
-    den = TextDenoiser(path, device=args.device, options=DenoiserOptions(sampler=sampler))
+    options = DenoiserOptions(sampler=sampler)
+    if args.canvas_cache is not None:
+        options.canvas_cache = args.canvas_cache == "on"
+    den = TextDenoiser(path, device=args.device, options=options)
     results: dict = {"model": str(path), "threshold": args.threshold, "steps": args.steps,
-                     "stop_bias": args.stop_bias, "window": sampler.window}
+                     "stop_bias": args.stop_bias, "window": sampler.window, "canvas_cache": options.canvas_cache}
     t0 = time.time()
     if Path(args.corpus, "heldout.jsonl.gz").is_file() and args.per_shape > 0:
         try:

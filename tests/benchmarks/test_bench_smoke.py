@@ -128,6 +128,7 @@ def test_cache_ratio_matches_its_timings(results):
     for r in d["rows"]:
         assert r["full_forward_ms"] > 0 and r["cached_step_ms"] > 0
         assert r["ratio"] == pytest.approx(r["cached_step_ms"] / r["full_forward_ms"], abs=2e-3)
+        assert r["window_ratio"] == pytest.approx(r["window_step_ms"] / r["full_forward_ms"], abs=2e-3)
 
 
 @pytest.mark.slow

@@ -485,20 +485,22 @@ def _repair_by_truncation(candidate: _Candidate, job: _Job) -> _Candidate:
     or a cut, as it is, with the brackets it leaves open closed, with the string/comment it
     leaves open closed, with a body for the block its last line opens (Python's ``pass``),
     followed by the punctuation that ended the line it cuts (``keep_line_end``), or with the ``:``
-    its last line's header lacks (``close_header``, then a body; each re-finished like any fill); ``candidate`` unchanged if none is. At most ``config.repair_cuts``
-    cuts, each keeping ``config.repair_keep`` of the candidate (``truncation_points``)."""
+    its last line's header lacks (``close_header``); the last two also with a body for a block they
+    open. Each is re-finished like any fill; ``candidate`` unchanged if none is. At most
+    ``config.repair_cuts`` cuts, each keeping ``config.repair_keep`` of the candidate
+    (``truncation_points``)."""
     text, span, lang = job.text, job.span, job.lang
     cuts = truncation_points(candidate.text, job.config.repair_cuts, job.config.repair_keep)
     for cut in [len(candidate.text)] + cuts:
         piece = candidate.text[:cut]
         stripped = piece.rstrip()
         attempts = [piece] if cut < len(candidate.text) else []
+        bracketed = close_open_brackets(stripped, lang)
         kept = keep_line_end(candidate.text, cut) if cut < len(candidate.text) else None
-        header = close_header(close_open_brackets(stripped, lang), text, span.start, lang)
-        closings = (close_open_brackets(stripped, lang), close_open_string(stripped, lang),
-                    close_open_block(stripped, text, span.start, span.multiline, lang), kept,
-                    kept and close_open_block(kept, text, span.start, span.multiline, lang),
-                    header, header and close_open_block(header, text, span.start, span.multiline, lang))
+        closings = [bracketed, close_open_string(stripped, lang)]
+        for base in (stripped, kept, close_header(bracketed, text, span.start, lang)):
+            if base is not None:  # as it is, then with a body for the block it opens
+                closings += [base, close_open_block(base, text, span.start, span.multiline, lang)]
         for closed in closings:
             if closed is not None and closed != stripped and closed not in attempts:
                 attempts.append(closed)

@@ -359,6 +359,13 @@ def keep_line_end(candidate: str, cut: int) -> str | None:
     return piece + tail
 
 
+def _last_line(s: str, text: str, start: int) -> str:
+    """The last line of ``s`` once inserted at ``text[start]``: led by the document's text before
+    ``start`` on its line when ``s`` has no line break."""
+    nl = s.rfind("\n")
+    return s[nl + 1:] if nl >= 0 else text[text.rfind("\n", 0, start) + 1:start] + s
+
+
 # Lines that are a header ended by ``:``, per language: Python's compound statements, and the
 # ``case``/``default`` labels of the C family's ``switch``.
 _COLON_HEADERS = {
@@ -374,8 +381,7 @@ def close_header(s: str, text: str, start: int, language: str | None = None) -> 
     already ends with one, or leaves a bracket or string open."""
     s = s.rstrip()
     words = _COLON_HEADERS.get(language or "", ())
-    nl = s.rfind("\n")
-    last = (s[nl + 1:] if nl >= 0 else text[text.rfind("\n", 0, start) + 1:start] + s).lstrip()
+    last = _last_line(s, text, start).lstrip()
     head = last.split(None, 1)[0].split("(", 1)[0] if last else ""
     if head not in words or s.endswith(":"):
         return None
@@ -404,8 +410,7 @@ def close_open_block(s: str, text: str, start: int, multiline: bool, language: s
         return None  # ``{a:`` / ``x[1:`` / a string are not blocks
     if not multiline:
         return f"{s} {body}"
-    nl = s.rfind("\n")
-    last = s[nl + 1:] if nl >= 0 else text[text.rfind("\n", 0, start) + 1:start] + s
+    last = _last_line(s, text, start)
     indent = last[: len(last) - len(last.lstrip(" \t"))]
     tabs, width, crlf = _document_style(text, language)
     return s + ("\r\n" if crlf else "\n") + indent + ("\t" if tabs else " " * width) + body

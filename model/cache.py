@@ -112,12 +112,12 @@ class CanvasModel:
             self._block_at_refresh = None
         return self.cache
 
-    def _partial_range(self, block: torch.Tensor, cols: slice) -> tuple[int, int] | None:
-        """Block positions ``[a, b)`` a step must recompute to give the columns ``cols`` against the
-        cached block, or None when the whole block must be recomputed."""
-        if not self.canvas_cache or self._block_at_refresh is None or cols.start is None and cols.stop is None:
+    def _partial_range(self, block: torch.Tensor, lo: int, hi: int) -> tuple[int, int] | None:
+        """Block positions ``[a, b)`` a step must recompute to give the columns ``lo..hi-1`` (whose
+        outputs come from block positions ``lo..hi-1``) against the cached block, or None when the
+        whole block must be recomputed."""
+        if not self.canvas_cache or self._block_at_refresh is None:
             return None
-        lo, hi = cols.start or 0, self.L if cols.stop is None else cols.stop  # outputs for lo..hi-1 <- block lo..hi-1
         changed = (block != self._block_at_refresh).any(0).nonzero().flatten()  # (n,) block positions
         a = min(lo, int(changed[0])) if len(changed) else lo
         b = max(hi, int(changed[-1]) + 1) if len(changed) else hi
@@ -129,7 +129,9 @@ class CanvasModel:
         block = self._block(canvas.to(self.device))  # (B, Q)
         Q = block.shape[1]
         inner = self.model.model
-        part = self._partial_range(block, cols) if self.cache is not None else None
+        lo, hi = cols.start or 0, self.L if cols.stop is None else cols.stop
+        whole = cols.start is None and cols.stop is None  # every column: the whole block again
+        part = None if whole or self.cache is None else self._partial_range(block, lo, hi)
         if part is not None:
             a, b = part
             stale = self.block_valid.clone()  # (B, Q) the cached block, but not where it is recomputed
@@ -140,7 +142,6 @@ class CanvasModel:
             _crop(self.cache, self.C + Q)
             self.calls += 1
             self.partial_calls += 1
-            lo, hi = cols.start or 0, self.L if cols.stop is None else cols.stop
             return self.model.lm_head(out.last_hidden_state[:, lo - a:hi - a])  # (B, W, V)
         keep = self.C + Q if self.canvas_cache else self.C
         if self.cache is None or not self.use_cache:

@@ -255,7 +255,7 @@ def test_repair_makes_a_broken_fill_parse(scripted, at_cursor, marked, language,
     text, offset = at_cursor(marked)
     d = scripted(fills)
     sug = complete(text, offset, language, d, EngineConfig(correction_rounds=0, invalid_retry_candidates=0))
-    assert sug is not None and sug.repaired and sug.edit.text.rstrip() == expected
+    assert sug is not None and sug.repaired and sug.edit.text == expected
     assert sug.errors_added_before >= 1 and sug.errors_added_after == 0
 
 

@@ -7,7 +7,7 @@ import torch
 from infill.types import FillRequest
 from model.cache import CanvasModel, Row
 from model.modeling import load_denoiser
-from model.text_denoiser import TextDenoiser
+from model.text_denoiser import DenoiserOptions, TextDenoiser
 
 
 def test_first_cached_step_equals_full_forward_and_bidirectional(tiny_checkpoint):
@@ -215,8 +215,7 @@ def test_canvas_cache_recomputes_only_around_the_window(tiny_checkpoint):
 
 
 def test_text_denoiser_fills_with_the_canvas_cache(tiny_checkpoint):
-    den = TextDenoiser(tiny_checkpoint, options=dataclasses.replace(TextDenoiser(tiny_checkpoint).options,
-                                                                   canvas_cache=True))
+    den = TextDenoiser(tiny_checkpoint, options=DenoiserOptions(canvas_cache=True))
     reqs = [FillRequest("def add(a, b):\n    return ", "\n", 8, "python"),
             FillRequest("x = [1, 2,", "]\n", 5, "python")]
     first = den.fill(reqs)

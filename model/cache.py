@@ -16,10 +16,15 @@ block positions from the first token committed since the last full block step to
 asked for, against the cached context and the cached rest of the block; the rest of the canvas is
 stale by the tokens committed since. The whole block is recomputed again when that span would grow
 past ``refresh_span`` positions, and whenever every column is asked for.
+
+A speculative sampler call (``SamplerOptions.speculate``) passes n canvases per row: each is run
+against that row's context keys/values (repeated n times once per n, kept for the request); the
+canvas cache is not used for them, so their scores are exactly what a one-canvas step would give.
 """
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 
 import torch
@@ -92,6 +97,7 @@ class CanvasModel:
         self.block_valid = block_valid.to(dev)
         self.shift_tok = torch.tensor(shift_tok, dtype=torch.long, device=dev).unsqueeze(1) if shift else None
         self.cache: DynamicCache | None = None
+        self._repeated: dict[int, DynamicCache] = {}  # n -> the context cache with each row repeated n times
         self.calls = 0
         self.partial_calls = 0  # steps that recomputed only part of the block (canvas_cache)
 
@@ -123,10 +129,48 @@ class CanvasModel:
         b = max(hi, int(changed[-1]) + 1) if len(changed) else hi
         return (a, b) if b - a <= self.refresh_span else None
 
+    def _context_repeated(self, n: int) -> DynamicCache:
+        if n not in self._repeated:
+            cache = copy.deepcopy(self.cache)
+            _crop(cache, self.C)
+            cache.batch_repeat_interleave(n)
+            self._repeated[n] = cache
+        return self._repeated[n]
+
+    def _several(self, canvas: torch.Tensor, cols: slice) -> torch.Tensor:
+        """Logits (B*n, W, V) for n canvases per row, ``canvas`` (B*n, L) row-major, each against its
+        row's context: the cached keys/values repeated (or, without a cache yet, the whole sequence)."""
+        B = len(self.canvas_valid)
+        n = canvas.shape[0] // B
+        assert canvas.shape[0] == B * n, f"{canvas.shape[0]} canvases for {B} rows"
+        rows = torch.arange(B, device=self.device).repeat_interleave(n)  # (B*n,)
+        block = torch.cat([self.shift_tok[rows], canvas], 1) if self.shift else canvas  # (B*n, Q)
+        Q = block.shape[1]
+        key_valid = torch.cat([self.ctx_valid[rows], self.block_valid[rows]], 1)  # (B*n, C+Q)
+        if self.cache is None or not self.use_cache:
+            ids = torch.cat([self.ctx[rows], block], 1)  # (B*n, C+Q)
+            pos = torch.cat([self.ctx_pos[rows], self.block_pos[rows]], 1)  # (B*n, C+Q)
+            out = self.model.model(input_ids=ids, position_ids=pos, attention_mask=self._mask(ids.shape[1], key_valid),
+                                   use_cache=False)
+        else:
+            cache = self._context_repeated(n)
+            out = self.model.model(input_ids=block, position_ids=self.block_pos[rows],
+                                   attention_mask=self._mask(Q, key_valid), past_key_values=cache, use_cache=True)
+            _crop(cache, self.C)
+        self.calls += 1
+        hidden = out.last_hidden_state[:, -Q:]  # (B*n, Q, D)
+        if self.shift:
+            hidden = hidden[:, :-1]  # (B*n, L, D): output at i predicts i+1
+        return self.model.lm_head(hidden[:, cols])  # (B*n, W, V)
+
     @torch.no_grad()
     def __call__(self, canvas: torch.Tensor, cols: slice = slice(None)) -> torch.Tensor:
-        """Logits (B, W, V) for the canvas columns ``cols`` (default all L); the head runs on those only."""
-        block = self._block(canvas.to(self.device))  # (B, Q)
+        """Logits (B, W, V) for the canvas columns ``cols`` (default all L); the head runs on those only.
+        Given n canvases per row, (B*n, L), it returns (B*n, W, V) (speculative decoding)."""
+        canvas = canvas.to(self.device)
+        if canvas.shape[0] != len(self.canvas_valid):
+            return self._several(canvas, cols)
+        block = self._block(canvas)  # (B, Q)
         Q = block.shape[1]
         inner = self.model.model
         lo, hi = cols.start or 0, self.L if cols.stop is None else cols.stop

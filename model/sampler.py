@@ -6,7 +6,9 @@ commits (a) every position whose score clears ``threshold`` (Fast-dLLM, parallel
 number of tokens transferred per step), (c) between ``min_per_step`` and ``max_per_step``,
 ranking the positions within ``window`` of the span's frontier first (semi-autoregressive, so a
 stop token can end the span before far positions are filled). Returns the tokens and the number of
-model calls, so speed claims are checkable.
+model calls, so speed claims are checkable. With ``speculate`` a call also scores drafts of the next
+steps' canvases and keeps those the rule confirms (self-speculative decoding: the same output in
+fewer calls).
 
 The sampler knows token ids only: ``mask_id`` and the ``stop_ids`` that end a span (the
 delete/pad token) come from the checkpoint's ``DiffusionConfig``.
@@ -48,14 +50,20 @@ class SamplerOptions:
     # step's quota beyond them takes the best of the rest. Far positions committed first force the
     # fill to reach them before a stop may end it.
     window: int = 4  # chosen on held-out dev files (README); 0 = anywhere
+    # Self-speculative decoding (SSD: Gao et al. 2025, arXiv 2510.04147): a model call scores the
+    # current canvas and up to ``speculate - 1`` drafts of the next steps' canvases, guessed from the
+    # previous call's scores; a draft is kept only when this step rule, run on the model's scores
+    # for the canvas before it, gives exactly it. Same output as without (greedy only; sampling
+    # ignores it) in fewer, wider calls: worth it where a call's rows run in parallel (a GPU).
+    speculate: int = 0  # canvases per row and call; 0 or 1 = off
     seed: int = 0
 
     def validate(self) -> None:
         if self.strategy not in STRATEGIES:
             raise ValueError(f"strategy must be one of {STRATEGIES}, not {self.strategy!r}")
         if (self.steps < 0 or self.min_per_step < 1 or self.max_per_step < 0 or self.temperature < 0
-                or self.window < 0):
-            raise ValueError("steps, max_per_step, temperature, window must be >= 0 and min_per_step >= 1")
+                or self.window < 0 or self.speculate < 0):
+            raise ValueError("steps, max_per_step, temperature, window, speculate must be >= 0 and min_per_step >= 1")
         if not math.isfinite(self.stop_bias):
             raise ValueError("stop_bias must be finite")
         if self.threshold is not None and not 0.0 < self.threshold <= 1.0:
@@ -66,7 +74,8 @@ class SamplerOptions:
 class SampleResult:
     tokens: torch.Tensor  # (B, L) committed ids (no mask ids left)
     model_calls: int
-    committed_per_step: list[int] = field(default_factory=list)  # summed over the batch
+    committed_per_step: list[int] = field(default_factory=list)  # per model call, summed over the batch
+    steps: int = 0  # steps of the rule the longest row took (model_calls, unless speculating)
     confidence: torch.Tensor | None = None  # (B,) mean probability of committed tokens
 
 
@@ -112,21 +121,23 @@ def _near_frontier(masked: torch.Tensor, window: int) -> torch.Tensor:
     return pos < frontier + window
 
 
-def _columns(masked: torch.Tensor, near: torch.Tensor | None, opts: SamplerOptions, steps_left: int) -> slice:
-    """The canvas columns whose logits a step needs: with a window (``near`` (B, L), from
-    ``_near_frontier``), from the leftmost frontier to the end of the rightmost window, when every
-    row's quota fits in its window (only then is nothing outside the windows committed); otherwise
-    the whole canvas. masked (B, L)."""
+def _needed(masked: torch.Tensor, opts: SamplerOptions, steps_left: torch.Tensor) -> tuple[int, int]:
+    """The canvas columns ``[lo, hi)`` a step needs for the rows of ``masked`` (N, L) (their steps
+    left (N,)): with a window, from the leftmost frontier to the end of the rightmost window, when
+    every row's quota fits in its window (only then is nothing outside the windows committed);
+    otherwise the whole canvas. (0, 0) when nothing is masked."""
     L = masked.shape[1]
-    if near is None:
-        return slice(0, L)
-    near = masked & near  # (B, L)
-    for b in range(masked.shape[0]):
-        n = int(masked[b].sum())
-        if n and tokens_to_commit(n, steps_left, opts, 0) > int(near[b].sum()):
-            return slice(0, L)
-    cols = near.any(0).nonzero()  # (N, 1)
-    return slice(int(cols[0]), int(cols[-1]) + 1)
+    if not masked.any():
+        return 0, 0
+    if not opts.window:
+        return 0, L
+    near = masked & _near_frontier(masked, opts.window)  # (N, L)
+    for n in range(masked.shape[0]):
+        m = int(masked[n].sum())
+        if m and tokens_to_commit(m, int(steps_left[n]), opts, 0) > int(near[n].sum()):
+            return 0, L
+    cols = near.any(0).nonzero()  # (C, 1)
+    return int(cols[0]), int(cols[-1]) + 1
 
 
 def tokens_to_commit(n_masked: int, steps_left: int, opts: SamplerOptions, n_confident: int) -> int:
@@ -138,6 +149,126 @@ def tokens_to_commit(n_masked: int, steps_left: int, opts: SamplerOptions, n_con
     if opts.max_per_step:
         k = max(quota, min(k, opts.max_per_step))
     return min(k, n_masked)
+
+
+@dataclass
+class _Rule:
+    """What a step's choice depends on besides the canvas and the model's scores; per-row tensors
+    are indexed by batch row (a speculative call scores several canvases of one row)."""
+
+    opts: SamplerOptions
+    mask_id: int
+    budget: int  # steps a row may take
+    valid: torch.Tensor  # (B, L) real canvas positions
+    stop: torch.Tensor | None  # (S,) stop ids
+    stop_bias: torch.Tensor | None  # (B, 1, 1)
+    first_allowed: torch.Tensor | None  # (B, V)
+    end_ids: torch.Tensor | None  # (E,)
+    end_rows: torch.Tensor | None  # (B,) bool
+
+    def masked(self, x: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+        return (x == self.mask_id) & self.valid[rows]  # (N, L)
+
+    def steps_left(self, steps: torch.Tensor) -> torch.Tensor:
+        return (self.budget - steps).clamp_min(1)  # (N,)
+
+
+def _predict(logits: torch.Tensor, lo: int, rows: torch.Tensor, rule: _Rule,
+             gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """Probabilities (N, W, V) and each column's token (N, W) from a step's logits (N, W, V) for the
+    canvas columns starting at ``lo``; ``rows`` (N,) are the batch rows the canvases belong to."""
+    N, W, _ = logits.shape
+    logits[..., rule.mask_id] = -math.inf  # never "predict" a mask
+    if rule.stop is not None and rule.stop_bias is not None:
+        logits[..., rule.stop] += rule.stop_bias[rows]  # (N, W, S)
+    if rule.first_allowed is not None and lo == 0:
+        logits[:, 0] = logits[:, 0].masked_fill(~rule.first_allowed[rows].to(logits.device), -math.inf)  # (N, V)
+    if rule.opts.temperature > 0:
+        probs = torch.softmax(logits / rule.opts.temperature, dim=-1)  # (N, W, V)
+        chosen = torch.multinomial(probs.reshape(N * W, -1).cpu(), 1, generator=gen).reshape(N, W)
+        return probs, chosen.to(logits.device)
+    probs = torch.softmax(logits, dim=-1)  # (N, W, V)
+    return probs, probs.argmax(-1)  # (N, W)
+
+
+@dataclass
+class _Step:
+    x: torch.Tensor  # (N, L) the canvases after the step
+    committed: list[int]  # positions committed per canvas, stop-filled tails included
+    conf_sum: list[float]  # summed probability of the tokens chosen (tails excluded)
+    conf_n: list[int]
+
+
+def _advance(x: torch.Tensor, steps: torch.Tensor, probs: torch.Tensor, chosen: torch.Tensor, lo: int,
+             rows: torch.Tensor, rule: _Rule) -> _Step:
+    """One step of the rule on canvases ``x`` (N, L) that have taken ``steps`` (N,) steps, given the
+    model's ``probs`` (N, W, V) and tokens ``chosen`` (N, W) for columns lo..lo+W, which must hold
+    every column ``_needed`` asks for."""
+    opts, stop = rule.opts, rule.stop
+    masked = rule.masked(x, rows)  # (N, L)
+    W = probs.shape[1]
+    cols = slice(lo, lo + W)
+    steps_left = rule.steps_left(steps)
+    near = _near_frontier(masked, opts.window) if opts.window else None  # (N, L)
+    if stop is not None and opts.stop_at_frontier:
+        content = (x != rule.mask_id) & ~torch.isin(x, stop) & rule.valid[rows]  # (N, L) committed content
+        chosen = _stops_at_frontier(probs, chosen, masked, content, stop, lo)
+    s = score(probs, chosen, opts.strategy).masked_fill(~masked[:, cols], -math.inf)  # (N, W)
+    if near is not None:
+        # positions in the window rank first (scores are within [-log V, 1]); the rest only by quota
+        s = torch.where(near[:, cols], s, s - _OUTSIDE)  # (N, W)
+    p_chosen = probs.gather(-1, chosen.unsqueeze(-1)).squeeze(-1)  # (N, W)
+    x = x.clone()
+    out = _Step(x, [0] * len(x), [0.0] * len(x), [0] * len(x))
+    for n in range(len(x)):
+        n_masked = int(masked[n].sum())
+        n_conf = int((s[n] >= opts.threshold).sum()) if opts.threshold is not None else 0
+        k = tokens_to_commit(n_masked, int(steps_left[n]), opts, n_conf)
+        if k == 0:
+            continue
+        idx = s[n].sort(descending=True, stable=True).indices[:k]  # (k,) columns within cols; ties: leftmost
+        x[n, idx + lo] = chosen[n, idx]
+        out.conf_sum[n] = float(p_chosen[n, idx].sum())
+        out.conf_n[n] = k
+        out.committed[n] = k
+        if stop is not None and opts.stop_fills_tail:
+            b = int(rows[n])
+            valid = rule.valid[b]
+            is_stop = torch.isin(x[n], stop) & valid  # (L,)
+            if rule.end_ids is not None and rule.end_rows is not None and bool(rule.end_rows[b]):
+                is_stop |= torch.isin(x[n], rule.end_ids) & valid  # (L,) a committed line end ends the row too
+            if is_stop.any():
+                first = int(is_stop.nonzero()[0])
+                tail = (x[n] == rule.mask_id) & valid
+                tail[: first + 1] = False
+                x[n, tail] = stop[0]
+                out.committed[n] += int(tail.sum())
+    return out
+
+
+def _draft(x: torch.Tensor, steps: torch.Tensor, probs: torch.Tensor, chosen: torch.Tensor, lo: int,
+           rule: _Rule, depth: int) -> torch.Tensor:
+    """(B, n, L), n <= ``depth``: each row's canvas ``x`` (B, L) followed by the canvases the rule
+    would reach in the next steps if the model's scores stayed ``probs``/``chosen`` (B, W, V)/(B, W),
+    from the canvas one step before. A row's drafts stop where it is done or a step would need a
+    column outside lo..lo+W; shorter chains repeat their last canvas."""
+    rows = torch.arange(len(x), device=x.device)
+    chain, cur, alive, lengths = [x], x, rule.masked(x, rows).any(-1), [1] * len(x)  # alive (B,)
+    for i in range(1, depth):
+        for b in range(len(x)):  # a step must find its columns among the stale ones
+            if alive[b]:
+                a, z = _needed(rule.masked(cur[b:b + 1], rows[b:b + 1]), rule.opts, rule.steps_left(steps[b:b + 1] + i - 1))
+                alive[b] = a >= lo and z <= lo + probs.shape[1]
+        if not alive.any():
+            break
+        nxt = _advance(cur, steps + i - 1, probs, chosen, lo, rows, rule).x
+        cur = torch.where(alive[:, None], nxt, cur)  # (B, L)
+        chain.append(cur)
+        for b in range(len(x)):
+            if alive[b]:
+                lengths[b] = i + 1
+                alive[b] = bool(rule.masked(cur[b:b + 1], rows[b:b + 1]).any())
+    return torch.stack(chain[:max(lengths)], 1)  # (B, n, L)
 
 
 def denoise(
@@ -153,8 +284,9 @@ def denoise(
     end_rows: torch.Tensor | None = None,
     stop_bias: torch.Tensor | None = None,
 ) -> SampleResult:
-    """Fill every ``mask_id`` in ``canvas`` (B, L). ``step_fn(canvas, cols) -> logits (B, W, V)`` for
-    the canvas columns ``cols`` (a slice of W columns: with a window, only those a step can commit).
+    """Fill every ``mask_id`` in ``canvas`` (B, L). ``step_fn(canvas, cols) -> logits (N, W, V)`` for
+    the canvas columns ``cols`` (a slice of W columns: with a window, only those a step can commit);
+    with ``opts.speculate`` the canvas it gets holds n canvases per row, (B*n, L), row-major.
 
     ``valid`` (B, L) bool marks real canvas positions (rows of a batch may have shorter canvases).
     ``first_allowed`` (B, V) bool restricts the first canvas token (token healing of a partial word).
@@ -167,73 +299,58 @@ def denoise(
     opts.validate()
     x = canvas.clone()  # (B, L)
     B, L = x.shape
-    valid = torch.ones_like(x, dtype=torch.bool) if valid is None else valid
-    budget = opts.steps or L
+    dev = x.device
+    valid = torch.ones_like(x, dtype=torch.bool) if valid is None else valid.to(dev)
     gen = torch.Generator(device="cpu").manual_seed(opts.seed)
-    conf_sum = torch.zeros(B, dtype=torch.float32)
-    conf_n = torch.zeros(B, dtype=torch.float32)
-    stop = torch.tensor(stop_ids, dtype=x.dtype, device=x.device) if stop_ids else None
+    stop = torch.tensor(stop_ids, dtype=x.dtype, device=dev) if stop_ids else None
     if stop_bias is None and opts.stop_bias:
         stop_bias = torch.full((B,), opts.stop_bias)
     if stop_bias is not None:
         if not torch.isfinite(stop_bias).all():
             raise ValueError("stop_bias must be finite")
-        stop_bias = stop_bias.to(x.device, torch.float32)[:, None, None]  # (B, 1, 1)
+        stop_bias = stop_bias.to(dev, torch.float32)[:, None, None]  # (B, 1, 1)
+    rule = _Rule(opts, mask_id, opts.steps or L, valid, stop, stop_bias, first_allowed, end_ids, end_rows)
+    depth = opts.speculate if opts.temperature == 0 else 1  # drafts are exact for greedy steps only
+    steps = torch.zeros(B, dtype=torch.long)  # (B,) steps each row has taken (the step rule's clock)
+    conf_sum = torch.zeros(B, dtype=torch.float32)
+    conf_n = torch.zeros(B, dtype=torch.float32)
     calls = 0
-    per_step: list[int] = []
+    per_call: list[int] = []
+    stale = None  # (probs, chosen, lo) of each row's canvas one step before its current one
     while True:
-        masked = (x == mask_id) & valid  # (B, L)
+        masked = rule.masked(x, torch.arange(B))  # (B, L)
         if not masked.any():
             break
         if cancel is not None:
             cancel.raise_if_cancelled()
-        steps_left = max(1, budget - calls)
-        near = _near_frontier(masked, opts.window) if opts.window else None  # (B, L)
-        cols = _columns(masked, near, opts, steps_left)  # the canvas columns this step can commit
-        lo, W = cols.start, cols.stop - cols.start
-        logits = step_fn(x, cols).float()  # (B, W, V)
+        chain = x[:, None] if stale is None or depth < 2 else _draft(x, steps, *stale, rule, depth)  # (B, n, L)
+        n = chain.shape[1]
+        flat = chain.reshape(B * n, L)  # (B*n, L)
+        rows = torch.arange(B).repeat_interleave(n)  # (B*n,)
+        flat_steps = (steps[:, None] + torch.arange(n)).reshape(-1)  # (B*n,)
+        lo, hi = _needed(rule.masked(flat, rows), opts, rule.steps_left(flat_steps))
+        if depth > 1 and hi < L:
+            hi = min(L, hi + depth)  # the next call's drafts run ahead of this call's windows
+        probs, chosen = _predict(step_fn(flat, slice(lo, hi)).float(), lo, rows, rule, gen)  # (B*n, W, V), (B*n, W)
         calls += 1
-        logits[..., mask_id] = -math.inf  # never "predict" a mask
-        if stop is not None and stop_bias is not None:
-            logits[..., stop] += stop_bias  # (B, W, S)
-        if first_allowed is not None and lo == 0:
-            logits[:, 0] = logits[:, 0].masked_fill(~first_allowed.to(logits.device), -math.inf)  # (B, V)
-        if opts.temperature > 0:
-            probs = torch.softmax(logits / opts.temperature, dim=-1)  # (B, W, V)
-            chosen = torch.multinomial(probs.reshape(B * W, -1).cpu(), 1, generator=gen).reshape(B, W).to(x.device)
-        else:
-            probs = torch.softmax(logits, dim=-1)  # (B, W, V)
-            chosen = probs.argmax(-1)  # (B, W)
-        if stop is not None and opts.stop_at_frontier:
-            content = (x != mask_id) & ~torch.isin(x, stop) & valid  # (B, L) committed content
-            chosen = _stops_at_frontier(probs, chosen, masked, content, stop, lo)
-        s = score(probs, chosen, opts.strategy).masked_fill(~masked[:, cols], -math.inf)  # (B, W)
-        if near is not None:
-            # positions in the window rank first (scores are within [-log V, 1]); the rest only by quota
-            s = torch.where(near[:, cols], s, s - _OUTSIDE)  # (B, W)
-        p_chosen = probs.gather(-1, chosen.unsqueeze(-1)).squeeze(-1)  # (B, W)
+        step = _advance(flat, flat_steps, probs, chosen, lo, rows, rule)
+        nxt = step.x.view(B, n, L)
+        open_ = rule.masked(flat, rows).any(-1).view(B, n)  # (B, n) canvases with something left to fill
         committed = 0
+        keep = []
         for b in range(B):
-            n_masked = int(masked[b].sum())
-            n_conf = int((s[b] >= opts.threshold).sum()) if opts.threshold is not None else 0
-            k = tokens_to_commit(n_masked, steps_left, opts, n_conf)
-            if k == 0:
-                continue
-            idx = s[b].topk(k).indices  # (k,) columns within cols
-            x[b, idx + lo] = chosen[b, idx]
-            conf_sum[b] += p_chosen[b, idx].sum().cpu()
-            conf_n[b] += k
-            committed += k
-            if stop is not None and opts.stop_fills_tail:
-                is_stop = torch.isin(x[b], stop) & valid[b]  # (L,)
-                if end_ids is not None and end_rows is not None and bool(end_rows[b]):
-                    is_stop |= torch.isin(x[b], end_ids) & valid[b]  # (L,) a committed line end ends the row too
-                if is_stop.any():
-                    first = int(is_stop.nonzero()[0])
-                    tail = (x[b] == mask_id) & valid[b]
-                    tail[: first + 1] = False
-                    x[b, tail] = stop[0]
-                    committed += int(tail.sum())
-        per_step.append(committed)
-    return SampleResult(tokens=x, model_calls=calls, committed_per_step=per_step,
-                        confidence=conf_sum / conf_n.clamp_min(1))
+            j = 0  # the last of the row's canvases whose scores are exact: the next step follows from it
+            if open_[b, 0]:
+                while j + 1 < n and open_[b, j + 1] and torch.equal(nxt[b, j], chain[b, j + 1]):
+                    j += 1
+                x[b] = nxt[b, j]
+                steps[b] += j + 1
+                span = range(b * n, b * n + j + 1)
+                conf_sum[b] += sum(step.conf_sum[i] for i in span)
+                conf_n[b] += sum(step.conf_n[i] for i in span)
+                committed += sum(step.committed[i] for i in span)
+            keep.append(b * n + j)
+        per_call.append(committed)
+        stale = (probs[keep], chosen[keep], lo)
+    return SampleResult(tokens=x, model_calls=calls, committed_per_step=per_call,
+                        confidence=conf_sum / conf_n.clamp_min(1), steps=int(steps.max()) if B else 0)

@@ -59,7 +59,7 @@ class DenoiserOptions:
     max_canvas_tokens: int = 128
     use_cache: bool = True
     # Keep the canvas's keys/values too and recompute only the positions around the sampler's window
-    # (model.cache: Fast-dLLM's block-wise dual cache); approximate.
+    # (model.cache: Fast-dLLM's block-wise dual cache); approximate, so off while the sampler speculates.
     canvas_cache: bool = True
     refresh_span: int = 8  # the most block positions a step recomputes; past it the whole block again
     heal_partial_word: bool = True  # token healing at the prefix end (a partial word or trailing whitespace)
@@ -157,16 +157,20 @@ class TextDenoiser:
         """Run the sampler on token rows; returns (SampleResult, CanvasModel). Rows flagged in
         ``single_line`` end at their first committed line break; ``stop_bias`` is per row."""
         cfg = self.m.config
+        sampler = sampler or self.options.sampler
+        # speculative drafts are checked against exact scores; the canvas cache's are approximate
+        speculating = sampler.speculate > 1 and sampler.temperature == 0
         cm = CanvasModel(self.m.model, rows, cfg.mask_id, cfg.pad_id if cfg.pad_id is not None else 0,
                          cfg.shift, self.boundary_id, use_cache=self.options.use_cache,
-                         canvas_cache=self.options.canvas_cache, refresh_span=self.options.refresh_span)
+                         canvas_cache=self.options.canvas_cache and not speculating,
+                         refresh_span=self.options.refresh_span)
         key = self._key(rows[0]) if len(rows) == 1 and self.options.use_cache else None
         if key is not None and key in self._contexts:
             cm.cache = self._contexts[key]
             self._contexts.move_to_end(key)
             self.stats["cache_hits"] += 1
         canvas = cm.initial_canvas(cfg.mask_id)
-        res = denoise(cm, canvas, cfg.mask_id, sampler or self.options.sampler, self.stop_ids,
+        res = denoise(cm, canvas, cfg.mask_id, sampler, self.stop_ids,
                       valid=cm.canvas_valid.to(canvas.device), cancel=cancel, first_allowed=first_allowed,
                       end_ids=self.line_end_ids().to(canvas.device) if single_line and any(single_line) else None,
                       end_rows=torch.tensor(single_line) if single_line and any(single_line) else None,

@@ -221,3 +221,38 @@ def test_text_denoiser_fills_with_the_canvas_cache(tiny_checkpoint):
     first = den.fill(reqs)
     assert len(first) == 2 and all(r.model_calls >= 1 and "<|mask|>" not in r.text for r in first)
     assert [r.text for r in den.fill(reqs)] == [r.text for r in first]  # deterministic, cache reuse included
+
+
+def test_several_canvases_per_row_score_as_each_alone(tiny_checkpoint):
+    d = load_denoiser(tiny_checkpoint, device="cpu")
+    cfg, tok = d.config, d.tokenizer
+    rows = [Row(tok.encode("x = 1\ny ="), tok.encode("\nprint(y)\n"), 6),
+            Row(tok.encode("def f():\n    return"), [], 8)]
+    for use_cache in (True, False):
+        cm = CanvasModel(d.model, rows, cfg.mask_id, cfg.pad_id, cfg.shift, cfg.eof_id, use_cache=use_cache)
+        x = cm.initial_canvas(cfg.mask_id)
+        cm(x)  # the first step (the context cache, when used)
+        drafts = x.repeat_interleave(3, 0)  # (B*3, L): each row's canvas and two drafts
+        drafts[1, 0] = drafts[4, 1] = tok.encode(" a")[0]
+        drafts[2, :2] = drafts[5, 2:4] = tok.encode(" b")[0]
+        got = cm(drafts, slice(1, 5))  # (6, 4, V)
+        for i in range(6):
+            alone = CanvasModel(d.model, [rows[i // 3]], cfg.mask_id, cfg.pad_id, cfg.shift, cfg.eof_id,
+                                use_cache=use_cache)
+            alone(alone.initial_canvas(cfg.mask_id))  # its context cache, made as the batch's was
+            assert torch.allclose(got[i], alone(drafts[i:i + 1, :rows[i // 3].canvas])[0, 1:5], atol=1e-5)
+        assert cm.cache is None or cm.cache.get_seq_length() == cm.C  # the row cache is left as it was
+
+
+def test_speculation_fills_as_one_token_per_step(tiny_checkpoint):
+    from model.sampler import SamplerOptions
+
+    reqs = [FillRequest("def add(a, b):\n    return ", "\n", 8, "python"),
+            FillRequest("x = [1, 2,", "]\n", 5, "python", single_line=True)]
+    plain = TextDenoiser(tiny_checkpoint, options=DenoiserOptions(canvas_cache=False)).fill(
+        reqs, sampler=SamplerOptions(threshold=None))
+    # the canvas cache is approximate; a speculating denoiser leaves it off whatever its options say
+    den = TextDenoiser(tiny_checkpoint, options=DenoiserOptions(canvas_cache=True))
+    spec = den.fill(reqs, sampler=SamplerOptions(threshold=None, speculate=4))
+    assert [r.text for r in spec] == [r.text for r in plain]
+    assert spec[0].model_calls <= plain[0].model_calls

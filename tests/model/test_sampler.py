@@ -206,3 +206,69 @@ def test_a_per_row_stop_bias_overrides_the_options():
     assert res.tokens[1].tolist() == [STOP] * 3  # the biased row ends at once
     with pytest.raises(ValueError):
         denoise(step, canvas, MASK, SamplerOptions(), stop_ids=(STOP,), stop_bias=torch.tensor([0.0, math.inf]))
+
+
+def state_dependent_step(seed: int):
+    """A toy model whose scores at each position depend on the whole canvas (a hash of it), so a
+    committed token changes every other position's prediction, like a real bidirectional model."""
+    def step(x, cols=slice(None)):
+        B, L = x.shape
+        out = torch.empty(B, L, V)
+        stable = 3 * torch.randn(L, V, generator=torch.Generator().manual_seed(seed))  # drafts are often right
+        for b in range(B):
+            g = torch.Generator().manual_seed(hash((seed, tuple(x[b].tolist()))) % (2**31))
+            out[b] = stable + torch.randn(L, V, generator=g)
+        return out[:, cols]
+    return step
+
+
+@pytest.mark.parametrize("opts", [
+    SamplerOptions(threshold=None),
+    SamplerOptions(threshold=None, window=0),
+    SamplerOptions(threshold=0.5, window=2),
+    SamplerOptions(threshold=None, steps=5, window=1),
+    SamplerOptions(threshold=None, strategy="margin", stop_bias=1.0),
+])
+def test_speculation_changes_the_calls_never_the_output(opts):
+    import dataclasses
+
+    NL = 4
+    canvas = torch.zeros(3, 9, dtype=torch.long)
+    valid = torch.ones(3, 9, dtype=torch.bool)
+    valid[2, 6:] = False  # a shorter row
+    first = torch.ones(3, V, dtype=torch.bool)
+    first[1, 5:] = False  # token healing on row 1
+    kw = dict(stop_ids=(STOP,), valid=valid, first_allowed=first, end_ids=torch.tensor([NL]),
+              end_rows=torch.tensor([True, False, False]))
+    total_plain = total_spec = 0
+    for seed in range(6):
+        plain = denoise(state_dependent_step(seed), canvas, MASK, opts, **kw)
+        for depth in (2, 4):
+            spec = denoise(state_dependent_step(seed), canvas, MASK, dataclasses.replace(opts, speculate=depth), **kw)
+            assert spec.tokens.tolist() == plain.tokens.tolist()
+            assert spec.steps == plain.steps == plain.model_calls and spec.model_calls <= plain.model_calls
+            assert torch.allclose(spec.confidence, plain.confidence)
+            assert sum(spec.committed_per_step) == sum(plain.committed_per_step)
+        total_plain += plain.model_calls
+        total_spec += spec.model_calls
+    assert total_spec < total_plain  # the stable part makes some drafts right
+
+
+def test_speculation_takes_whole_runs_of_steps_when_the_scores_do_not_move():
+    step, calls = scripted([5, 6, 7, 8, 9, 10, 11, 2], [0.5, 0.55, 0.6, 0.7, 0.8, 0.9, 0.6, 0.6])
+    canvas = torch.zeros(1, 8, dtype=torch.long)
+    plain = denoise(step, canvas, MASK, SamplerOptions(threshold=None, window=2))
+    calls.clear()
+    spec = denoise(step, canvas, MASK, SamplerOptions(threshold=None, window=2, speculate=4))
+    assert spec.tokens.tolist() == plain.tokens.tolist() and plain.model_calls == 8
+    # the first call has no scores to draft from; then each call checks 3 drafts and takes all + 1
+    assert [len(c) for c in calls] == [1, 4, 4] and spec.committed_per_step == [1, 4, 3]
+
+
+def test_sampling_does_not_speculate():
+    step, calls = scripted([5, 6, 7], [0.5, 0.6, 0.7])
+    res = denoise(step, torch.zeros(1, 3, dtype=torch.long), MASK,
+                  SamplerOptions(threshold=None, temperature=1.0, speculate=4))
+    assert res.model_calls == 3 and all(len(c) == 1 for c in calls)
+    with pytest.raises(ValueError):
+        SamplerOptions(speculate=-1).validate()

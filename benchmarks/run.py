@@ -26,7 +26,7 @@ from . import summary
 
 BENCHMARKS = {
     "latency": "editor latency over the real LSP server (single-/multi-line, typed-ahead, cancel)",
-    "parallel": "exact match vs tokens per model call (1, 2, 4, 8 per step; thresholds 0.9/0.7/0.5)",
+    "parallel": "exact match vs tokens per model call (1, 2, 4, 8 per step; thresholds 0.9/0.7/0.5; self-speculative)",
     "cache": "full forward vs cached step at 256/1k/4k context tokens",
     "scaling": "latency for 1k/10k/100k-line documents and concurrent documents",
     "validity": "syntax validity of suggestions and the effect of self-correction",

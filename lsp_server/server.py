@@ -117,7 +117,8 @@ class ModelGate:
     def fill(self, requests, cancel: CancelToken | None = None) -> list[FillResult]:
         cap = self.settings.completion.max_context_chars
         capped = [dataclasses.replace(r, prefix=r.prefix[-cap:], suffix=r.suffix[:cap]) for r in requests]
-        options = {"steps": self.settings.model.steps} if self.settings.model.steps else None
+        model = self.settings.model
+        options = {k: v for k, v in (("steps", model.steps), ("speculate", model.speculate)) if v} or None
         self._count(fill_calls=1, inflight_fills=1)
         try:
             results = self.client.fill(capped, cancel, options=options)

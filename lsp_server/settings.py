@@ -10,6 +10,7 @@ examples: ``lsp_server/SETTINGS.md``.
     infill.model            str|null  null     checkpoint directory or cached hub id (null: the shipped starter)
     infill.device           str       "auto"   auto | cpu | cuda | cuda:N
     infill.steps            int       0        model calls per fill (0: the sampler decides)
+    infill.speculate        int       0        canvases per model call for exact self-speculative decoding (0: off)
     infill.maxTokens        int       64       largest span the model fills, in tokens
     infill.threads          int       0        torch threads in the worker (0: torch default)
     infill.enable           bool      true     answer completion requests at all
@@ -41,6 +42,7 @@ class ModelSettings:
     path: str | None = None  # checkpoint directory or cached hub id; None = the shipped starter model
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     steps: int = 0  # model calls per fill; 0 lets the sampler choose (threshold + schedule)
+    speculate: int = 0  # canvases per model call (self-speculative decoding, same output); 0 = off
     max_tokens: int = 64  # canvas cap in tokens
     threads: int = 0  # torch intra-op threads in the worker; 0 = torch default
 
@@ -138,6 +140,7 @@ SETTINGS: dict[str, tuple[str, str, Any]] = {
     "model": ("model", "path", _opt_str),
     "device": ("model", "device", _device),
     "steps": ("model", "steps", _int_range(0, 512)),
+    "speculate": ("model", "speculate", _int_range(0, 16)),
     "maxTokens": ("model", "max_tokens", _int_range(1, 1024)),
     "threads": ("model", "threads", _int_range(0, 256)),
     "enable": ("completion", "enable", _bool),

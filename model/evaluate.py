@@ -298,6 +298,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--oracle-length", action="store_true", help="also report pass@1 with the true hole length")
     ap.add_argument("--threshold", type=float, default=0.9)
     ap.add_argument("--steps", type=int, default=0)
+    ap.add_argument("--speculate", type=int, default=0,
+                    help="self-speculative decoding: model calls score up to this many canvases (the next steps' drafts), "
+                         "keeping the drafts the step rule confirms; same output, fewer calls (0: off; GPU)")
     ap.add_argument("--stop-bias", type=float, default=None,
                     help="added to the stop token's logits for every hole (default: the engine's setting for the "
                          "hole's kind, infill.canvas.CanvasConfig)")
@@ -332,7 +335,7 @@ def main(argv: list[str] | None = None) -> int:
     from .text_denoiser import DenoiserOptions, TextDenoiser, default_model_path
 
     path = resolve_model(args.model) if args.model else default_model_path()
-    sampler = SamplerOptions(steps=args.steps, threshold=args.threshold)
+    sampler = SamplerOptions(steps=args.steps, threshold=args.threshold, speculate=args.speculate)
     if args.window is not None:
         sampler.window = args.window
     options = DenoiserOptions(sampler=sampler)
@@ -340,7 +343,8 @@ def main(argv: list[str] | None = None) -> int:
         options.canvas_cache = args.canvas_cache == "on"
     den = TextDenoiser(path, device=args.device, options=options)
     results: dict = {"model": str(path), "threshold": args.threshold, "steps": args.steps,
-                     "stop_bias": args.stop_bias, "window": sampler.window, "canvas_cache": options.canvas_cache}
+                     "stop_bias": args.stop_bias, "window": sampler.window, "canvas_cache": options.canvas_cache,
+                     "speculate": args.speculate}
     t0 = time.time()
     if Path(args.corpus, "heldout.jsonl.gz").is_file() and args.per_shape > 0:
         try:

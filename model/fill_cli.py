@@ -154,6 +154,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--device", default="cpu", help="cpu | cuda | auto")
     ap.add_argument("--steps", type=int, default=0, help="model-call budget per hole (0: up to one per token)")
     ap.add_argument("--threshold", type=float, default=0.9, help="commit every token above this confidence")
+    ap.add_argument("--speculate", type=int, default=0,
+                    help="self-speculative decoding: model calls score up to this many canvases (the next steps' drafts), "
+                         "keeping the drafts the step rule confirms; same output, fewer calls (0: off; GPU)")
     ap.add_argument("--max-tokens", type=int, default=None, help="canvas tokens (default: by hole shape)")
     ap.add_argument("--shape", default="auto", choices=("auto", "line", "lines", "free"),
                     help="hole shape for batch mode; auto reads HumanEval-Infilling task ids")
@@ -186,7 +189,8 @@ def main(argv: list[str] | None = None) -> int:
     hf_logging.disable_progress_bar()  # one JSON answer on stdout, no weight-loading bar on stderr
     torch.manual_seed(args.seed)
     path = resolve_model(args.model, download=args.download) if args.model else default_model_path()
-    opts = DenoiserOptions(sampler=SamplerOptions(steps=args.steps, threshold=args.threshold, seed=args.seed))
+    opts = DenoiserOptions(sampler=SamplerOptions(steps=args.steps, threshold=args.threshold, seed=args.seed,
+                                                   speculate=args.speculate))
     denoiser = TextDenoiser(path, device=args.device, options=opts)
 
     if args.jsonl:

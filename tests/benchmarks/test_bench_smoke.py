@@ -104,8 +104,11 @@ def test_parallel_curve_has_every_setting_and_consistent_rates(results):
     d = load(results, "parallel")
     rows = {r["setting"]: r for r in d["rows"]}
     assert list(rows) == ["1/step", "2/step", "4/step", "8/step", "threshold 0.9", "threshold 0.7", "threshold 0.5",
-                          "1/step, stops anywhere"]
+                          "1/step, speculating 4", "1/step, speculating 8", "1/step, stops anywhere"]
     assert rows["1/step, stops anywhere"]["options"] == {"stop_at_frontier": False}
+    for label in ("1/step, speculating 4", "1/step, speculating 8"):  # exact by construction, in fewer calls
+        assert rows[label]["same_as_1_per_step"] == 100.0
+        assert rows[label]["calls_per_case"] <= rows["1/step"]["calls_per_case"]
     for r in rows.values():
         assert r["n"] == d["params"]["cases"] > 0
         assert 0 <= r["exact_match"] <= 100

@@ -13,11 +13,11 @@ def test_no_options_means_defaults():
 
 
 def test_flat_camel_snake_and_nested_forms_are_all_accepted():
-    flat = {"device": "CPU", "steps": 4, "maxTokens": 32, "debounceMs": 0, "languages": ["py", "typescriptreact"],
+    flat = {"device": "CPU", "steps": 4, "speculate": 4, "maxTokens": 32, "debounceMs": 0, "languages": ["py", "typescriptreact"],
             "workerAddress": "tcp:127.0.0.1:9000", "workerToken": "t", "model": "/models/m", "minConfidence": 0.3}
-    snake = {"device": "cpu", "steps": 4, "max_tokens": 32, "debounce_ms": 0, "languages": ["python", "tsx"],
+    snake = {"device": "cpu", "steps": 4, "speculate": 4, "max_tokens": 32, "debounce_ms": 0, "languages": ["python", "tsx"],
              "worker_address": "tcp:127.0.0.1:9000", "worker_token": "t", "model": "/models/m", "min_confidence": 0.3}
-    nested = {"model": {"path": "/models/m", "device": "cpu", "steps": 4, "maxTokens": 32},
+    nested = {"model": {"path": "/models/m", "device": "cpu", "steps": 4, "speculate": 4, "maxTokens": 32},
               "completion": {"debounceMs": 0, "languages": ["python", "tsx"], "minConfidence": 0.3},
               "worker": {"address": "tcp:127.0.0.1:9000", "token": "t"}}
     for raw in (flat, {"infill": flat}, snake, nested):
@@ -25,19 +25,20 @@ def test_flat_camel_snake_and_nested_forms_are_all_accepted():
         assert problems == [], raw
         assert (s.model.path, s.model.device, s.model.steps, s.model.max_tokens) == ("/models/m", "cpu", 4, 32)
         assert s.completion.debounce_ms == 0 and s.completion.languages == ["python", "tsx"]
-        assert s.completion.min_confidence == 0.3
+        assert s.completion.min_confidence == 0.3 and s.model.speculate == 4
         assert s.worker.address == "tcp:127.0.0.1:9000" and s.worker.token == "t"
 
 
 def test_invalid_values_fall_back_to_defaults_and_are_named():
     s, problems = parse_settings({"device": "tpu", "steps": -1, "maxTokens": "many", "debounceMs": True,
-                                  "languages": ["cobol"], "workerAddress": "nowhere", "minConfidence": 1.5})
+                                  "languages": ["cobol"], "workerAddress": "nowhere", "minConfidence": 1.5,
+                                  "speculate": 17})
     assert s == Settings()
     names = " ".join(problems)
     for name in ("infill.device", "infill.steps", "infill.maxTokens", "infill.debounceMs", "infill.languages",
-                 "infill.workerAddress", "infill.minConfidence"):
+                 "infill.workerAddress", "infill.minConfidence", "infill.speculate"):
         assert name in names
-    assert len(problems) == 7
+    assert len(problems) == 8
     message = problems_message(problems)
     assert message.startswith("infill: invalid settings") and "infill.device" in message
     _, problems = parse_settings({"debounce_ms": "slow"})
@@ -64,3 +65,25 @@ def test_a_change_keeps_earlier_values_it_does_not_mention():
 def test_setting_names_are_the_user_facing_ones():
     assert setting_name("completion", "latency_budget_ms") == "infill.latencyBudgetMs"
     assert setting_name("worker", "address") == "infill.workerAddress"
+
+
+def test_the_model_gate_sends_the_sampler_settings_with_each_fill():
+    from collections import Counter
+
+    from infill.types import FillRequest, FillResult
+    from lsp_server.server import ModelGate
+
+    sent = []
+
+    class Client:
+        def fill(self, requests, cancel=None, options=None):
+            sent.append(options)
+            return [FillResult(text="x", model_calls=2, tokens=1) for _ in requests]
+
+    settings = Settings()
+    gate = ModelGate(Client(), settings, Counter())
+    req = FillRequest("a = ", "\n", 4, "python")
+    gate.fill([req])
+    settings.model.steps, settings.model.speculate = 8, 4
+    gate.fill([req])
+    assert sent == [None, {"steps": 8, "speculate": 4}]

@@ -12,6 +12,7 @@ export const SERVER_SETTINGS = [
   'model',
   'device',
   'steps',
+  'speculate',
   'maxTokens',
   'threads',
   'enable',

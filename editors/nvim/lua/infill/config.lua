@@ -6,6 +6,7 @@ local M = {}
 ---@field path? string Checkpoint directory (default: the server's shipped starter model).
 ---@field device? string "auto", "cpu", "cuda" or "cuda:N".
 ---@field steps? integer Model calls per fill (0: the sampler decides).
+---@field speculate? integer Canvases per model call for self-speculative decoding, same output in fewer calls (0: off; for GPUs).
 ---@field maxTokens? integer Largest span (canvas) the model may fill, in tokens.
 ---@field threads? integer Torch threads in the model worker (0: torch default).
 
@@ -80,7 +81,14 @@ M.options = vim.deepcopy(M.default)
 
 --- Type of each server setting, for validation before anything is sent.
 local SETTING_TYPES = {
-  model = { path = 'string', device = 'string', steps = 'integer', maxTokens = 'integer', threads = 'integer' },
+  model = {
+    path = 'string',
+    device = 'string',
+    steps = 'integer',
+    speculate = 'integer',
+    maxTokens = 'integer',
+    threads = 'integer',
+  },
   completion = {
     enable = 'boolean',
     languages = 'list',

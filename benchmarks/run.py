@@ -28,6 +28,7 @@ BENCHMARKS = {
     "latency": "editor latency over the real LSP server (single-/multi-line, typed-ahead, cancel)",
     "parallel": "exact match vs tokens per model call (1, 2, 4, 8 per step; thresholds 0.9/0.7/0.5; self-speculative)",
     "cache": "full forward vs cached step at 256/1k/4k context tokens",
+    "typing": "the context reused across keystrokes vs computed whole: model time and edit similarity",
     "scaling": "latency for 1k/10k/100k-line documents and concurrent documents",
     "validity": "syntax validity of suggestions and the effect of self-correction",
     "quality": "HumanEval-Infilling pass@1 and held-out exact match next to published numbers",
@@ -44,6 +45,7 @@ SIZE_FLAGS = {
     "latency_typed": ("--latency-typed", int, "typed-ahead requests"),
     "latency_cancel": ("--latency-cancel", int, "requests cancelled in flight"),
     "cache_calls": ("--cache-calls", int, "timed calls per cache measurement"),
+    "typing_cases": ("--typing-cases", int, "held-out single-line cases typed a few characters at a time"),
     "scaling_positions": ("--scaling-positions", int, "completion positions per document size"),
     "concurrency_rounds": ("--concurrency-rounds", int, "rounds per concurrency level"),
 }

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-ORDER = ("latency", "parallel", "cache", "scaling", "validity", "quality")
+ORDER = ("latency", "parallel", "cache", "typing", "scaling", "validity", "quality")
 
 
 def _load(out_dir: Path) -> dict[str, dict]:
@@ -85,13 +85,14 @@ def render(out_dir: Path) -> str:
     if "parallel" in docs:
         d = docs["parallel"]
         lines += ["", f"## Parallel decoding ({d['params']['cases']} held-out cases, one run)", "",
-                  "| setting | exact match % | edit sim % | same as 1/step % | tokens/call | positions/call | calls/case |",
-                  "|---|---:|---:|---:|---:|---:|---:|"]
+                  "| setting | exact match % | edit sim % | same as 1/step % | tokens/call | positions/call | calls/case "
+                  "| seconds |",
+                  "|---|---:|---:|---:|---:|---:|---:|---:|"]
         for r in d["rows"]:
             same = r.get("same_as_1_per_step")
             lines.append(f"| {r['setting']} | {r['exact_match']:g} | {r['edit_similarity']:g} "
                          f"| {'-' if same is None else format(same, 'g')} | {r['tokens_per_call']:g} "
-                         f"| {r['positions_per_call']:g} | {r['calls_per_case']:g} |")
+                         f"| {r['positions_per_call']:g} | {r['calls_per_case']:g} | {_fmt(r.get('seconds'))} |")
         lines += ["", "![parallel decoding](parallel_curve.png)"]
     if "cache" in docs:
         d = docs["cache"]
@@ -101,6 +102,14 @@ def render(out_dir: Path) -> str:
         for r in d["rows"]:
             lines.append(f"| {r['context_tokens']} | {r['full_forward_ms']:g} | {r['cached_step_ms']:g} | "
                          f"{_fmt(r['ratio'])} | {'yes' if r['beyond_trained_length'] else 'no'} |")
+    if "typing" in docs:
+        r = docs["typing"]["rows"][0]
+        lines += ["", f"## Context reuse across keystrokes ({r['requests']} requests over {r['cases']} held-out cases)", "",
+                  "| reused | model ms p50, reuse | whole | ratio | identical % | edit sim %, reuse | whole | difference |",
+                  "|---:|---:|---:|---:|---:|---:|---:|---|",
+                  f"| {r['reused']} | {_fmt(r['model_ms_p50_reuse'])} | {_fmt(r['model_ms_p50_whole'])} | {_fmt(r['ratio'])} "
+                  f"| {_fmt(r['identical_pct'])} | {_fmt(r['edit_similarity_reuse'])} | {_fmt(r['edit_similarity_whole'])} "
+                  f"| {r['edit_similarity_diff']:+g} ± {r['edit_similarity_diff_se']:g} |"]
     if "scaling" in docs:
         d = docs["scaling"]
         lines += ["", "## Scaling", "", "| document lines | inline latency | keystroke | open ms |", "|---:|---|---|---:|"]

@@ -17,6 +17,12 @@ asked for, against the cached context and the cached rest of the block; the rest
 stale by the tokens committed since. The whole block is recomputed again when that span would grow
 past ``refresh_span`` positions, and whenever every column is asked for.
 
+Across requests (``ContextEntry``, ``plan_reuse``, ``reuse``): a request whose context is another's
+with a few tokens typed at the end of the prefix (or the prefix window slid by a few tokens) takes
+that request's keys/values for the tokens both share, rotated to their new positions (RoPE keys
+rotate by the position difference), and computes only the new tokens, in its first step. Approximate
+like the rest: the shared tokens' keys/values saw the old context.
+
 A speculative sampler call (``SamplerOptions.speculate``) passes n canvases per row: each is run
 against that row's context keys/values (repeated n times once per n, kept for the request); the
 canvas cache is not used for them, so their scores are exactly what a one-canvas step would give.
@@ -40,6 +46,100 @@ class Row:
     prefix: list[int]
     suffix: list[int]
     canvas: int
+
+
+def context_tokens(row: Row, shift: bool) -> tuple[list[int], list[int]]:
+    """The row's context as the cache holds it: the prefix (without its last token when ``shift``:
+    that one starts the block) and the suffix."""
+    return (row.prefix[:-1] if shift else row.prefix), row.suffix
+
+
+def context_positions(row: Row, shift: bool) -> list[int]:
+    """Position id of each context token (prefix then suffix; the canvas sits between them)."""
+    prefix, suffix = context_tokens(row, shift)
+    P = len(prefix) + (1 if shift else 0)
+    return list(range(len(prefix))) + list(range(P + row.canvas, P + row.canvas + len(suffix)))
+
+
+@dataclass
+class ContextEntry:
+    """One row's context keys/values, kept for later requests. ``order[s]`` is the context index
+    (prefix then suffix, as ``context_tokens``) whose keys/values sit in cache slot ``s``."""
+
+    row: Row
+    cache: DynamicCache
+    order: list[int]
+    generation: int = 0  # how many approximate reuses these keys/values descend from
+
+
+@dataclass
+class ReusePlan:
+    """How a new row's context takes an entry's keys/values: ``take[i]`` is the entry's context index
+    for each reused new context index ``keep[i]``; the ``fresh`` new indices are computed."""
+
+    keep: list[int]
+    take: list[int]
+    fresh: list[int]
+
+
+def plan_reuse(old: Row, new: Row, shift: bool, max_fresh: int) -> ReusePlan | None:
+    """Reuse when the suffix is the same and the new prefix is a run of the old one (possibly slid:
+    tokens dropped at its start) followed by at most ``max_fresh`` new tokens; at most
+    ``max_fresh`` old tokens may be dropped too. None otherwise. The canvas may differ in length
+    (token healing adds a position): the suffix's keys move with it."""
+    if old.suffix != new.suffix:
+        return None
+    a, _ = context_tokens(old, shift)
+    b, suffix = context_tokens(new, shift)
+    if not a or not b:
+        return None
+    o, m = 0, 0  # the old prefix from index o on matches the new one's first m tokens
+    for start in range(0, min(len(a) - 1, max_fresh) + 1):
+        if a[start] != b[0]:
+            continue
+        n = 1
+        while start + n < len(a) and n < len(b) and a[start + n] == b[n]:
+            n += 1
+        if n > m:
+            o, m = start, n
+    if m == 0 or len(b) - m > max_fresh or len(a) - m > max_fresh:
+        return None
+    S = len(suffix)
+    keep = list(range(m)) + [len(b) + j for j in range(S)]
+    take = [o + i for i in range(m)] + [len(a) + j for j in range(S)]
+    return ReusePlan(keep, take, list(range(m, len(b))))
+
+
+def _rotate(keys: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    """RoPE applied to post-RoPE keys (1, H, R, D) moves them by the angle of ``cos``/``sin`` (1, R, D)."""
+    half = keys.shape[-1] // 2
+    turned = torch.cat([-keys[..., half:], keys[..., :half]], -1)  # rotate_half
+    return keys * cos[:, None] + turned * sin[:, None]
+
+
+def reuse(model, entry: ContextEntry, new: Row, plan: ReusePlan, shift: bool) -> tuple[DynamicCache, list[int]]:
+    """The keys/values the plan keeps, gathered from ``entry`` and rotated to the new row's positions,
+    and the slot order for the new row (kept indices, then the fresh ones, not computed yet)."""
+    slot = {c: s for s, c in enumerate(entry.order)}
+    old_pos = context_positions(entry.row, shift)
+    new_pos = context_positions(new, shift)
+    dev = next(model.parameters()).device
+    slots = torch.tensor([slot[t] for t in plan.take], dtype=torch.long, device=dev)  # (R,)
+    delta = torch.tensor([[new_pos[k] - old_pos[t] for k, t in zip(plan.keep, plan.take)]], device=dev)  # (1, R)
+    out = DynamicCache()
+    for i, layer in enumerate(entry.cache.layers):
+        keys = layer.keys.index_select(2, slots)  # (1, H, R, D)
+        cos, sin = model.model.rotary_emb(keys, delta)  # (1, R, D) each
+        out.update(_rotate(keys, cos, sin), layer.values.index_select(2, slots), i)
+    return out, plan.keep + plan.fresh
+
+
+def rotary_reusable(model) -> bool:
+    """Keys can be moved only when RoPE turns every dimension of a head (not partial rotary)."""
+    rot = getattr(getattr(model, "model", None), "rotary_emb", None)
+    cfg = model.config
+    head_dim = getattr(cfg, "head_dim", None) or cfg.hidden_size // cfg.num_attention_heads
+    return rot is not None and getattr(rot, "inv_freq", None) is not None and 2 * rot.inv_freq.numel() == head_dim
 
 
 def _crop(cache: DynamicCache, length: int) -> None:
@@ -97,6 +197,8 @@ class CanvasModel:
         self.block_valid = block_valid.to(dev)
         self.shift_tok = torch.tensor(shift_tok, dtype=torch.long, device=dev).unsqueeze(1) if shift else None
         self.cache: DynamicCache | None = None
+        self.order = list(range(self.C))  # context index held by each cache slot
+        self.pending = 0  # context slots at the end not computed yet (``adopt``): the first step computes them
         self._repeated: dict[int, DynamicCache] = {}  # n -> the context cache with each row repeated n times
         self.calls = 0
         self.partial_calls = 0  # steps that recomputed only part of the block (canvas_cache)
@@ -110,6 +212,14 @@ class CanvasModel:
     def _mask(self, q: int, key_valid: torch.Tensor) -> torch.Tensor:
         B, K = key_valid.shape
         return full_mask(B, q, K, self.device) & key_valid[:, None, None, :]  # (B, 1, q, K)
+
+    def adopt(self, cache: DynamicCache, order: list[int], pending: int = 0) -> None:
+        """Start from another request's context keys/values (one row): ``order`` is the context
+        index of each slot, the last ``pending`` slots not in ``cache`` yet."""
+        assert len(self.canvas_valid) == 1 and sorted(order) == list(range(self.C)), "one row, every context index"
+        perm = torch.tensor(order, dtype=torch.long, device=self.device)
+        self.ctx, self.ctx_pos, self.ctx_valid = self.ctx[:, perm], self.ctx_pos[:, perm], self.ctx_valid[:, perm]
+        self.cache, self.order, self.pending = cache, list(order), pending
 
     def context_cache(self) -> DynamicCache | None:
         """The context's keys/values alone (for reuse by a later request with the same context)."""
@@ -143,6 +253,7 @@ class CanvasModel:
         B = len(self.canvas_valid)
         n = canvas.shape[0] // B
         assert canvas.shape[0] == B * n, f"{canvas.shape[0]} canvases for {B} rows"
+        assert not self.pending, "the first step is one canvas per row"
         rows = torch.arange(B, device=self.device).repeat_interleave(n)  # (B*n,)
         block = torch.cat([self.shift_tok[rows], canvas], 1) if self.shift else canvas  # (B*n, Q)
         Q = block.shape[1]
@@ -188,7 +299,16 @@ class CanvasModel:
             self.partial_calls += 1
             return self.model.lm_head(out.last_hidden_state[:, lo - a:hi - a])  # (B, W, V)
         keep = self.C + Q if self.canvas_cache else self.C
-        if self.cache is None or not self.use_cache:
+        if self.pending and self.cache is not None:
+            # an adopted context: its new tokens and the block, against the kept keys/values
+            ids = torch.cat([self.ctx[:, self.C - self.pending:], block], 1)  # (B, pending+Q)
+            pos = torch.cat([self.ctx_pos[:, self.C - self.pending:], self.block_pos], 1)  # (B, pending+Q)
+            key_valid = torch.cat([self.ctx_valid, self.block_valid], 1)  # (B, C+Q)
+            out = inner(input_ids=ids, position_ids=pos, attention_mask=self._mask(ids.shape[1], key_valid),
+                        past_key_values=self.cache, use_cache=True)
+            _crop(self.cache, keep)
+            self.pending = 0
+        elif self.cache is None or not self.use_cache:
             ids = torch.cat([self.ctx, block], 1)  # (B, C+Q)
             pos = torch.cat([self.ctx_pos, self.block_pos], 1)  # (B, C+Q)
             key_valid = torch.cat([self.ctx_valid, self.block_valid], 1)  # (B, C+Q)

@@ -21,7 +21,7 @@ import torch
 
 from infill.types import CancelToken, FillRequest, FillResult
 
-from .cache import CanvasModel, Row
+from .cache import CanvasModel, ContextEntry, Row, plan_reuse, reuse, rotary_reusable
 from .modeling import Denoiser as LoadedModel
 from .modeling import load_denoiser
 from .sampler import SamplerOptions, denoise
@@ -64,6 +64,13 @@ class DenoiserOptions:
     refresh_span: int = 8  # the most block positions a step recomputes; past it the whole block again
     heal_partial_word: bool = True  # token healing at the prefix end (a partial word or trailing whitespace)
     cache_entries: int = 8  # contexts kept for consecutive requests
+    # A request whose context is a kept one plus a few tokens typed at the prefix's end (or its window
+    # slid by a few) reuses the shared tokens' keys/values, moved to their new positions, and computes
+    # only the new tokens (model.cache: approximate, like the dual cache). Bounded in new or dropped
+    # tokens and in how many reuses in a row, after which a context is computed whole again.
+    reuse_context: bool = True
+    reuse_max_fresh: int = 32
+    reuse_max_generations: int = 8
     sampler: SamplerOptions = field(default_factory=SamplerOptions)
 
 
@@ -79,11 +86,11 @@ class TextDenoiser:
         cfg = self.m.config
         self.stop_ids = tuple(i for i in (cfg.delete_id, cfg.eof_id, cfg.pad_id) if i is not None)
         self.boundary_id = next((i for i in (cfg.bos_id, cfg.eof_id, cfg.pad_id) if i is not None), 0)
-        self._contexts: OrderedDict[str, object] = OrderedDict()
+        self._contexts: OrderedDict[str, ContextEntry] = OrderedDict()
         self._pieces: list[str] | None = None  # decoded text of every token id, built on first use
         self._line_end_ids: torch.Tensor | None = None  # ids whose text contains a line break
         self._lock = threading.Lock()  # one model call at a time; batching happens inside fill()
-        self.stats = {"requests": 0, "model_calls": 0, "cache_hits": 0}
+        self.stats = {"requests": 0, "model_calls": 0, "cache_hits": 0, "context_reuses": 0}
 
     @property
     def tokenizer(self):
@@ -165,10 +172,15 @@ class TextDenoiser:
                          canvas_cache=self.options.canvas_cache and not speculating,
                          refresh_span=self.options.refresh_span)
         key = self._key(rows[0]) if len(rows) == 1 and self.options.use_cache else None
+        generation = 0
         if key is not None and key in self._contexts:
-            cm.cache = self._contexts[key]
+            entry = self._contexts[key]
+            cm.adopt(entry.cache, entry.order)
+            generation = entry.generation
             self._contexts.move_to_end(key)
             self.stats["cache_hits"] += 1
+        elif key is not None:
+            generation = self._reuse_into(cm, rows[0])
         canvas = cm.initial_canvas(cfg.mask_id)
         res = denoise(cm, canvas, cfg.mask_id, sampler, self.stop_ids,
                       valid=cm.canvas_valid.to(canvas.device), cancel=cancel, first_allowed=first_allowed,
@@ -176,10 +188,27 @@ class TextDenoiser:
                       end_rows=torch.tensor(single_line) if single_line and any(single_line) else None,
                       stop_bias=torch.tensor(stop_bias, dtype=torch.float32) if stop_bias is not None else None)
         if key is not None and cm.cache is not None:
-            self._contexts[key] = cm.context_cache()
+            self._contexts[key] = ContextEntry(rows[0], cm.context_cache(), cm.order, generation)
             while len(self._contexts) > self.options.cache_entries:
                 self._contexts.popitem(last=False)
         return res, cm
+
+    def _reuse_into(self, cm: CanvasModel, row: Row) -> int:
+        """Give ``cm`` the keys/values of the most recent kept context this row's can reuse; returns
+        the generation of the entry it makes (0: nothing reused, the context is computed whole)."""
+        o = self.options
+        if not o.reuse_context or not rotary_reusable(self.m.model):
+            return 0
+        for entry in reversed(self._contexts.values()):
+            if entry.generation >= o.reuse_max_generations:
+                continue
+            plan = plan_reuse(entry.row, row, self.m.config.shift, o.reuse_max_fresh)
+            if plan is not None:
+                cache, order = reuse(self.m.model, entry, row, plan, self.m.config.shift)
+                cm.adopt(cache, order, pending=len(plan.fresh))
+                self.stats["context_reuses"] += 1
+                return entry.generation + 1
+        return 0
 
     def decode_canvas(self, ids: list[int]) -> str:
         keep = [i for i in ids if i not in self.stop_ids and i != self.m.config.mask_id]

@@ -125,6 +125,18 @@ def test_parallel_curve_has_every_setting_and_consistent_rates(results):
 
 
 @pytest.mark.slow
+def test_typing_compares_reuse_with_whole_contexts_over_the_same_requests(results):
+    d = load(results, "typing")
+    (row,) = d["rows"]
+    assert row["requests"] > row["cases"] > 0 and 0 <= row["reused"] <= row["requests"] - row["cases"]
+    assert 0 <= row["identical_pct"] <= 100
+    assert row["edit_similarity_diff"] == pytest.approx(row["edit_similarity_reuse"] - row["edit_similarity_whole"],
+                                                        abs=0.02)
+    if row["ratio"] is not None:
+        assert row["ratio"] == pytest.approx(row["model_ms_p50_reuse"] / row["model_ms_p50_whole"], abs=2e-3)
+
+
+@pytest.mark.slow
 def test_cache_ratio_matches_its_timings(results):
     d = load(results, "cache")
     assert [r["context_tokens"] for r in d["rows"]] == d["params"]["contexts"]

@@ -256,3 +256,65 @@ def test_speculation_fills_as_one_token_per_step(tiny_checkpoint):
     spec = den.fill(reqs, sampler=SamplerOptions(threshold=None, speculate=4))
     assert [r.text for r in spec] == [r.text for r in plain]
     assert spec[0].model_calls <= plain[0].model_calls
+
+
+def test_plan_reuse_takes_a_slid_or_extended_prefix_and_nothing_else():
+    from model.cache import plan_reuse
+
+    old = Row(prefix=[10, 11, 12, 13, 14, 15, 16, 17, 18, 19], suffix=[30, 31], canvas=4)
+    typed = Row(prefix=[10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21], suffix=[30, 31], canvas=4)
+    p = plan_reuse(old, typed, shift=True, max_fresh=8)
+    # shifted: the last prefix token starts the block, so context prefixes are 9 and 11 tokens long
+    assert p.keep == list(range(9)) + [11, 12] and p.take == list(range(9)) + [9, 10] and p.fresh == [9, 10]
+    slid = Row(prefix=[13, 14, 15, 16, 17, 18, 19, 20], suffix=[30, 31], canvas=4)  # window start moved by 3
+    p = plan_reuse(old, slid, shift=True, max_fresh=8)
+    assert p.take[:6] == [3, 4, 5, 6, 7, 8] and p.keep[:6] == list(range(6)) and p.fresh == [6]
+    assert plan_reuse(old, Row(typed.prefix, [30, 32], 4), True, 8) is None  # the suffix changed
+    assert plan_reuse(old, Row(typed.prefix, [30, 31], 5), True, 8).keep[-2:] == [11, 12]  # a longer canvas
+    assert plan_reuse(old, typed, True, max_fresh=1) is None  # more new tokens than allowed
+    assert plan_reuse(old, Row([50, 51, 52, 53], [30, 31], 4), True, 8) is None  # nothing shared
+
+
+def test_reused_keys_move_to_their_new_positions(tiny_checkpoint):
+    from model.cache import ContextEntry, plan_reuse, reuse
+
+    d = load_denoiser(tiny_checkpoint, device="cpu")
+    cfg, tok = d.config, d.tokenizer
+    text = "def add(a, b):\n    total = a + b\n    return total\n\nx = add(1, 2)\n"
+    old = Row(tok.encode(text[:40]), tok.encode("\nprint(x)\n"), 6)
+    new = Row(tok.encode(text[:40])[2:] + tok.encode(" y = 3"), old.suffix, 6)  # slid by 2, typed more
+    first = CanvasModel(d.model, [old], cfg.mask_id, cfg.pad_id, cfg.shift, cfg.eof_id)
+    first(first.initial_canvas(cfg.mask_id))
+    entry = ContextEntry(old, first.context_cache(), first.order)
+    plan = plan_reuse(old, new, cfg.shift, max_fresh=16)
+    cache, order = reuse(d.model, entry, new, plan, cfg.shift)
+    fresh = CanvasModel(d.model, [new], cfg.mask_id, cfg.pad_id, cfg.shift, cfg.eof_id)
+    fresh(fresh.initial_canvas(cfg.mask_id))
+    # the first layer's keys/values depend on a token and its position only: moved, they are exact
+    k0, v0 = cache.layers[0].keys, cache.layers[0].values  # (1, H, R, D)
+    want = fresh.context_cache().layers[0]
+    idx = torch.tensor(plan.keep)
+    assert torch.allclose(k0, want.keys[:, :, idx], atol=1e-5) and torch.allclose(v0, want.values[:, :, idx], atol=1e-6)
+    # and a model given them computes the fresh tokens in its first step, close to a whole computation
+    cm = CanvasModel(d.model, [new], cfg.mask_id, cfg.pad_id, cfg.shift, cfg.eof_id)
+    cm.adopt(cache, order, pending=len(plan.fresh))
+    x = cm.initial_canvas(cfg.mask_id)
+    got = cm(x)
+    assert cm.pending == 0 and cm.cache.get_seq_length() == cm.C
+    assert (got.argmax(-1) == fresh(x).argmax(-1)).float().mean() > 0.5
+
+
+def test_typing_reuses_the_previous_context(tiny_checkpoint):
+    text = "def add(a, b):\n    total = a + b\n    return total\n\nresult = add(1, 2)\nprint(result"
+    reqs = [FillRequest(text[:n], ")\n", 6, "python", single_line=True) for n in range(len(text) - 8, len(text) + 1, 2)]
+    on = TextDenoiser(tiny_checkpoint, options=DenoiserOptions(reuse_max_generations=2))
+    for r in reqs:
+        assert "<|mask|>" not in on.fill([r])[0].text
+    # every request after the first reuses a kept context, never one already reused twice (it takes an older one)
+    assert on.stats["context_reuses"] == 4
+    assert sorted(e.generation for e in on._contexts.values()) == [0, 1, 2, 2, 2]
+    off = TextDenoiser(tiny_checkpoint, options=DenoiserOptions(reuse_context=False))
+    for r in reqs:
+        off.fill([r])
+    assert off.stats["context_reuses"] == 0
+    assert on.fill(reqs[:1])[0].text == off.fill(reqs[:1])[0].text  # a context kept whole is exact again

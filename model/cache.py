@@ -135,11 +135,16 @@ def reuse(model, entry: ContextEntry, new: Row, plan: ReusePlan, shift: bool) ->
 
 
 def rotary_reusable(model) -> bool:
-    """Keys can be moved only when RoPE turns every dimension of a head (not partial rotary)."""
+    """Keys can be moved only when RoPE is a pure rotation of every dimension of a head at fixed
+    frequencies: not partial rotary, not frequencies that change with the length ("dynamic"), and
+    no attention scaling folded into cos/sin (YaRN), which a second rotation would apply twice."""
     rot = getattr(getattr(model, "model", None), "rotary_emb", None)
     cfg = model.config
     head_dim = getattr(cfg, "head_dim", None) or cfg.hidden_size // cfg.num_attention_heads
-    return rot is not None and getattr(rot, "inv_freq", None) is not None and 2 * rot.inv_freq.numel() == head_dim
+    inv_freq = getattr(rot, "inv_freq", None)
+    return (inv_freq is not None and 2 * inv_freq.numel() == head_dim
+            and "dynamic" not in str(getattr(rot, "rope_type", "default"))
+            and float(getattr(rot, "attention_scaling", 1.0)) == 1.0)
 
 
 def _crop(cache: DynamicCache, length: int) -> None:

@@ -318,3 +318,15 @@ def test_typing_reuses_the_previous_context(tiny_checkpoint):
         off.fill([r])
     assert off.stats["context_reuses"] == 0
     assert on.fill(reqs[:1])[0].text == off.fill(reqs[:1])[0].text  # a context kept whole is exact again
+
+
+def test_keys_are_moved_only_under_a_plain_rotation(tiny_checkpoint):
+    from model.cache import rotary_reusable
+
+    d = load_denoiser(tiny_checkpoint, device="cpu")
+    rot = d.model.model.rotary_emb
+    assert rotary_reusable(d.model)
+    rot.attention_scaling = 1.2  # YaRN folds a scale into cos/sin: rotating twice would apply it twice
+    assert not rotary_reusable(d.model)
+    rot.attention_scaling, rot.rope_type = 1.0, "dynamic"  # frequencies that depend on the length
+    assert not rotary_reusable(d.model)

@@ -17,7 +17,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "export": ("model.export", "write a training checkpoint as a shippable fp16 checkpoint (e.g. model/starter)"),
     "corpus": ("model.corpus", "build a training corpus from local source directories"),
     "prepare": ("model.prepare", "tokenizer + token arrays + syntax spans from a corpus"),
-    "bench": ("benchmarks.run", "run the benchmark suite (latency, parallel decoding, cache, scaling, quality)"),
+    "bench": ("benchmarks.run", "run the benchmark suite (latency, parallel decoding, cache, typing, scaling, validity, quality)"),
 }
 
 

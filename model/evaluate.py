@@ -218,13 +218,37 @@ def run_program(program: str, timeout: float = 3.0) -> bool:
         return r.returncode == 0
 
 
-def humaneval_pass(records: list[dict], timeout: float = 3.0, workers: int = 2) -> float:
-    """pass@1 (%) of records carrying ``completion`` (one sample per task)."""
+def humaneval_passed(records: list[dict], timeout: float = 3.0, workers: int = 2) -> list[bool]:
+    """Whether each record's program (prompt + ``completion`` + suffix) passes its tests."""
     progs = [r["prompt"] + r["completion"] + r["suffix"] + "\n" + r["test"] + "\n" + f"check({r['entry_point']})\n"
              for r in records]
     with ThreadPoolExecutor(workers) as ex:
-        ok = list(ex.map(lambda p: run_program(p, timeout), progs))
+        return list(ex.map(lambda p: run_program(p, timeout), progs))
+
+
+def humaneval_pass(records: list[dict], timeout: float = 3.0, workers: int = 2) -> float:
+    """pass@1 (%) of records carrying ``completion`` (one sample per task)."""
+    ok = humaneval_passed(records, timeout, workers)
     return 100.0 * sum(ok) / max(1, len(ok))
+
+
+FLOORS = (0.2, 0.3, 0.4, 0.5)
+
+
+def abstention_table(records: list[dict], floors=FLOORS) -> list[dict]:
+    """pass@1 when completions whose ``confidence`` is below a floor are left blank (what
+    ``infill.minConfidence`` does at the cursor), for records written by ``infill fill --jsonl``.
+    Each program runs twice (as filled, and blank); every floor is read from those two results."""
+    filled = humaneval_passed(records)
+    blank = humaneval_passed([{**r, "completion": ""} for r in records])
+    n = max(1, len(records))
+    rows = []
+    for floor in (0.0, *floors):
+        keep = [r["confidence"] >= floor for r in records]
+        ok = [f if k else b for f, b, k in zip(filled, blank, keep)]
+        rows.append({"floor": floor, "kept_pct": round(100 * sum(keep) / n, 1), "pass@1": round(100 * sum(ok) / n, 2)})
+    rows.append({"floor": None, "kept_pct": 0.0, "pass@1": round(100 * sum(blank) / n, 2)})  # every one blank
+    return rows
 
 
 def load_humaneval(data_dir: str | Path, name: str, limit: int = 0) -> list[dict]:
@@ -324,10 +348,20 @@ def main(argv: list[str] | None = None) -> int:
     if args.score:
         with open(args.score, encoding="utf-8") as fh:
             recs = [json.loads(l) for l in fh if l.strip()]
-        p = humaneval_pass(recs)
-        print(f"{args.score}: {len(recs)} records, pass@1 {p:.2f} %")
+        result: dict = {"file": args.score, "n": len(recs)}
+        if recs and all(isinstance(r.get("confidence"), (int, float)) for r in recs):
+            table = abstention_table(recs)
+            result["pass@1"], result["abstention"] = table[0]["pass@1"], table
+            print(f"{args.score}: {len(recs)} records, pass@1 {result['pass@1']:.2f} %")
+            print("completions below a confidence floor left blank (infill.minConfidence):")
+            for row in table:
+                label = "all blank" if row["floor"] is None else f"floor {row['floor']:.1f}"
+                print(f"  {label:<10} kept {row['kept_pct']:5.1f} %  pass@1 {row['pass@1']:.2f} %")
+        else:
+            result["pass@1"] = round(humaneval_pass(recs), 2)
+            print(f"{args.score}: {len(recs)} records, pass@1 {result['pass@1']:.2f} %")
         if args.out:
-            Path(args.out).write_text(json.dumps({"file": args.score, "n": len(recs), "pass@1": round(p, 2)}) + "\n")
+            Path(args.out).write_text(json.dumps(result) + "\n")
         return 0
 
     from .hub import resolve_model

@@ -93,7 +93,8 @@ def read_jsonl(path: str) -> list[tuple[int, dict | None, str | None]]:
 
 
 def fill_records(denoiser, records: list[dict], opts: BatchOptions) -> list[dict]:
-    """Fill each record's hole; returns new records with ``completion`` (and ``model_calls``)."""
+    """Fill each record's hole; returns new records with ``completion`` (and ``model_calls`` and
+    ``confidence``, the mean probability of the fill's tokens)."""
     tok = denoiser.tokenizer
     reqs = []
     shapes = []
@@ -117,6 +118,7 @@ def fill_records(denoiser, records: list[dict], opts: BatchOptions) -> list[dict
             rec = dict(records[i + j])
             rec["completion"] = finish(res.text, shapes[i + j], chunk[j].prefix, chunk[j].suffix)
             rec["model_calls"] = res.model_calls
+            rec["confidence"] = round(res.confidence, 4)
             if opts.oracle_length:
                 rec["oracle_length"] = True
             out.append(rec)

@@ -231,3 +231,24 @@ def test_by_confidence_reports_what_each_floor_keeps():
     assert single["floors"] == [{"floor": 0.0, "kept_pct": 100.0, "edit_similarity": 55.0, "exact": 1},
                                 {"floor": 0.5, "kept_pct": 50.0, "edit_similarity": 90.0, "exact": 1}]
     assert out["multi-line"]["rank_correlation"] == 0.0  # one case: no correlation to speak of
+
+
+def test_eval_score_mode_reads_abstention_from_confidence(tmp_path, capsys):
+    from model import evaluate
+
+    # the hole's line is not needed (blank passes) in the first task and needed in the second
+    spare = {"prompt": "def f(x):\n", "suffix": "    return x + 1\n", "test": "def check(c):\n    assert c(1) == 2\n",
+             "entry_point": "f"}
+    needed = {"prompt": "def g(x):\n", "suffix": "    return y\n", "test": "def check(c):\n    assert c(1) == 2\n",
+              "entry_point": "g"}
+    recs = [dict(spare, completion="    x = 0\n", confidence=0.1),  # wrong, unsure: blank would pass
+            dict(needed, completion="    y = x + 1\n", confidence=0.6)]  # right, sure
+    path = tmp_path / "filled.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in recs))
+    out = tmp_path / "score.json"
+    assert evaluate.main(["--score", str(path), "--out", str(out)]) == 0
+    table = {row["floor"]: row for row in json.loads(out.read_text())["abstention"]}
+    assert table[0.0] == {"floor": 0.0, "kept_pct": 100.0, "pass@1": 50.0}
+    assert table[0.3] == {"floor": 0.3, "kept_pct": 50.0, "pass@1": 100.0}  # the unsure one left blank passes
+    assert table[None]["pass@1"] == 50.0  # all blank: only the spare line passes
+    assert "floor 0.3  kept  50.0 %  pass@1 100.00 %" in capsys.readouterr().out

@@ -263,7 +263,7 @@ class CanvasModel:
         block = torch.cat([self.shift_tok[rows], canvas], 1) if self.shift else canvas  # (B*n, Q)
         Q = block.shape[1]
         key_valid = torch.cat([self.ctx_valid[rows], self.block_valid[rows]], 1)  # (B*n, C+Q)
-        if self.cache is None or not self.use_cache:
+        if self.cache is None or not self.use_cache or self.C == 0:  # (no context: nothing to repeat)
             ids = torch.cat([self.ctx[rows], block], 1)  # (B*n, C+Q)
             pos = torch.cat([self.ctx_pos[rows], self.block_pos[rows]], 1)  # (B*n, C+Q)
             out = self.model.model(input_ids=ids, position_ids=pos, attention_mask=self._mask(ids.shape[1], key_valid),

@@ -251,6 +251,12 @@ def test_speculation_fills_as_one_token_per_step(tiny_checkpoint):
             FillRequest("x = [1, 2,", "]\n", 5, "python", single_line=True)]
     plain = TextDenoiser(tiny_checkpoint, options=DenoiserOptions(canvas_cache=False)).fill(
         reqs, sampler=SamplerOptions(threshold=None))
+    # no context at all (an empty file): nothing cached to repeat for the drafts
+    d = load_denoiser(tiny_checkpoint, device="cpu")
+    empty = CanvasModel(d.model, [Row([], [], 6)], d.config.mask_id, d.config.pad_id, d.config.shift, d.config.eof_id)
+    x = empty.initial_canvas(d.config.mask_id)
+    one = empty(x)  # (1, 6, V)
+    assert torch.allclose(empty(x.repeat_interleave(3, 0)), one.expand(3, -1, -1), atol=1e-5)
     # the canvas cache is approximate; a speculating denoiser leaves it off whatever its options say
     den = TextDenoiser(tiny_checkpoint, options=DenoiserOptions(canvas_cache=True))
     spec = den.fill(reqs, sampler=SamplerOptions(threshold=None, speculate=4))

@@ -199,13 +199,13 @@ class _Step:
     conf_n: list[int]
 
 
-def _advance(x: torch.Tensor, steps: torch.Tensor, probs: torch.Tensor, chosen: torch.Tensor, lo: int,
-             rows: torch.Tensor, rule: _Rule) -> _Step:
-    """One step of the rule on canvases ``x`` (N, L) that have taken ``steps`` (N,) steps, given the
+def _advance(x: torch.Tensor, masked: torch.Tensor, steps: torch.Tensor, probs: torch.Tensor, chosen: torch.Tensor,
+             lo: int, rows: torch.Tensor, rule: _Rule) -> _Step:
+    """One step of the rule on canvases ``x`` (N, L) (``masked`` (N, L): ``rule.masked(x, rows)``)
+    that have taken ``steps`` (N,) steps, given the
     model's ``probs`` (N, W, V) and tokens ``chosen`` (N, W) for columns lo..lo+W, which must hold
     every column ``_needed`` asks for."""
     opts, stop = rule.opts, rule.stop
-    masked = rule.masked(x, rows)  # (N, L)
     W = probs.shape[1]
     cols = slice(lo, lo + W)
     steps_left = rule.steps_left(steps)
@@ -261,7 +261,7 @@ def _draft(x: torch.Tensor, steps: torch.Tensor, probs: torch.Tensor, chosen: to
                 alive[b] = a >= lo and z <= lo + probs.shape[1]
         if not alive.any():
             break
-        nxt = _advance(cur, steps + i - 1, probs, chosen, lo, rows, rule).x
+        nxt = _advance(cur, rule.masked(cur, rows), steps + i - 1, probs, chosen, lo, rows, rule).x
         cur = torch.where(alive[:, None], nxt, cur)  # (B, L)
         chain.append(cur)
         for b in range(len(x)):
@@ -328,14 +328,15 @@ def denoise(
         flat = chain.reshape(B * n, L)  # (B*n, L)
         rows = torch.arange(B).repeat_interleave(n)  # (B*n,)
         flat_steps = (steps[:, None] + torch.arange(n)).reshape(-1)  # (B*n,)
-        lo, hi = _needed(rule.masked(flat, rows), opts, rule.steps_left(flat_steps))
+        flat_masked = rule.masked(flat, rows)  # (B*n, L)
+        lo, hi = _needed(flat_masked, opts, rule.steps_left(flat_steps))
         if depth > 1 and hi < L:
             hi = min(L, hi + depth)  # the next call's drafts run ahead of this call's windows
         probs, chosen = _predict(step_fn(flat, slice(lo, hi)).float(), lo, rows, rule, gen)  # (B*n, W, V), (B*n, W)
         calls += 1
-        step = _advance(flat, flat_steps, probs, chosen, lo, rows, rule)
+        step = _advance(flat, flat_masked, flat_steps, probs, chosen, lo, rows, rule)
         nxt = step.x.view(B, n, L)
-        open_ = rule.masked(flat, rows).any(-1).view(B, n)  # (B, n) canvases with something left to fill
+        open_ = flat_masked.any(-1).view(B, n)  # (B, n) canvases with something left to fill
         committed = 0
         keep = []
         for b in range(B):

@@ -324,7 +324,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--steps", type=int, default=0)
     ap.add_argument("--speculate", type=int, default=0,
                     help="self-speculative decoding: model calls score up to this many canvases (the next steps' drafts), "
-                         "keeping the drafts the step rule confirms: the output of one step at a time without the "
+                         "keeping the drafts the step rule confirms: the output the same settings give without it and the "
                          "canvas cache (which it turns off), in fewer calls (0: off; worth it on a GPU)")
     ap.add_argument("--stop-bias", type=float, default=None,
                     help="added to the stop token's logits for every hole (default: the engine's setting for the "

@@ -158,7 +158,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--threshold", type=float, default=0.9, help="commit every token above this confidence")
     ap.add_argument("--speculate", type=int, default=0,
                     help="self-speculative decoding: model calls score up to this many canvases (the next steps' drafts), "
-                         "keeping the drafts the step rule confirms: the output of one step at a time without the "
+                         "keeping the drafts the step rule confirms: the output the same settings give without it and the "
                          "canvas cache (which it turns off), in fewer calls (0: off; worth it on a GPU)")
     ap.add_argument("--max-tokens", type=int, default=None, help="canvas tokens (default: by hole shape)")
     ap.add_argument("--shape", default="auto", choices=("auto", "line", "lines", "free"),

@@ -174,14 +174,12 @@ class CanvasModel:
         self.L = max(r.canvas for r in rows)
         ctx_lists, pos_ctx, block_pos, shift_tok = [], [], [], []
         for r in rows:
-            prefix = r.prefix
+            prefix, suffix = context_tokens(r, shift)
             if shift:
-                prev = prefix[-1] if prefix else boundary_id
-                prefix = prefix[:-1] if prefix else []
-                shift_tok.append(prev)
-            P, S = len(prefix) + (1 if shift else 0), len(r.suffix)
-            ctx_lists.append(prefix + r.suffix)
-            pos_ctx.append(list(range(len(prefix))) + list(range(P + r.canvas, P + r.canvas + S)))
+                shift_tok.append(r.prefix[-1] if r.prefix else boundary_id)
+            P = len(prefix) + (1 if shift else 0)
+            ctx_lists.append(prefix + suffix)
+            pos_ctx.append(context_positions(r, shift))
             bp = list(range(P, P + self.L))
             block_pos.append(([P - 1] if shift else []) + bp)
         self.C = max((len(c) for c in ctx_lists), default=0)

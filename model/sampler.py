@@ -202,9 +202,8 @@ class _Step:
 def _advance(x: torch.Tensor, masked: torch.Tensor, steps: torch.Tensor, probs: torch.Tensor, chosen: torch.Tensor,
              lo: int, rows: torch.Tensor, rule: _Rule) -> _Step:
     """One step of the rule on canvases ``x`` (N, L) (``masked`` (N, L): ``rule.masked(x, rows)``)
-    that have taken ``steps`` (N,) steps, given the
-    model's ``probs`` (N, W, V) and tokens ``chosen`` (N, W) for columns lo..lo+W, which must hold
-    every column ``_needed`` asks for."""
+    that have taken ``steps`` (N,) steps, given the model's ``probs`` (N, W, V) and tokens ``chosen``
+    (N, W) for columns lo..lo+W, which must hold every column ``_needed`` asks for."""
     opts, stop = rule.opts, rule.stop
     W = probs.shape[1]
     cols = slice(lo, lo + W)

@@ -5,7 +5,7 @@ For held-out single-line cases the user types the reference a few characters at 
 keystroke is one request (the prefix plus what was typed, the same suffix and canvas), sent in order
 to a denoiser with reuse on and to one with it off (the same weights, one process). Reported: the
 model time of the requests after each case's first (the ones that may reuse; medians and the ratio
-measured in this run), how many fills are identical, and edit similarity against the rest of the
+measured in this run) and of those that did reuse, how many fills are identical, and edit similarity against the rest of the
 reference for both, paired, with its standard error. Reuse is approximate (the shared tokens'
 keys/values saw the old context), so it is worth having only when it is faster and the similarity
 does not drop beyond its standard error.
@@ -32,6 +32,7 @@ def run(ctx: BenchContext) -> dict:
     on = load_denoiser(ctx)
     off = TextDenoiser(loaded=on.m, options=DenoiserOptions(reuse_context=False))
     ms = {"on": [], "off": []}
+    reused_ms = {"on": [], "off": []}  # the same requests, only those that reused a context
     sims = {"on": [], "off": []}
     same = n = 0
     for c in cases:
@@ -39,10 +40,13 @@ def run(ctx: BenchContext) -> dict:
         for j in (t for t in TYPED if t < len(ref)):
             req = FillRequest(c.prefix + ref[:j], c.suffix, CASE_CANVAS[c.shape], c.language, True)
             out = {}
+            before = on.stats["context_reuses"]
             for label, den in (("on", on), ("off", off)):
                 res = den.fill([req])[0]
                 if j:
                     ms[label].append(res.timings["model_ms"])
+                if on.stats["context_reuses"] > before:
+                    reused_ms[label].append(res.timings["model_ms"])
                 out[label] = finish(res.text, "line", req.prefix, c.suffix).rstrip()
                 sims[label].append(edit_similarity(out[label], ref[j:]))
             n += 1
@@ -51,7 +55,9 @@ def run(ctx: BenchContext) -> dict:
     se = statistics.stdev(diffs) / len(diffs) ** 0.5 if len(diffs) > 1 else 0.0
     p50 = {k: statistics.median(v) if v else None for k, v in ms.items()}
     ratio = round(p50["on"] / p50["off"], 3) if p50["on"] and p50["off"] else None
+    p50_reused = {k: round(statistics.median(v), 1) if v else None for k, v in reused_ms.items()}
     row = {"cases": len(cases), "requests": n, "reused": on.stats["context_reuses"],
+           "reused_model_ms_p50_reuse": p50_reused["on"], "reused_model_ms_p50_whole": p50_reused["off"],
            "model_ms_p50_reuse": round(p50["on"], 1) if p50["on"] else None,
            "model_ms_p50_whole": round(p50["off"], 1) if p50["off"] else None, "ratio": ratio,
            "identical_pct": round(100 * same / max(1, n), 1),
@@ -60,7 +66,8 @@ def run(ctx: BenchContext) -> dict:
            "edit_similarity_diff": round(100 * statistics.fmean(diffs), 2) if n else None,
            "edit_similarity_diff_se": round(100 * se, 2)}
     print(f"[typing] {n} requests over {len(cases)} cases, {row['reused']} reused a context: model time p50 "
-          f"{row['model_ms_p50_reuse']} ms with reuse vs {row['model_ms_p50_whole']} ms whole (ratio {ratio}); "
+          f"{row['model_ms_p50_reuse']} ms with reuse vs {row['model_ms_p50_whole']} ms whole (ratio {ratio}; the "
+          f"reusing requests alone {p50_reused['on']} vs {p50_reused['off']} ms); "
           f"identical {row['identical_pct']} %; edit similarity {row['edit_similarity_reuse']} vs "
           f"{row['edit_similarity_whole']} % ({row['edit_similarity_diff']:+.2f} +/- {row['edit_similarity_diff_se']})",
           flush=True)

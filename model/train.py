@@ -13,6 +13,7 @@ Resumable (``--resume DIR`` restores weights, optimizer and counters), saves eve
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import json
 import math
@@ -188,6 +189,10 @@ def main(argv: list[str] | None = None) -> int:
     rng = np.random.default_rng(args.seed + len(history) * 7919)
     print(f"train: {count_parameters(model) / 1e6:.2f}M params, objective={args.objective}, "
           f"{len(tokens):,} train tokens, device={device}, threads={args.threads}", flush=True)
+    # On a GPU: bf16 autocast for the forward and loss (weights and optimizer state stay fp32), TF32 matmuls.
+    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else contextlib.nullcontext()
+    if device.type == "cuda":
+        torch.backends.cuda.matmul.allow_tf32 = True
     budget = args.budget_minutes * 60
     t0 = time.time()
     last_save = t0
@@ -217,11 +222,12 @@ def main(argv: list[str] | None = None) -> int:
         lr = lr_at(elapsed / budget, args.lr, args.warmup_frac)
         for g in opt.param_groups:
             g["lr"] = lr
-        if args.objective == "ar":
-            loss = ar_loss(model, ar_batch(tokens, args.batch_size, rng, args.seq_len), device)
-        else:
-            b = make_batch(tokens, spans, args.batch_size, rng, mcfg, dcfg.mask_id, dcfg.delete_id)
-            loss = diffusion_loss(model, b, dcfg.shift, device)
+        with autocast:
+            if args.objective == "ar":
+                loss = ar_loss(model, ar_batch(tokens, args.batch_size, rng, args.seq_len), device)
+            else:
+                b = make_batch(tokens, spans, args.batch_size, rng, mcfg, dcfg.mask_id, dcfg.delete_id)
+                loss = diffusion_loss(model, b, dcfg.shift, device)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)

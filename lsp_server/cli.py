@@ -15,6 +15,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "eval": ("model.evaluate", "evaluate a checkpoint (held-out spans, HumanEval-Infilling pass@1)"),
     "train": ("model.train", "train or continue training the embedded denoiser"),
     "export": ("model.export", "write a training checkpoint as a shippable fp16 checkpoint (e.g. model/starter)"),
+    "adapt": ("model.adapt", "a pretrained autoregressive model (GGUF or local) + diffusion tokens, to train from"),
     "corpus": ("model.corpus", "build a training corpus from local source directories"),
     "prepare": ("model.prepare", "tokenizer + token arrays + syntax spans from a corpus"),
     "bench": ("benchmarks.run", "run the benchmark suite (latency, parallel decoding, cache, typing, scaling, validity, quality)"),

@@ -132,7 +132,6 @@ def plot(rows: list[dict], path) -> None:
     plt.close(fig)
 
 
-
 MAX_LOSS = 2.0  # points of exact match the goal allows against 1/step
 
 
@@ -167,6 +166,7 @@ def judge(rows: list[dict]) -> dict:
                 {"setting": best["setting"], "tokens_per_call": best["tokens_per_call"],
                  "exact_match": best["exact_match"], "baseline_exact_match": base,
                  "loss_points": round(base - best["exact_match"], 2)}, met, note)
+
 
 def run(ctx: BenchContext) -> dict:
     from model.evaluate import heldout_cases

@@ -31,7 +31,7 @@ from tokenizers import AddedToken
 from tokenizers import Tokenizer as HFTokenizer
 
 from .config import SPECIAL_TOKENS, DiffusionConfig
-from .modeling import CheckpointError, check_checkpoint_dir, save_denoiser
+from .modeling import CheckpointError, check_checkpoint_dir, count_parameters, save_denoiser
 from .tokenizer import TOKENIZER_FILE, Tokenizer
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
@@ -132,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
     except (CheckpointError, OSError, ValueError) as exc:
         print(f"infill adapt: {exc}", file=sys.stderr)
         return 2
-    n = sum(p.numel() for p in model.parameters())
+    n = count_parameters(model)
     meta = {"tokens_seen": 0, "seconds": 0.0, "history": [],
             "init": {"source": str(source), "parameters": n, "vocab": tok.vocab_size,
                      "note": "autoregressive weights + diffusion tokens (infill adapt); not yet diffusion-trained"}}

@@ -190,8 +190,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"train: {count_parameters(model) / 1e6:.2f}M params, objective={args.objective}, "
           f"{len(tokens):,} train tokens, device={device}, threads={args.threads}", flush=True)
     # On a GPU: bf16 autocast for the forward and loss (weights and optimizer state stay fp32), TF32 matmuls.
-    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else contextlib.nullcontext()
+    autocast = contextlib.nullcontext()
     if device.type == "cuda":
+        autocast = torch.autocast("cuda", dtype=torch.bfloat16)
         torch.backends.cuda.matmul.allow_tf32 = True
     budget = args.budget_minutes * 60
     t0 = time.time()

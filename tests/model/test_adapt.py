@@ -1,4 +1,4 @@
-"""``infill adapt``: an autoregressive checkpoint + the diffusion tokens, loadable and trainable as ours."""
+"""``infill adapt``: an autoregressive checkpoint + the diffusion tokens, loadable and usable as ours."""
 
 import json
 
@@ -64,7 +64,7 @@ def test_existing_tokens_are_kept_not_duplicated():
     assert tok.vocab_size == pad + 1 + 3
 
 
-def test_adapted_checkpoint_loads_fills_and_trains(tmp_path):
+def test_adapted_checkpoint_loads_and_fills(tmp_path):
     hf = ar_tokenizer()
     model, tok, cfg = adapt.adapt(ar_model(hf.get_vocab_size()), hf)
     out = tmp_path / "adapted"

@@ -32,10 +32,10 @@ from tokenizers import Tokenizer as HFTokenizer
 
 from .config import SPECIAL_TOKENS, DiffusionConfig
 from .modeling import CheckpointError, check_checkpoint_dir, count_parameters, save_denoiser
+from .prepare import TOKEN_ID_LIMIT
 from .tokenizer import TOKENIZER_FILE, Tokenizer
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
-TOKEN_ID_LIMIT = 1 << 16  # `infill prepare` stores ids as uint16
 
 
 def add_diffusion_tokens(hf: HFTokenizer) -> dict[str, int]:

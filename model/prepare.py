@@ -23,6 +23,8 @@ from .corpus import read_corpus
 from .tokenizer import Tokenizer, train_tokenizer
 
 MAX_SPAN_TOKENS = 96
+TOKEN_DTYPE = np.uint16  # token arrays: half the memory of int32, so every vocabulary must fit
+TOKEN_ID_LIMIT = int(np.iinfo(TOKEN_DTYPE).max) + 1
 
 
 def syntax_spans(text: str, language: str, offsets: list[tuple[int, int]]) -> list[tuple[int, int]]:
@@ -88,6 +90,9 @@ def main(argv: list[str] | None = None) -> int:
             used += len(t)
         tok = Tokenizer(train_tokenizer(sample, vocab_size=args.vocab_size))
         print(f"tokenizer: trained on {used / 1e6:.1f} MB in {time.time() - t0:.0f}s")
+    if tok.vocab_size > TOKEN_ID_LIMIT:
+        ap.error(f"the tokenizer has {tok.vocab_size:,} tokens; token arrays ({np.dtype(TOKEN_DTYPE).name}) "
+                 f"hold ids below {TOKEN_ID_LIMIT:,}")
     tok.save(out)
     cfg = DiffusionConfig(
         mask_id=tok.token_id(SPECIAL_TOKENS[1]), delete_id=tok.token_id(SPECIAL_TOKENS[2]),
@@ -104,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
             if not ids:
                 continue
             spans = syntax_spans(f.text, f.language, offsets)
-            ids_all.append(np.asarray(ids + [cfg.eof_id], dtype=np.uint16))
+            ids_all.append(np.asarray(ids + [cfg.eof_id], dtype=TOKEN_DTYPE))
             if spans:
                 spans_all.append(np.asarray(spans, dtype=np.int64) + pos)
             pos += len(ids) + 1

@@ -33,6 +33,7 @@ class BenchContext:
     corpus: Path = REPO / "data" / "corpus"
     model: str | None = None  # checkpoint directory; None = the embedded starter
     threads: int = 1  # torch threads for in-process timing (the server's worker uses its own setting)
+    dtype: str = "auto"  # weights' dtype in-process and in the server's worker (model.modeling.pick_dtype)
     quick: bool = False  # smoke sizes (CI)
     command: str = "infill bench"
     sizes: dict = field(default_factory=dict)  # per-benchmark overrides from the command line
@@ -82,7 +83,12 @@ def model_info(ctx: BenchContext) -> dict:
             for block in iter(lambda: fh.read(1 << 20), b""):
                 h.update(block)
         digest = h.hexdigest()
-    return {"path": str(path), "weights_blake2b": digest,
+    import torch
+
+    from model.modeling import pick_dtype
+
+    dtype = str(pick_dtype(torch.device("cpu"), ctx.dtype)).removeprefix("torch.")  # what "auto" chose here
+    return {"path": str(path), "weights_blake2b": digest, "dtype": dtype,
             "weights_mtime": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(weights.stat().st_mtime))
             if weights.is_file() else None}
 
@@ -94,7 +100,7 @@ def load_denoiser(ctx: BenchContext, **options):
     from model.text_denoiser import DenoiserOptions, TextDenoiser
 
     torch.set_num_threads(max(1, ctx.threads))
-    return TextDenoiser(model_path(ctx), device="cpu", options=DenoiserOptions(**options))
+    return TextDenoiser(model_path(ctx), device="cpu", options=DenoiserOptions(**options), dtype=ctx.dtype)
 
 
 def ensure_corpus(ctx: BenchContext) -> Path:

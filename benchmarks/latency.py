@@ -208,7 +208,7 @@ def run(ctx: BenchContext) -> dict:
     n_typed = size(ctx, "latency_typed", 8, 1)
     n_cancel = size(ctx, "latency_cancel", 3, 1)
     max_tokens = 64
-    settings = {"device": "cpu", "threads": ctx.threads, "debounceMs": 0, "latencyBudgetMs": 30000,
+    settings = {"device": "cpu", "dtype": ctx.dtype, "threads": ctx.threads, "debounceMs": 0, "latencyBudgetMs": 30000,
                 "maxTokens": max_tokens}
     if ctx.model:
         settings["model"] = str(ctx.model)

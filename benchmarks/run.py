@@ -21,6 +21,8 @@ import time
 import traceback
 from pathlib import Path
 
+from model.config import DTYPE_NAMES
+
 from .common import RESULTS, BenchContext
 from . import summary
 
@@ -89,6 +91,9 @@ def parser() -> argparse.ArgumentParser:
                     help="skip the files of this corpus's held-out split (with --corpus data/corpus-big "
                          "--exclude-heldout data/corpus: a development set the default benchmarks never see)")
     ap.add_argument("--threads", type=_positive, default=1, help="torch threads (in-process and the server's worker)")
+    ap.add_argument("--dtype", default="auto", choices=DTYPE_NAMES,
+                    help="weights' dtype, in-process and in the server's worker (default auto: bf16 on a GPU or on "
+                         "a CPU with AMX, float32 on other CPUs)")
     ap.add_argument("--list", action="store_true", help="list the benchmarks and exit")
     for key, (flag, typ, help_) in SIZE_FLAGS.items():
         ap.add_argument(flag, dest=key, type=_positive, default=None, help=help_)
@@ -115,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     names = args.names or list(BENCHMARKS)
     sizes = {k: getattr(args, k) for k in list(SIZE_FLAGS) + list(LIST_FLAGS) if getattr(args, k) is not None}
-    ctx = BenchContext(out_dir=Path(args.out), model=args.model, threads=args.threads, quick=args.quick,
+    ctx = BenchContext(out_dir=Path(args.out), model=args.model, threads=args.threads, dtype=args.dtype, quick=args.quick,
                        command=" ".join(["infill bench"] + [shlex.quote(a) for a in argv]), sizes=sizes)
     if args.corpus:
         ctx.corpus = Path(args.corpus)

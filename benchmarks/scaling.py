@@ -147,7 +147,7 @@ def run(ctx: BenchContext) -> dict:
     per_size = size(ctx, "scaling_positions", 10, 2)
     levels = size(ctx, "concurrency", [1, 2, 4], [1, 2])
     rounds = size(ctx, "concurrency_rounds", 4, 1)
-    settings = {"device": "cpu", "threads": ctx.threads, "debounceMs": 0, "latencyBudgetMs": 60000, "maxTokens": 64}
+    settings = {"device": "cpu", "dtype": ctx.dtype, "threads": ctx.threads, "debounceMs": 0, "latencyBudgetMs": 60000, "maxTokens": 64}
     if ctx.model:
         settings["model"] = str(ctx.model)
     files = heldout_files(ctx, min_lines=40, limit=40)

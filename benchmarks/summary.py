@@ -55,7 +55,7 @@ def render(out_dir: Path) -> str:
              f"- Machine: {m['nproc']} CPU cores ({m['cpu']}), Python {m['python']}, torch {m['torch']}; "
              f"1-minute load average at start {_fmt(m.get('loadavg_1min_at_start'))} (other work was running)",
              f"- Model: `{first['model']['path']}` (weights blake2b {first['model']['weights_blake2b']}, "
-             f"modified {first['model']['weights_mtime']})"]
+             f"modified {first['model']['weights_mtime']}; run in {first['model'].get('dtype', 'float32')})"]
     if run:
         lines.append(f"- Suite wall time: {run['wall_s']:g} s; benchmarks run: "
                      + ", ".join(f"{b['name']} ({b['status']}, {b['seconds']:g} s)" for b in run["benchmarks"]))

@@ -248,8 +248,8 @@ class InfillServer(LanguageServer):
         old, self.settings = self.settings, new
         if new.completion.cache_size != self.cache.size:
             self.cache = SuggestionCache(new.completion.cache_size)
-        if not initial and (old.model.path, old.model.device, old.model.threads, old.worker) != \
-                (new.model.path, new.model.device, new.model.threads, new.worker):
+        if not initial and (old.model.path, old.model.device, old.model.dtype, old.model.threads, old.worker) != \
+                (new.model.path, new.model.device, new.model.dtype, new.model.threads, new.worker):
             log.info("model or worker settings changed; restarting the worker")
             self.cache.clear()
             self.restart_worker()
@@ -258,7 +258,7 @@ class InfillServer(LanguageServer):
 
     def worker_options(self) -> WorkerOptions:
         s = self.settings
-        return WorkerOptions(model=s.model.path, device=s.model.device, address=s.worker.address,
+        return WorkerOptions(model=s.model.path, device=s.model.device, dtype=s.model.dtype, address=s.worker.address,
                              token=s.worker.token, threads=s.model.threads)
 
     def denoiser(self) -> Denoiser:

@@ -9,6 +9,7 @@ examples: ``lsp_server/SETTINGS.md``.
 
     infill.model            str|null  null     checkpoint directory or cached hub id (null: the shipped starter)
     infill.device           str       "auto"   auto | cpu | cuda | cuda:N
+    infill.dtype            str       "auto"   auto | float32 | bfloat16 | float16 (auto: bf16 on a GPU or AMX CPU)
     infill.steps            int       0        model calls per fill (0: the sampler decides)
     infill.speculate        int       0        canvases per model call for exact self-speculative decoding (0: off)
     infill.maxTokens        int       64       largest span the model fills, in tokens
@@ -31,6 +32,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from infill.syntax import LANGUAGES, UnknownLanguage, normalize_language
+from model.config import DTYPE_NAMES
 
 DEVICES = ("auto", "cpu", "cuda")
 
@@ -41,6 +43,7 @@ class ModelSettings:
 
     path: str | None = None  # checkpoint directory or cached hub id; None = the shipped starter model
     device: str = "auto"  # auto | cpu | cuda | cuda:N
+    dtype: str = "auto"  # auto | float32 | bfloat16 | float16 (model.modeling.pick_dtype)
     steps: int = 0  # model calls per fill; 0 lets the sampler choose (threshold + schedule)
     speculate: int = 0  # canvases per model call (self-speculative decoding, same output); 0 = off
     max_tokens: int = 64  # canvas cap in tokens
@@ -107,6 +110,13 @@ def _device(value: Any) -> str:
     raise ValueError("one of auto, cpu, cuda, cuda:N")
 
 
+def _dtype(value: Any) -> str:
+    v = value.strip().lower() if isinstance(value, str) else None
+    if v not in DTYPE_NAMES:
+        raise ValueError(f"one of {', '.join(DTYPE_NAMES)}")
+    return v
+
+
 def _bool(value: Any) -> bool:
     if not isinstance(value, bool):
         raise ValueError("true or false")
@@ -139,6 +149,7 @@ def _address(value: Any) -> str | None:
 SETTINGS: dict[str, tuple[str, str, Any]] = {
     "model": ("model", "path", _opt_str),
     "device": ("model", "device", _device),
+    "dtype": ("model", "dtype", _dtype),
     "steps": ("model", "steps", _int_range(0, 512)),
     "speculate": ("model", "speculate", _int_range(0, 16)),
     "maxTokens": ("model", "max_tokens", _int_range(1, 1024)),

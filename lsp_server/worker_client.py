@@ -44,6 +44,7 @@ class WorkerOptions:
 
     model: str | None = None  # checkpoint dir; None = the shipped starter model
     device: str = "auto"
+    dtype: str = "auto"
     address: str | None = None  # "unix:/path", "/path" or "tcp:HOST:PORT" / "HOST:PORT"; None = spawn one
     token: str | None = None
     threads: int = 0
@@ -197,7 +198,7 @@ class WorkerClient:
             self._tmpdir = tempfile.mkdtemp(prefix="infill-")  # 0700: only we can reach the socket
         path = os.path.join(self._tmpdir, "worker.sock")
         cmd = [sys.executable, "-m", "model.worker", "--socket", path, "--device", self.options.device,
-               "--exit-with-parent", "--threads", str(self.options.threads)]
+               "--dtype", self.options.dtype, "--exit-with-parent", "--threads", str(self.options.threads)]
         if self.options.model:
             cmd += ["--model", self.options.model]
         env = dict(os.environ)

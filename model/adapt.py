@@ -31,11 +31,10 @@ from tokenizers import AddedToken
 from tokenizers import Tokenizer as HFTokenizer
 
 from .config import SPECIAL_TOKENS, DiffusionConfig
-from .modeling import CheckpointError, check_checkpoint_dir, count_parameters, save_denoiser
+from .modeling import DTYPES, CheckpointError, check_checkpoint_dir, count_parameters, save_denoiser
 from .prepare import TOKEN_ID_LIMIT
 from .tokenizer import TOKENIZER_FILE, Tokenizer
 
-DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
 
 def add_diffusion_tokens(hf: HFTokenizer) -> dict[str, int]:

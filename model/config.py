@@ -15,6 +15,9 @@ DIFFUSION_CONFIG = "diffusion_config.json"
 # Special tokens of the embedded tokenizer, in id order (ids 0..n-1).
 SPECIAL_TOKENS = ("<|pad|>", "<|mask|>", "<|delete|>", "<|eof|>")
 
+# What a checkpoint's weights may be loaded as (``model.modeling.pick_dtype``); "auto" lets the device decide.
+DTYPE_NAMES = ("auto", "float32", "bfloat16", "float16")
+
 
 @dataclass
 class DiffusionConfig:

@@ -30,6 +30,7 @@ from infill import syntax
 from infill.canvas import CanvasConfig
 from infill.types import FillRequest
 
+from .config import DTYPE_NAMES
 from .corpus import read_corpus
 from .fill_cli import SHAPE_CANVAS, BatchOptions, fill_records, finish
 
@@ -336,6 +337,7 @@ def main(argv: list[str] | None = None) -> int:
                     help="cache the canvas's keys/values and recompute only around the sampler's window "
                          "(default: the denoiser's setting, DenoiserOptions.canvas_cache)")
     ap.add_argument("--device", default="cpu")
+    ap.add_argument("--dtype", default="auto", choices=DTYPE_NAMES, help="weights' dtype (default auto: bf16 on a GPU or on a CPU with AMX, float32 on other CPUs)")
     ap.add_argument("--out", default=None, help="write results as JSON here")
     ap.add_argument("--score", metavar="JSONL", default=None,
                     help="only score a file written by `infill fill --jsonl` (HumanEval-Infilling records with "
@@ -376,7 +378,7 @@ def main(argv: list[str] | None = None) -> int:
     options = DenoiserOptions(sampler=sampler)
     if args.canvas_cache is not None:
         options.canvas_cache = args.canvas_cache == "on"
-    den = TextDenoiser(path, device=args.device, options=options)
+    den = TextDenoiser(path, device=args.device, options=options, dtype=args.dtype)
     results: dict = {"model": str(path), "threshold": args.threshold, "steps": args.steps,
                      "stop_bias": args.stop_bias, "window": sampler.window, "canvas_cache": options.canvas_cache,
                      "speculate": args.speculate}

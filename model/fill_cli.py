@@ -23,6 +23,8 @@ from pathlib import Path
 from infill.canvas import CanvasConfig
 from infill.types import FillRequest, InfillError
 
+from .config import DTYPE_NAMES
+
 log = logging.getLogger("infill.fill")
 
 # canvas tokens per hole shape (the editor knows the shape from the span; a batch file from its task id)
@@ -154,6 +156,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--download", action="store_true",
                     help="download a hub id given to --model if it is not in the local cache (needs network)")
     ap.add_argument("--device", default="cpu", help="cpu | cuda | auto")
+    ap.add_argument("--dtype", default="auto", choices=DTYPE_NAMES, help="weights' dtype (default auto: bf16 on a GPU or on a CPU with AMX, float32 on other CPUs)")
     ap.add_argument("--steps", type=int, default=0, help="model-call budget per hole (0: up to one per token)")
     ap.add_argument("--threshold", type=float, default=0.9, help="commit every token above this confidence")
     ap.add_argument("--speculate", type=int, default=0,
@@ -194,7 +197,7 @@ def main(argv: list[str] | None = None) -> int:
     path = resolve_model(args.model, download=args.download) if args.model else default_model_path()
     opts = DenoiserOptions(sampler=SamplerOptions(steps=args.steps, threshold=args.threshold, seed=args.seed,
                                                    speculate=args.speculate))
-    denoiser = TextDenoiser(path, device=args.device, options=opts)
+    denoiser = TextDenoiser(path, device=args.device, options=opts, dtype=args.dtype)
 
     if args.jsonl:
         rows = read_jsonl(args.jsonl)

@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 from transformers import AutoConfig, AutoModelForCausalLM, Qwen2Config, Qwen2ForCausalLM
 
-from .config import DIFFUSION_CONFIG, DiffusionConfig
+from .config import DIFFUSION_CONFIG, DTYPE_NAMES, DiffusionConfig
 from .tokenizer import TOKENIZER_FILE, Tokenizer
 
 log = logging.getLogger(__name__)
@@ -91,7 +91,32 @@ def pick_device(device: str = "auto") -> torch.device:
     return torch.device(device)
 
 
-def load_denoiser(path: str | Path, device: str = "auto", dtype: torch.dtype | None = None) -> Denoiser:
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}  # DTYPE_NAMES but auto
+
+
+def cpu_has_amx() -> bool:
+    """Whether this CPU has AMX tiles (Intel Sapphire Rapids and later), where oneDNN runs bf16
+    matmuls about twice as fast as fp32 ones; a probe that fails counts as no."""
+    probe = getattr(torch.cpu, "_is_amx_tile_supported", None)
+    try:
+        return bool(probe()) if probe is not None else False
+    except Exception:  # noqa: BLE001 - a private probe: any failure means "do not rely on it"
+        return False
+
+
+def pick_dtype(device: torch.device, dtype: str | torch.dtype | None = "auto") -> torch.dtype:
+    """The weights' dtype: ``auto`` is bf16 on a GPU and on a CPU with AMX, fp32 on other CPUs (whose
+    bf16 matmuls are slower than fp32 ones); a name in ``DTYPES`` or a torch dtype is taken as given."""
+    if isinstance(dtype, torch.dtype):
+        return dtype
+    if dtype in (None, "auto"):
+        return torch.bfloat16 if device.type == "cuda" or (device.type == "cpu" and cpu_has_amx()) else torch.float32
+    if dtype not in DTYPES:
+        raise ValueError(f"unknown dtype {dtype!r}: one of {', '.join(DTYPE_NAMES)}")
+    return DTYPES[dtype]
+
+
+def load_denoiser(path: str | Path, device: str = "auto", dtype: str | torch.dtype | None = "auto") -> Denoiser:
     """Load an HF checkpoint directory: ours (with diffusion_config.json) or a known hub family.
 
     A directory without ``diffusion_config.json`` is mapped by ``model/families.py`` (Dream, DreamOn,
@@ -105,8 +130,7 @@ def load_denoiser(path: str | Path, device: str = "auto", dtype: torch.dtype | N
         path = hub.resolve_model(str(path))
     check_checkpoint_dir(path)
     dev = pick_device(device)
-    if dtype is None:
-        dtype = torch.bfloat16 if dev.type == "cuda" else torch.float32
+    dtype = pick_dtype(dev, dtype)
     if (path / DIFFUSION_CONFIG).is_file():
         dcfg, hf_config, key_mapping = DiffusionConfig.load(path), AutoConfig.from_pretrained(str(path)), None
         tokenizer = Tokenizer.from_dir(path)

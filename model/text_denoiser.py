@@ -78,10 +78,10 @@ class TextDenoiser:
     """Implements ``infill.types.Denoiser`` in this process."""
 
     def __init__(self, path: str | Path | None = None, device: str = "cpu", options: DenoiserOptions | None = None,
-                 loaded: LoadedModel | None = None, threads: int | None = None):
+                 loaded: LoadedModel | None = None, threads: int | None = None, dtype: str = "auto"):
         if threads:
             torch.set_num_threads(threads)
-        self.m = loaded or load_denoiser(path or default_model_path(), device=device)
+        self.m = loaded or load_denoiser(path or default_model_path(), device=device, dtype=dtype)
         self.options = options or DenoiserOptions()
         cfg = self.m.config
         self.stop_ids = tuple(i for i in (cfg.delete_id, cfg.eof_id, cfg.pad_id) if i is not None)
@@ -91,6 +91,14 @@ class TextDenoiser:
         self._line_end_ids: torch.Tensor | None = None  # ids whose text contains a line break
         self._lock = threading.Lock()  # one model call at a time; batching happens inside fill()
         self.stats = {"requests": 0, "model_calls": 0, "cache_hits": 0, "context_reuses": 0}
+
+    @property
+    def device(self) -> torch.device:
+        return self.m.device
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return self.m.dtype
 
     @property
     def tokenizer(self):

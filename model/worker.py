@@ -31,6 +31,7 @@ from typing import Callable
 from infill.types import CancelToken, Cancelled, FillRequest
 
 from . import protocol as P
+from .config import DTYPE_NAMES
 
 log = logging.getLogger("infill.worker")
 
@@ -50,6 +51,7 @@ class WorkerConfig:
 
     model: str = field(default_factory=default_model_dir)
     device: str = "auto"  # auto | cpu | cuda[:N]
+    dtype: str = "auto"  # auto | float32 | bfloat16 | float16 (model.modeling.pick_dtype)
     token: str | None = None  # required for TCP; clients send it in ``hello``
     max_batch: int = 8  # fill requests combined into one denoiser call
     threads: int = 0  # torch intra-op threads; 0 keeps torch's default
@@ -64,7 +66,7 @@ def load_text_denoiser(config: WorkerConfig):
         torch.set_num_threads(config.threads)
     from .text_denoiser import TextDenoiser
 
-    return TextDenoiser(config.model, device=config.device)
+    return TextDenoiser(config.model, device=config.device, dtype=config.dtype)
 
 
 class _Job:
@@ -312,6 +314,7 @@ class Worker:
     def describe(self) -> dict:
         return {"state": self.state, "message": self.state_message, "error": self.load_error,
                 "model": self.config.model, "device": str(getattr(self.denoiser, "device", self.config.device)),
+                "dtype": str(getattr(self.denoiser, "dtype", self.config.dtype)).removeprefix("torch."),
                 "pid": os.getpid(), "version": P.PROTOCOL_VERSION, "batches": self.batches,
                 "requests": self.requests_served}
 
@@ -492,6 +495,8 @@ def build_parser() -> argparse.ArgumentParser:
     where.add_argument("--tcp", metavar="HOST:PORT", type=parse_tcp, help="TCP address (loopback; needs a token)")
     ap.add_argument("--model", default=None, help="checkpoint directory or a hub id in the local HF cache (default: the shipped starter model)")
     ap.add_argument("--device", default="auto", help="auto | cpu | cuda (default: auto)")
+    ap.add_argument("--dtype", default="auto", choices=DTYPE_NAMES,
+                    help="weights' dtype (default auto: bf16 on a GPU or an AMX CPU, else float32)")
     ap.add_argument("--token", default=None, help=f"shared secret clients send in 'hello' (or set ${TOKEN_ENV})")
     ap.add_argument("--allow-remote", action="store_true", help="allow a non-loopback TCP address")
     ap.add_argument("--max-batch", type=int, default=8, help="fill requests combined into one model call")
@@ -512,7 +517,7 @@ def main(argv: list[str] | None = None) -> int:
         faulthandler.enable(sys.stderr)
     except (AttributeError, OSError, ValueError):  # a stderr without a file descriptor (embedded, captured)
         pass
-    config = WorkerConfig(model=args.model or default_model_dir(), device=args.device,
+    config = WorkerConfig(model=args.model or default_model_dir(), device=args.device, dtype=args.dtype,
                           token=args.token or os.environ.get(TOKEN_ENV) or None,
                           max_batch=max(1, args.max_batch), threads=max(0, args.threads))
     worker = Worker(config)

@@ -13,17 +13,18 @@ def test_no_options_means_defaults():
 
 
 def test_flat_camel_snake_and_nested_forms_are_all_accepted():
-    flat = {"device": "CPU", "steps": 4, "speculate": 4, "maxTokens": 32, "debounceMs": 0, "languages": ["py", "typescriptreact"],
+    flat = {"device": "CPU", "dtype": "BFloat16", "steps": 4, "speculate": 4, "maxTokens": 32, "debounceMs": 0, "languages": ["py", "typescriptreact"],
             "workerAddress": "tcp:127.0.0.1:9000", "workerToken": "t", "model": "/models/m", "minConfidence": 0.3}
-    snake = {"device": "cpu", "steps": 4, "speculate": 4, "max_tokens": 32, "debounce_ms": 0, "languages": ["python", "tsx"],
+    snake = {"device": "cpu", "dtype": "bfloat16", "steps": 4, "speculate": 4, "max_tokens": 32, "debounce_ms": 0, "languages": ["python", "tsx"],
              "worker_address": "tcp:127.0.0.1:9000", "worker_token": "t", "model": "/models/m", "min_confidence": 0.3}
-    nested = {"model": {"path": "/models/m", "device": "cpu", "steps": 4, "speculate": 4, "maxTokens": 32},
+    nested = {"model": {"path": "/models/m", "device": "cpu", "dtype": "bfloat16", "steps": 4, "speculate": 4, "maxTokens": 32},
               "completion": {"debounceMs": 0, "languages": ["python", "tsx"], "minConfidence": 0.3},
               "worker": {"address": "tcp:127.0.0.1:9000", "token": "t"}}
     for raw in (flat, {"infill": flat}, snake, nested):
         s, problems = parse_settings(raw)
         assert problems == [], raw
         assert (s.model.path, s.model.device, s.model.steps, s.model.max_tokens) == ("/models/m", "cpu", 4, 32)
+        assert s.model.dtype == "bfloat16"
         assert s.completion.debounce_ms == 0 and s.completion.languages == ["python", "tsx"]
         assert s.completion.min_confidence == 0.3 and s.model.speculate == 4
         assert s.worker.address == "tcp:127.0.0.1:9000" and s.worker.token == "t"
@@ -32,13 +33,13 @@ def test_flat_camel_snake_and_nested_forms_are_all_accepted():
 def test_invalid_values_fall_back_to_defaults_and_are_named():
     s, problems = parse_settings({"device": "tpu", "steps": -1, "maxTokens": "many", "debounceMs": True,
                                   "languages": ["cobol"], "workerAddress": "nowhere", "minConfidence": 1.5,
-                                  "speculate": 17})
+                                  "speculate": 17, "dtype": "int8"})
     assert s == Settings()
     names = " ".join(problems)
     for name in ("infill.device", "infill.steps", "infill.maxTokens", "infill.debounceMs", "infill.languages",
-                 "infill.workerAddress", "infill.minConfidence", "infill.speculate"):
+                 "infill.workerAddress", "infill.minConfidence", "infill.speculate", "infill.dtype"):
         assert name in names
-    assert len(problems) == 8
+    assert len(problems) == 9
     message = problems_message(problems)
     assert message.startswith("infill: invalid settings") and "infill.device" in message
     _, problems = parse_settings({"debounce_ms": "slow"})

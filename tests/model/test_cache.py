@@ -12,7 +12,7 @@ from model.text_denoiser import DenoiserOptions, TextDenoiser
 
 def test_first_cached_step_equals_full_forward_and_bidirectional(tiny_checkpoint):
     torch.set_num_threads(1)
-    d = load_denoiser(tiny_checkpoint, device="cpu")
+    d = load_denoiser(tiny_checkpoint, device="cpu", dtype="float32")
     cfg = d.config
     tok = d.tokenizer
     row = Row(tok.encode("def add(a, b):\n    return"), tok.encode("\n\nprint(add(1, 2))\n"), 6)
@@ -30,7 +30,7 @@ def test_first_cached_step_equals_full_forward_and_bidirectional(tiny_checkpoint
 
 
 def test_batched_rows_equal_single_rows(tiny_checkpoint):
-    d = load_denoiser(tiny_checkpoint, device="cpu")
+    d = load_denoiser(tiny_checkpoint, device="cpu", dtype="float32")
     cfg, tok = d.config, d.tokenizer
     a = Row(tok.encode("x = 1\ny ="), tok.encode("\nprint(y)\n"), 4)
     b = Row(tok.encode("def f():\n    return"), [], 7)
@@ -43,7 +43,7 @@ def test_batched_rows_equal_single_rows(tiny_checkpoint):
 
 
 def test_text_denoiser_fills_and_reuses_context(tiny_checkpoint):
-    td = TextDenoiser(tiny_checkpoint, device="cpu")
+    td = TextDenoiser(tiny_checkpoint, device="cpu", dtype="float32")
     req = FillRequest("def add(a, b):\n    return", "\n", 5, "python")
     r1 = td.fill([req])[0]
     r2 = td.fill([req])[0]
@@ -55,7 +55,7 @@ def test_text_denoiser_fills_and_reuses_context(tiny_checkpoint):
 
 
 def test_a_request_temperature_samples_reproducibly_and_keeps_batch_order(tiny_checkpoint):
-    td = TextDenoiser(tiny_checkpoint, device="cpu")
+    td = TextDenoiser(tiny_checkpoint, device="cpu", dtype="float32")
     greedy = FillRequest("def add(a, b):\n    return", "\n", 8, "python")
     hot = dataclasses.replace(greedy, temperature=1.5)
     g, h1 = td.fill([greedy])[0], td.fill([hot])[0]
@@ -70,7 +70,7 @@ def test_a_request_temperature_samples_reproducibly_and_keeps_batch_order(tiny_c
 
 
 def test_partial_word_is_healed_and_not_repeated(tiny_checkpoint):
-    td = TextDenoiser(tiny_checkpoint, device="cpu")
+    td = TextDenoiser(tiny_checkpoint, device="cpu", dtype="float32")
     prefix, heal = td._split_heal("def add(a, b):\n    ret")
     assert (prefix, heal) == ("def add(a, b):\n   ", " ret")
     allowed = td._first_allowed(["", heal])
@@ -84,7 +84,7 @@ def test_partial_word_is_healed_and_not_repeated(tiny_checkpoint):
 
 
 def test_a_trailing_newline_or_space_is_healed_but_indentation_is_not(tiny_checkpoint):
-    td = TextDenoiser(tiny_checkpoint, device="cpu")
+    td = TextDenoiser(tiny_checkpoint, device="cpu", dtype="float32")
     # BPE merges a newline with the next line's indentation: the model re-generates the newline token
     prefix, heal = td._split_heal("def add(a, b):\n")
     assert (prefix, heal) == ("def add(a, b):", "\n")
@@ -104,7 +104,7 @@ def test_a_whole_line_hole_lends_its_newline_to_the_suffix(tiny_checkpoint):
     assert _is_line_hole(FillRequest("def f(x):\n", "    return x\n", 8))
     assert not _is_line_hole(FillRequest("def f(x):\n", "\n    return x\n", 8))  # suffix starts a line already
     assert not _is_line_hole(FillRequest("def f(x):", "    return x\n", 8))
-    td = TextDenoiser(tiny_checkpoint, device="cpu")
+    td = TextDenoiser(tiny_checkpoint, device="cpu", dtype="float32")
     seen = []
     real = td._row
     td._row = lambda req, heal="": seen.append(req.suffix) or real(req, heal)
@@ -127,7 +127,7 @@ def _spy_on_fill_ids(td: TextDenoiser) -> dict:
 
 
 def test_a_single_line_fill_ends_at_its_first_line_break(tiny_checkpoint):
-    td = TextDenoiser(tiny_checkpoint, device="cpu")
+    td = TextDenoiser(tiny_checkpoint, device="cpu", dtype="float32")
     ends = td.line_end_ids().tolist()
     pieces = td._vocab_pieces()
     assert ends and all("\n" in pieces[i] for i in ends)
@@ -143,7 +143,7 @@ def test_a_single_line_fill_ends_at_its_first_line_break(tiny_checkpoint):
 
 
 def test_a_request_stop_bias_reaches_its_row_and_ends_it(tiny_checkpoint):
-    td = TextDenoiser(tiny_checkpoint, device="cpu")
+    td = TextDenoiser(tiny_checkpoint, device="cpu", dtype="float32")
     seen = _spy_on_fill_ids(td)
     reqs = [FillRequest("x = (", ")\n", 8, "python"),  # no partial word to heal: any token may come first
             FillRequest("x = (", ")\n", 8, "python", stop_bias=20.0)]
@@ -157,7 +157,7 @@ def test_a_request_stop_bias_reaches_its_row_and_ends_it(tiny_checkpoint):
 def test_windowed_steps_compute_few_columns_and_fill_exactly_as_full_ones(tiny_checkpoint):
     from model.sampler import SamplerOptions, denoise
 
-    d = load_denoiser(tiny_checkpoint, device="cpu")
+    d = load_denoiser(tiny_checkpoint, device="cpu", dtype="float32")
     cfg, tok = d.config, d.tokenizer
     rows = [Row(tok.encode("x = 1\ny ="), tok.encode("\nprint(y)\n"), 10),
             Row(tok.encode("def f():\n    return"), [], 16)]
@@ -188,7 +188,7 @@ def test_windowed_steps_compute_few_columns_and_fill_exactly_as_full_ones(tiny_c
 
 
 def test_canvas_cache_recomputes_only_around_the_window(tiny_checkpoint):
-    d = load_denoiser(tiny_checkpoint, device="cpu")
+    d = load_denoiser(tiny_checkpoint, device="cpu", dtype="float32")
     cfg, tok = d.config, d.tokenizer
     row = Row(tok.encode("def add(a, b):\n    return"), tok.encode("\n\nprint(add(1, 2))\n"), 12)
     cc = CanvasModel(d.model, [row], cfg.mask_id, cfg.pad_id, cfg.shift, cfg.eof_id, canvas_cache=True, refresh_span=8)
@@ -215,7 +215,7 @@ def test_canvas_cache_recomputes_only_around_the_window(tiny_checkpoint):
 
 
 def test_text_denoiser_fills_with_the_canvas_cache(tiny_checkpoint):
-    den = TextDenoiser(tiny_checkpoint, options=DenoiserOptions(canvas_cache=True))
+    den = TextDenoiser(tiny_checkpoint, dtype="float32", options=DenoiserOptions(canvas_cache=True))
     reqs = [FillRequest("def add(a, b):\n    return ", "\n", 8, "python"),
             FillRequest("x = [1, 2,", "]\n", 5, "python")]
     first = den.fill(reqs)
@@ -224,7 +224,7 @@ def test_text_denoiser_fills_with_the_canvas_cache(tiny_checkpoint):
 
 
 def test_several_canvases_per_row_score_as_each_alone(tiny_checkpoint):
-    d = load_denoiser(tiny_checkpoint, device="cpu")
+    d = load_denoiser(tiny_checkpoint, device="cpu", dtype="float32")
     cfg, tok = d.config, d.tokenizer
     rows = [Row(tok.encode("x = 1\ny ="), tok.encode("\nprint(y)\n"), 6),
             Row(tok.encode("def f():\n    return"), [], 8)]
@@ -249,16 +249,16 @@ def test_speculation_fills_as_one_token_per_step(tiny_checkpoint):
 
     reqs = [FillRequest("def add(a, b):\n    return ", "\n", 8, "python"),
             FillRequest("x = [1, 2,", "]\n", 5, "python", single_line=True)]
-    plain = TextDenoiser(tiny_checkpoint, options=DenoiserOptions(canvas_cache=False)).fill(
+    plain = TextDenoiser(tiny_checkpoint, dtype="float32", options=DenoiserOptions(canvas_cache=False)).fill(
         reqs, sampler=SamplerOptions(threshold=None))
     # no context at all (an empty file): nothing cached to repeat for the drafts
-    d = load_denoiser(tiny_checkpoint, device="cpu")
+    d = load_denoiser(tiny_checkpoint, device="cpu", dtype="float32")
     empty = CanvasModel(d.model, [Row([], [], 6)], d.config.mask_id, d.config.pad_id, d.config.shift, d.config.eof_id)
     x = empty.initial_canvas(d.config.mask_id)
     one = empty(x)  # (1, 6, V)
     assert torch.allclose(empty(x.repeat_interleave(3, 0)), one.expand(3, -1, -1), atol=1e-5)
     # the canvas cache is approximate; a speculating denoiser leaves it off whatever its options say
-    den = TextDenoiser(tiny_checkpoint, options=DenoiserOptions(canvas_cache=True))
+    den = TextDenoiser(tiny_checkpoint, dtype="float32", options=DenoiserOptions(canvas_cache=True))
     spec = den.fill(reqs, sampler=SamplerOptions(threshold=None, speculate=4))
     assert [r.text for r in spec] == [r.text for r in plain]
     assert spec[0].model_calls <= plain[0].model_calls
@@ -284,7 +284,7 @@ def test_plan_reuse_takes_a_slid_or_extended_prefix_and_nothing_else():
 def test_reused_keys_move_to_their_new_positions(tiny_checkpoint):
     from model.cache import ContextEntry, plan_reuse, reuse
 
-    d = load_denoiser(tiny_checkpoint, device="cpu")
+    d = load_denoiser(tiny_checkpoint, device="cpu", dtype="float32")
     cfg, tok = d.config, d.tokenizer
     text = "def add(a, b):\n    total = a + b\n    return total\n\nx = add(1, 2)\n"
     old = Row(tok.encode(text[:40]), tok.encode("\nprint(x)\n"), 6)
@@ -313,13 +313,13 @@ def test_reused_keys_move_to_their_new_positions(tiny_checkpoint):
 def test_typing_reuses_the_previous_context(tiny_checkpoint):
     text = "def add(a, b):\n    total = a + b\n    return total\n\nresult = add(1, 2)\nprint(result"
     reqs = [FillRequest(text[:n], ")\n", 6, "python", single_line=True) for n in range(len(text) - 8, len(text) + 1, 2)]
-    on = TextDenoiser(tiny_checkpoint, options=DenoiserOptions(reuse_max_generations=2))
+    on = TextDenoiser(tiny_checkpoint, dtype="float32", options=DenoiserOptions(reuse_max_generations=2))
     for r in reqs:
         assert "<|mask|>" not in on.fill([r])[0].text
     # every request after the first reuses a kept context, never one already reused twice (it takes an older one)
     assert on.stats["context_reuses"] == 4
     assert sorted(e.generation for e in on._contexts.values()) == [0, 1, 2, 2, 2]
-    off = TextDenoiser(tiny_checkpoint, options=DenoiserOptions(reuse_context=False))
+    off = TextDenoiser(tiny_checkpoint, dtype="float32", options=DenoiserOptions(reuse_context=False))
     for r in reqs:
         off.fill([r])
     assert off.stats["context_reuses"] == 0
@@ -329,7 +329,7 @@ def test_typing_reuses_the_previous_context(tiny_checkpoint):
 def test_keys_are_moved_only_under_a_plain_rotation(tiny_checkpoint):
     from model.cache import rotary_reusable
 
-    d = load_denoiser(tiny_checkpoint, device="cpu")
+    d = load_denoiser(tiny_checkpoint, device="cpu", dtype="float32")
     rot = d.model.model.rotary_emb
     assert rotary_reusable(d.model)
     rot.attention_scaling = 1.2  # YaRN folds a scale into cos/sin: rotating twice would apply it twice

@@ -264,7 +264,7 @@ def ckpts(tmp_path_factory) -> dict[str, tuple[Path, dict]]:
                                           ("open-dcoder", "Qwen2ForCausalLM"), ("llada", "LlamaForCausalLM")])
 def test_loads_as_stock_class_with_reference_logits(ckpts, family, stock):
     path, weights = ckpts[family]
-    den = load_denoiser(path, device="cpu")
+    den = load_denoiser(path, device="cpu", dtype="float32")
     assert type(den.model).__name__ == stock
     assert den.config.family == family
     assert not (path / DIFFUSION_CONFIG).exists()  # the hub directory is never written to
@@ -401,7 +401,7 @@ def test_hub_id_loads_from_the_local_cache(tmp_path, monkeypatch):
     (repo / "refs").mkdir()
     (repo / "refs" / "main").write_text(commit)
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path))
-    den = load_denoiser("Dream-org/Dream-Coder-v0-Instruct-7B", device="cpu")
+    den = load_denoiser("Dream-org/Dream-Coder-v0-Instruct-7B", device="cpu", dtype="float32")
     assert den.config.family == "dream"
     torch.testing.assert_close(full_logits(den, IDS), dream_reference(weights, IDS), atol=2e-5, rtol=1e-4)
     from model.hub import ModelNotFoundError

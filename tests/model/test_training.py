@@ -66,7 +66,7 @@ def test_checkpoint_save_load_equality(tmp_path, tiny_tokenizer):
     model = _tiny_model(tiny_tokenizer, 2)
     cfg = tiny_config(tiny_tokenizer)
     save_denoiser(model, tiny_tokenizer, cfg, tmp_path / "a")
-    loaded = load_denoiser(tmp_path / "a", device="cpu")
+    loaded = load_denoiser(tmp_path / "a", device="cpu", dtype="float32")
     for (n1, p1), (n2, p2) in zip(model.state_dict().items(), loaded.model.state_dict().items()):
         assert n1 == n2 and torch.equal(p1, p2)
     assert loaded.config == cfg
@@ -127,7 +127,7 @@ def test_export_writes_fp16_weights_without_optimizer_state(tmp_path, tiny_check
         assert {f.get_tensor(k).dtype for k in f.keys()} == {torch.float16}
     x = torch.arange(1, 20).unsqueeze(0)
     with torch.no_grad():
-        la = load_denoiser(src, device="cpu").model(input_ids=x).logits
-        lb = load_denoiser(ship, device="cpu").model(input_ids=x).logits
+        la = load_denoiser(src, device="cpu", dtype="float32").model(input_ids=x).logits
+        lb = load_denoiser(ship, device="cpu", dtype="float32").model(input_ids=x).logits
     assert torch.allclose(la, lb, atol=2e-2), (la - lb).abs().max()
     assert export_main([str(tmp_path / "missing"), str(tmp_path / "x")]) == 2

@@ -203,6 +203,9 @@ def test_command_line():
     assert parse_tcp("127.0.0.1:8000") == ("127.0.0.1", 8000)
     assert parse_tcp("[::1]:9") == ("::1", 9)
     args = build_parser().parse_args(["--socket", "/tmp/x.sock", "--model", "m", "--device", "cpu"])
-    assert (args.socket, args.model, args.device) == ("/tmp/x.sock", "m", "cpu")
+    assert (args.socket, args.model, args.device, args.dtype) == ("/tmp/x.sock", "m", "cpu", "auto")
+    assert build_parser().parse_args(["--socket", "a", "--dtype", "float32"]).dtype == "float32"
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["--socket", "a", "--dtype", "int4"])
     with pytest.raises(SystemExit):
         build_parser().parse_args(["--socket", "a", "--tcp", "127.0.0.1:1"])

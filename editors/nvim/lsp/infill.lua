@@ -27,6 +27,7 @@
 --- (workspace/didChangeConfiguration). Invalid values fall back to defaults, with a message.
 --- - `model.path` (string): checkpoint directory (default: the shipped starter model)
 --- - `model.device` (string): `"auto"`, `"cpu"`, `"cuda"`, `"cuda:N"`
+--- - `model.dtype` (string): `"auto"` (bf16 on a GPU or an AMX CPU, else float32), `"float32"`, `"bfloat16"`, `"float16"`
 --- - `model.steps` (integer): model calls per fill (0: the sampler decides)
 --- - `model.maxTokens` (integer): largest span the model fills, in tokens
 --- - `model.threads` (integer): torch threads in the worker (0: torch default)

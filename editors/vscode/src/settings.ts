@@ -11,6 +11,7 @@
 export const SERVER_SETTINGS = [
   'model',
   'device',
+  'dtype',
   'steps',
   'speculate',
   'maxTokens',

@@ -5,6 +5,7 @@ local M = {}
 ---@class infill.ModelSettings
 ---@field path? string Checkpoint directory (default: the server's shipped starter model).
 ---@field device? string "auto", "cpu", "cuda" or "cuda:N".
+---@field dtype? string "auto", "float32", "bfloat16" or "float16" (auto: bf16 on a GPU or an AMX CPU).
 ---@field steps? integer Model calls per fill (0: the sampler decides).
 ---@field speculate? integer Canvases per model call for self-speculative decoding, same output in fewer calls (0: off; for GPUs).
 ---@field maxTokens? integer Largest span (canvas) the model may fill, in tokens.
@@ -84,6 +85,7 @@ local SETTING_TYPES = {
   model = {
     path = 'string',
     device = 'string',
+    dtype = 'string',
     steps = 'integer',
     speculate = 'integer',
     maxTokens = 'integer',

@@ -29,7 +29,7 @@ from safetensors.torch import load_file, save_file
 
 from .config import DiffusionConfig
 from .masking import MaskingConfig, ar_batch, make_batch
-from .modeling import causal_mask, count_parameters, embedded_qwen2_config, full_mask, save_denoiser
+from .modeling import causal_mask, count_parameters, cpu_has_amx, embedded_qwen2_config, full_mask, save_denoiser
 from .tokenizer import Tokenizer
 
 from transformers import AutoModelForCausalLM, Qwen2ForCausalLM
@@ -150,6 +150,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--intermediate", type=int, default=768)
     ap.add_argument("--threads", type=int, default=max(1, os.cpu_count() or 1))
     ap.add_argument("--device", default="auto")
+    ap.add_argument("--bf16", choices=("auto", "on", "off"), default="auto",
+                    help="bf16 autocast for the forward and loss, weights and optimizer state in fp32 (auto: on a "
+                         "GPU and on a CPU with AMX tiles, where it trains about 1.8x faster; off elsewhere)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--max-steps", type=int, default=0, help="stop after this many steps (0: budget only)")
     args = ap.parse_args(argv)
@@ -187,13 +190,16 @@ def main(argv: list[str] | None = None) -> int:
     if args.resume:
         load_opt_state(Path(args.resume), model, opt)
     rng = np.random.default_rng(args.seed + len(history) * 7919)
-    print(f"train: {count_parameters(model) / 1e6:.2f}M params, objective={args.objective}, "
-          f"{len(tokens):,} train tokens, device={device}, threads={args.threads}", flush=True)
-    # On a GPU: bf16 autocast for the forward and loss (weights and optimizer state stay fp32), TF32 matmuls.
+    # bf16 autocast for the forward and loss (weights and optimizer state stay fp32) where bf16 matmuls are
+    # fast: a GPU (with TF32 for what stays fp32) or an AMX CPU (measured 4.9k vs 2.8k tokens/s on one thread).
     autocast = contextlib.nullcontext()
+    if args.bf16 == "on" or (args.bf16 == "auto" and (device.type == "cuda" or cpu_has_amx())):
+        autocast = torch.autocast(device.type, dtype=torch.bfloat16)
     if device.type == "cuda":
-        autocast = torch.autocast("cuda", dtype=torch.bfloat16)
         torch.backends.cuda.matmul.allow_tf32 = True
+    print(f"train: {count_parameters(model) / 1e6:.2f}M params, objective={args.objective}, "
+          f"{len(tokens):,} train tokens, device={device}, threads={args.threads}, "
+          f"bf16 autocast {'off' if isinstance(autocast, contextlib.nullcontext) else 'on'}", flush=True)
     budget = args.budget_minutes * 60
     t0 = time.time()
     last_save = t0

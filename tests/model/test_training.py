@@ -1,4 +1,7 @@
+import contextlib
+
 import numpy as np
+import pytest
 import torch
 from transformers import Qwen2ForCausalLM
 
@@ -23,8 +26,11 @@ def _stream(tok):
     return np.asarray(ids, dtype=np.uint16)
 
 
-def test_diffusion_loss_decreases_on_a_tiny_model(tiny_tokenizer):
+@pytest.mark.parametrize("bf16", [False, True], ids=["fp32", "bf16-autocast"])
+def test_diffusion_loss_decreases_on_a_tiny_model(tiny_tokenizer, bf16):
+    """Also under bf16 autocast on the CPU (``infill train --bf16``): fp32 weights, bf16 matmuls."""
     torch.set_num_threads(1)
+    autocast = torch.autocast("cpu", dtype=torch.bfloat16) if bf16 else contextlib.nullcontext()
     tok = tiny_tokenizer
     cfg = tiny_config(tok)
     model = _tiny_model(tok)
@@ -38,7 +44,8 @@ def test_diffusion_loss_decreases_on_a_tiny_model(tiny_tokenizer):
     rng = np.random.default_rng(0)
     for _ in range(40):
         b = make_batch(tokens, spans, 8, rng, mcfg, cfg.mask_id, cfg.delete_id)
-        loss = diffusion_loss(model, b, True, torch.device("cpu"))
+        with autocast:
+            loss = diffusion_loss(model, b, True, torch.device("cpu"))
         opt.zero_grad()
         loss.backward()
         opt.step()

@@ -30,7 +30,7 @@ from safetensors.torch import load_file, save_file
 from .config import DiffusionConfig
 from .masking import MaskingConfig, ar_batch, make_batch
 from .modeling import causal_mask, count_parameters, cpu_has_amx, embedded_qwen2_config, full_mask, save_denoiser
-from .tokenizer import Tokenizer
+from .tokenizer import TOKENIZER_FILE, Tokenizer
 
 from transformers import AutoModelForCausalLM, Qwen2ForCausalLM
 
@@ -66,6 +66,27 @@ def ar_loss(model, windows: np.ndarray, device) -> torch.Tensor:
 def sorted_spans(spans: np.ndarray) -> np.ndarray:
     """Span rows ordered by start (``model.masking`` finds the spans inside a window by binary search)."""
     return spans[np.argsort(spans[:, 0], kind="stable")] if len(spans) else spans
+
+
+def load_data(dirs: list[Path]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Training tokens and spans of one or more ``infill prepare`` outputs, one stream after the other
+    (a corpus given twice, or contained in another, is seen that much more often: a mix by weight), and
+    the first one's held-out tokens and spans. Every directory must share the first one's tokenizer."""
+    first = (dirs[0] / TOKENIZER_FILE).read_bytes()
+    for d in dirs[1:]:
+        if (d / TOKENIZER_FILE).read_bytes() != first:
+            raise SystemExit(f"infill train: {d} was prepared with another tokenizer than {dirs[0]}")
+    if len(dirs) == 1:
+        tokens = np.load(dirs[0] / "train.tokens.npy", mmap_mode="r")
+        spans = np.load(dirs[0] / "train.spans.npy")
+    else:
+        parts = [np.load(d / "train.tokens.npy", mmap_mode="r") for d in dirs]
+        starts = np.cumsum([0] + [len(p) for p in parts[:-1]])
+        tokens = np.concatenate(parts)
+        spans = np.concatenate([np.load(d / "train.spans.npy") + s for d, s in zip(dirs, starts)])
+    held_tokens = np.load(dirs[0] / "heldout.tokens.npy", mmap_mode="r")
+    held_spans = np.load(dirs[0] / "heldout.spans.npy")
+    return tokens, sorted_spans(spans), held_tokens, sorted_spans(held_spans)
 
 
 def lr_at(frac: float, base: float, warmup_frac: float) -> float:
@@ -125,7 +146,9 @@ def evaluate(model, objective, tokens, spans, dcfg, mcfg, device, batches: int =
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="infill train", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--data", default="data/prepared", help="output of `python -m model.prepare`")
+    ap.add_argument("--data", action="append", default=None,
+                    help="output of `infill prepare` (default data/prepared); given more than once, the training "
+                         "streams are concatenated (same tokenizer) and the first one's held-out split is scored")
     ap.add_argument("--out", default="runs/train", help="checkpoint directory written every --save-minutes")
     ap.add_argument("--resume", default=None, help="checkpoint directory to continue from (weights + optimizer)")
     ap.add_argument("--init", default=None, help="checkpoint to take weights from (fresh optimizer), e.g. after AR")
@@ -161,11 +184,9 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
     device = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available() else
                           ("cpu" if args.device == "auto" else args.device))
-    data = Path(args.data)
-    tokens = np.load(data / "train.tokens.npy", mmap_mode="r")
-    spans = sorted_spans(np.load(data / "train.spans.npy"))
-    held_tokens = np.load(data / "heldout.tokens.npy", mmap_mode="r")
-    held_spans = sorted_spans(np.load(data / "heldout.spans.npy"))
+    dirs = [Path(d) for d in (args.data or ["data/prepared"])]
+    data = dirs[0]
+    tokens, spans, held_tokens, held_spans = load_data(dirs)
     src = args.resume or args.init
     if src:
         tok = Tokenizer.from_dir(src)
@@ -219,7 +240,7 @@ def main(argv: list[str] | None = None) -> int:
                             "objective": args.objective, "seconds": round(seconds_total + elapsed, 1)})
             meta = {"tokens_seen": tokens_seen, "seconds": seconds_total + elapsed, "history": history,
                     "phases": meta.get("phases", []) + ([phase] if phase else []),
-                    "params": count_parameters(model), "data": str(data)}
+                    "params": count_parameters(model), "data": " + ".join(map(str, dirs))}
             phase = None
             save_state(out, model, tok, dcfg, opt, meta)
             print(f"saved {out} at {tokens_seen:,} tokens, held-out loss {held:.4f}", flush=True)

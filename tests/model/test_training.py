@@ -138,3 +138,38 @@ def test_export_writes_fp16_weights_without_optimizer_state(tmp_path, tiny_check
         lb = load_denoiser(ship, device="cpu", dtype="float32").model(input_ids=x).logits
     assert torch.allclose(la, lb, atol=2e-2), (la - lb).abs().max()
     assert export_main([str(tmp_path / "missing"), str(tmp_path / "x")]) == 2
+
+
+def _prepared(path, tok, tokens, spans):
+    path.mkdir()
+    tok.save(path)
+    np.save(path / "train.tokens.npy", np.asarray(tokens, dtype=np.uint16))
+    np.save(path / "train.spans.npy", np.asarray(spans, dtype=np.int64).reshape(-1, 2))
+    np.save(path / "heldout.tokens.npy", np.asarray(tokens[:3], dtype=np.uint16))
+    np.save(path / "heldout.spans.npy", np.zeros((0, 2), np.int64))
+    return path
+
+
+def test_several_data_directories_are_one_stream_with_spans_moved_along(tmp_path, tiny_tokenizer):
+    from model.train import load_data
+
+    a = _prepared(tmp_path / "a", tiny_tokenizer, [5, 6, 7, 8], [[1, 3]])
+    b = _prepared(tmp_path / "b", tiny_tokenizer, [9, 10, 11], [[2, 3], [0, 2]])
+    tokens, spans, held, held_spans = load_data([a, b])
+    assert tokens.tolist() == [5, 6, 7, 8, 9, 10, 11]
+    assert spans.tolist() == [[1, 3], [4, 6], [6, 7]]  # b's spans shifted by a's length, sorted by start
+    assert held.tolist() == [5, 6, 7] and len(held_spans) == 0  # the first directory's held-out split
+    one = load_data([a])
+    assert one[0].tolist() == [5, 6, 7, 8] and one[1].tolist() == [[1, 3]]
+
+
+def test_data_directories_with_different_tokenizers_are_refused(tmp_path, tiny_tokenizer):
+    from model.tokenizer import Tokenizer, train_tokenizer
+    from model.train import load_data
+    from tests.model.conftest import SAMPLE_CODE
+
+    other = Tokenizer(train_tokenizer(SAMPLE_CODE[:2], vocab_size=300, min_frequency=1))
+    a = _prepared(tmp_path / "a", tiny_tokenizer, [5, 6, 7, 8], [[1, 3]])
+    b = _prepared(tmp_path / "b", other, [9, 10, 11], [[0, 2]])
+    with pytest.raises(SystemExit, match="another tokenizer"):
+        load_data([a, b])

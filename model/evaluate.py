@@ -262,15 +262,40 @@ def load_humaneval(data_dir: str | Path, name: str, limit: int = 0) -> list[dict
     return recs
 
 
+def fill_cases(records: list[dict]) -> list[dict]:
+    """Records written by ``infill fill --jsonl`` for HumanEval-Infilling tasks, scored like held-out
+    cases against each task's ``canonical_solution`` (exact match and edit similarity, trailing
+    whitespace ignored), so ``--score`` can print them and ``--compare`` can pair two such files."""
+    out = []
+    for r in records:
+        if not isinstance(r.get("completion"), str) or not isinstance(r.get("canonical_solution"), str):
+            raise ValueError(f"record {r.get('task_id', len(out))!r} lacks a completion or a canonical_solution")
+        got, ref = r["completion"].rstrip(), r["canonical_solution"].rstrip()
+        out.append({"shape": "humaneval", "path": r.get("task_id", str(len(out))), "exact": got == ref,
+                    "edit_similarity": round(100 * edit_similarity(got, ref), 2), "output": got,
+                    "reference_chars": len(ref)})
+    return out
+
+
+def read_results(path: str | Path) -> dict:
+    """An ``--out`` file, or a ``infill fill --jsonl`` file of HumanEval-Infilling records (as per-case results)."""
+    text = Path(path).read_text(encoding="utf-8")
+    if str(path).endswith(".jsonl"):
+        recs = [json.loads(l) for l in text.splitlines() if l.strip()]
+        return {"model": path, "heldout_cases": fill_cases(recs)}
+    return json.loads(text)
+
+
 def compare(a: dict, b: dict) -> dict:
-    """Paired comparison of two ``--out`` files over the same held-out cases: per shape, the mean
-    edit-similarity difference (b - a) with its standard error, and how many cases each got exactly
-    right that the other did not. Raises ValueError when the files hold different cases."""
+    """Paired comparison of two ``--out`` files over the same held-out cases (or two fill files over
+    the same tasks): per shape, the mean edit-similarity difference (b - a) with its standard error,
+    and how many cases each got exactly right that the other did not. Raises ValueError when the
+    files hold different cases."""
     ca, cb = a.get("heldout_cases"), b.get("heldout_cases")
     if not ca or not cb:
         raise ValueError("both files need per-case results (written by this version of `infill eval --out`)")
     if [(r["shape"], r["path"]) for r in ca] != [(r["shape"], r["path"]) for r in cb]:
-        raise ValueError("the two files hold different held-out cases (other corpus or --per-shape)")
+        raise ValueError("the two files hold different held-out cases (other corpus, --per-shape or tasks)")
     out: dict[str, dict] = {}
     for shape in dict.fromkeys(r["shape"] for r in ca):
         pairs = [(x, y) for x, y in zip(ca, cb) if x["shape"] == shape]
@@ -289,10 +314,10 @@ def compare(a: dict, b: dict) -> dict:
 
 
 def _print_compare(a_path: str, b_path: str) -> int:
-    a, b = (json.loads(Path(p).read_text(encoding="utf-8")) for p in (a_path, b_path))
     try:
+        a, b = (read_results(p) for p in (a_path, b_path))
         table = compare(a, b)
-    except ValueError as exc:
+    except (OSError, ValueError) as exc:
         print(f"infill eval --compare: {exc}", file=sys.stderr)
         return 2
     print(f"a = {a.get('model')}\nb = {b.get('model')}")
@@ -337,14 +362,17 @@ def main(argv: list[str] | None = None) -> int:
                     help="cache the canvas's keys/values and recompute only around the sampler's window "
                          "(default: the denoiser's setting, DenoiserOptions.canvas_cache)")
     ap.add_argument("--device", default="cpu")
-    ap.add_argument("--dtype", default="auto", choices=DTYPE_NAMES, help="weights' dtype (default auto: bf16 on a GPU or on a CPU with AMX, float32 on other CPUs)")
+    ap.add_argument("--dtype", default="auto", choices=DTYPE_NAMES,
+                    help="weights' dtype (default auto: bf16 on a GPU or on a CPU with AMX, float32 on other CPUs)")
     ap.add_argument("--out", default=None, help="write results as JSON here")
     ap.add_argument("--score", metavar="JSONL", default=None,
                     help="only score a file written by `infill fill --jsonl` (HumanEval-Infilling records with "
-                         "`completion`): runs each program and prints pass@1; loads no model")
+                         "`completion`): runs each program and prints pass@1, and exact match and edit similarity "
+                         "against the canonical solutions; loads no model")
     ap.add_argument("--compare", nargs=2, metavar=("A.json", "B.json"), default=None,
-                    help="paired comparison of two --out files over the same held-out cases (edit similarity "
-                         "difference with its standard error, exact matches only one got); loads no model")
+                    help="paired comparison of two --out files over the same held-out cases, or of two "
+                         "`infill fill --jsonl` .jsonl files over the same HumanEval-Infilling tasks (edit "
+                         "similarity difference with its standard error, exact matches only one got); loads no model")
     args = ap.parse_args(argv)
     if args.compare:
         return _print_compare(*args.compare)
@@ -363,6 +391,12 @@ def main(argv: list[str] | None = None) -> int:
         else:
             result["pass@1"] = round(humaneval_pass(recs), 2)
             print(f"{args.score}: {len(recs)} records, pass@1 {result['pass@1']:.2f} %")
+        if recs and all(isinstance(r.get("canonical_solution"), str) for r in recs):
+            cases = fill_cases(recs)
+            result["exact_match"] = round(100 * sum(c["exact"] for c in cases) / len(cases), 2)
+            result["edit_similarity"] = round(statistics.fmean(c["edit_similarity"] for c in cases), 2)
+            print(f"against the canonical solutions: exact match {result['exact_match']:.2f} %, "
+                  f"edit similarity {result['edit_similarity']:.2f} %")
         if args.out:
             Path(args.out).write_text(json.dumps(result) + "\n")
         return 0

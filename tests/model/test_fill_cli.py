@@ -252,3 +252,31 @@ def test_eval_score_mode_reads_abstention_from_confidence(tmp_path, capsys):
     assert table[0.3] == {"floor": 0.3, "kept_pct": 50.0, "pass@1": 100.0}  # the unsure one left blank passes
     assert table[None]["pass@1"] == 50.0  # all blank: only the spare line passes
     assert "floor 0.3  kept  50.0 %  pass@1 100.00 %" in capsys.readouterr().out
+
+
+def test_eval_scores_and_compares_fill_files_against_the_canonical_solutions(tmp_path, capsys):
+    from model import evaluate
+
+    task = {"prompt": "def f(x):\n", "suffix": "    return y\n", "test": "def check(c):\n    assert c(1) == 2\n",
+            "entry_point": "f", "canonical_solution": "    y = x + 1\n"}
+    a = [dict(task, task_id="T/0", completion="    y = x + 1\n"), dict(task, task_id="T/1", completion="    y = 1\n")]
+    b = [dict(task, task_id="T/0", completion="    y = x + 2\n"), dict(task, task_id="T/1", completion="    y = x + 1  \n")]
+    for name, recs in (("a", a), ("b", b)):
+        (tmp_path / f"{name}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in recs))
+    assert evaluate.main(["--score", str(tmp_path / "a.jsonl"), "--out", str(tmp_path / "s.json")]) == 0
+    scored = json.loads((tmp_path / "s.json").read_text())
+    assert scored["pass@1"] == 50.0 and scored["exact_match"] == 50.0  # trailing blanks are not a difference
+    assert "exact match 50.00 %" in capsys.readouterr().out
+    cases = evaluate.fill_cases(b)
+    assert [c["exact"] for c in cases] == [False, True] and cases[1]["edit_similarity"] == 100.0
+    table = evaluate.compare(evaluate.read_results(tmp_path / "a.jsonl"), evaluate.read_results(tmp_path / "b.jsonl"))
+    assert table["humaneval"]["n"] == 2 and (table["humaneval"]["exact_only_a"], table["humaneval"]["exact_only_b"]) == (1, 1)
+    assert evaluate.main(["--compare", str(tmp_path / "a.jsonl"), str(tmp_path / "b.jsonl")]) == 0
+    assert "humaneval" in capsys.readouterr().out
+    # other tasks, or records without a canonical solution: a clear error
+    (tmp_path / "c.jsonl").write_text(json.dumps(dict(a[0], task_id="T/9")) + "\n" + json.dumps(a[1]) + "\n")
+    assert evaluate.main(["--compare", str(tmp_path / "a.jsonl"), str(tmp_path / "c.jsonl")]) == 2
+    (tmp_path / "d.jsonl").write_text("".join(json.dumps({k: v for k, v in r.items() if k != "canonical_solution"}) + "\n"
+                                              for r in a))
+    assert evaluate.main(["--compare", str(tmp_path / "a.jsonl"), str(tmp_path / "d.jsonl")]) == 2
+    assert "canonical_solution" in capsys.readouterr().err

@@ -19,7 +19,13 @@ CPU, CUDA = torch.device("cpu"), torch.device("cuda")
 def test_auto_is_bf16_on_a_gpu_and_on_an_amx_cpu_only(monkeypatch, amx, expected):
     monkeypatch.setattr(modeling, "cpu_has_amx", lambda: amx)
     assert pick_dtype(CPU, "auto") == pick_dtype(CPU, None) == expected
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda including_emulation=True: True)
     assert pick_dtype(CUDA, "auto") == torch.bfloat16
+
+
+def test_auto_is_fp16_on_a_gpu_without_bf16(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda including_emulation=True: including_emulation)
+    assert pick_dtype(CUDA, "auto") == torch.float16  # emulated bf16 does not count
 
 
 def test_named_and_torch_dtypes_are_taken_as_given_and_unknown_names_refused():

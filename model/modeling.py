@@ -104,6 +104,14 @@ def cpu_has_amx() -> bool:
         return False
 
 
+def cuda_has_bf16() -> bool:
+    """Whether the current GPU has bf16 units (Ampere and later); emulated bf16 does not count."""
+    try:
+        return bool(torch.cuda.is_bf16_supported(including_emulation=False))
+    except TypeError:  # a torch without the argument
+        return bool(torch.cuda.is_bf16_supported())
+
+
 def pick_dtype(device: torch.device, dtype: str | torch.dtype | None = "auto") -> torch.dtype:
     """The weights' dtype: ``auto`` is bf16 on a GPU (fp16 on one without bf16 units) and on a CPU with
     AMX, fp32 on other CPUs (whose bf16 matmuls are slower than fp32 ones); a name in ``DTYPES`` or a
@@ -112,7 +120,7 @@ def pick_dtype(device: torch.device, dtype: str | torch.dtype | None = "auto") -
         return dtype
     if dtype in (None, "auto"):
         if device.type == "cuda":  # GPUs before Ampere (T4, V100) have no bf16 units: fp16 there
-            return torch.bfloat16 if torch.cuda.is_bf16_supported(including_emulation=False) else torch.float16
+            return torch.bfloat16 if cuda_has_bf16() else torch.float16
         return torch.bfloat16 if device.type == "cpu" and cpu_has_amx() else torch.float32
     if dtype not in DTYPES:
         raise ValueError(f"unknown dtype {dtype!r}: one of {', '.join(DTYPE_NAMES)}")

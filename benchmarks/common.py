@@ -93,14 +93,16 @@ def model_info(ctx: BenchContext) -> dict:
             if weights.is_file() else None}
 
 
-def load_denoiser(ctx: BenchContext, **options):
-    """An in-process TextDenoiser for ``ctx``'s model with ``torch`` on ``ctx.threads`` threads."""
+def load_denoiser(ctx: BenchContext, dtype: str | None = None, **options):
+    """An in-process TextDenoiser for ``ctx``'s model with ``torch`` on ``ctx.threads`` threads, in
+    ``dtype`` (default: ``ctx.dtype``)."""
     import torch
 
     from model.text_denoiser import DenoiserOptions, TextDenoiser
 
     torch.set_num_threads(max(1, ctx.threads))
-    return TextDenoiser(model_path(ctx), device="cpu", options=DenoiserOptions(**options), dtype=ctx.dtype)
+    return TextDenoiser(model_path(ctx), device="cpu", options=DenoiserOptions(**options),
+                        dtype=dtype or ctx.dtype)
 
 
 def ensure_corpus(ctx: BenchContext) -> Path:

@@ -10,10 +10,11 @@ together share model calls: the slowest row's count would be every row's); singl
 sent as single-line requests. Requests go through
 ``TextDenoiser.fill`` (the path the server's worker uses) with the setting's sampler options and
 the canvas cache off (it is approximate: with it on, the rows would differ by more than the
-sampler). Goal (issue 3): >= 3 tokens per call at <= 2 points exact-match loss against 1/step.
-Each row also says how many outputs are identical to the 1/step row's (the quality parallel
-decoding costs, visible even when a small model's exact match is ~0), and its wall time: a
-speculative call scores several canvases, which costs a CPU nearly their sum.
+sampler), and in float32 whatever ``--dtype`` says (see ``run``). Goal (issue 3): >= 3 tokens per
+call at <= 2 points exact-match loss against 1/step. Each row also says how many outputs are
+identical to the 1/step row's (the quality parallel decoding costs, visible even when a small
+model's exact match is ~0), and its wall time: a speculative call scores several canvases, which
+costs a CPU nearly their sum.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from __future__ import annotations
 import math
 import time
 
-from .common import BenchContext, ensure_corpus, goal, load_denoiser, pyplot, size, write_result
+from .common import BenchContext, ensure_corpus, goal, load_denoiser, model_info, pyplot, size, write_result
 
 NAME = "parallel"
 SETTINGS = [  # label, per-step k (None: threshold rule), threshold, other sampler options, kind
@@ -174,7 +175,10 @@ def run(ctx: BenchContext) -> dict:
     per_shape = size(ctx, "per_shape", 8, 1)
     batch = size(ctx, "batch", 1, 1)
     cases = heldout_cases(ensure_corpus(ctx), per_shape, exclude=ctx.exclude)
-    den = load_denoiser(ctx, canvas_cache=False)  # exact scores: rows differ by the sampler alone
+    # exact scores, so rows differ by the sampler alone: no canvas cache, and float32 whatever --dtype says
+    # (in bf16 a call's rounding depends on how many canvases it scores, which moves near-ties: run in
+    # bf16, the speculative rows were 96 % identical to 1/step's instead of 100 %)
+    den = load_denoiser(ctx, dtype="float32", canvas_cache=False)
     rows = []
     baseline = None
     for label, k, threshold, extra, kind in SETTINGS:
@@ -188,7 +192,9 @@ def run(ctx: BenchContext) -> dict:
               f"({r['seconds']} s)", flush=True)
     goals = [judge(rows)]
     plot(rows, ctx.out_dir / "parallel_curve.png")
-    payload = {"params": {"per_shape": per_shape, "cases": len(cases), "batch": batch, "threads": ctx.threads},
+    model = {**model_info(ctx), "dtype": str(den.dtype).removeprefix("torch.")}  # what it ran in, not --dtype
+    payload = {"model": model,
+               "params": {"per_shape": per_shape, "cases": len(cases), "batch": batch, "threads": ctx.threads},
                "rows": rows, "goals": goals, "plots": ["parallel_curve.png"],
                "notes": "tokens_per_call counts kept (non-stop) canvas tokens per model call; "
                         "positions_per_call counts every committed canvas position (a committed stop token "

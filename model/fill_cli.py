@@ -156,7 +156,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--download", action="store_true",
                     help="download a hub id given to --model if it is not in the local cache (needs network)")
     ap.add_argument("--device", default="cpu", help="cpu | cuda | auto")
-    ap.add_argument("--dtype", default="auto", choices=DTYPE_NAMES, help="weights' dtype (default auto: bf16 on a GPU or on a CPU with AMX, float32 on other CPUs)")
+    ap.add_argument("--dtype", default="auto", choices=DTYPE_NAMES,
+                    help="weights' dtype (default auto: bf16 on a GPU or on a CPU with AMX, float32 on other CPUs)")
     ap.add_argument("--steps", type=int, default=0, help="model-call budget per hole (0: up to one per token)")
     ap.add_argument("--threshold", type=float, default=0.9, help="commit every token above this confidence")
     ap.add_argument("--speculate", type=int, default=0,

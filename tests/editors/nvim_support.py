@@ -15,7 +15,8 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 NVIM_PLUGIN = REPO / "editors" / "nvim"
 NVIM_INIT = NVIM_PLUGIN / "tests" / "minimal_init.lua"
-STARTER_MODEL = REPO / "model" / "starter"
+# The embedded checkpoint, or another one to try the editor tests against (INFILL_TEST_MODEL=DIR).
+STARTER_MODEL = Path(os.environ.get("INFILL_TEST_MODEL") or REPO / "model" / "starter")
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
 
 # The first suggestion includes starting the server, its model worker and loading the model on
@@ -155,6 +156,35 @@ class NvimDriver:
 
     def wait_for_ghost(self, timeout: float = FIRST_SUGGESTION_TIMEOUT_S) -> tuple[int, int, str]:
         return self.wait_for("ghost text to appear", self.ghost_from_extmarks, timeout=timeout)
+
+    def stats(self) -> dict[str, int]:
+        return self.lua("return vim.deepcopy(require('infill.ghost').stats)")
+
+    def open_with_suggestion(self, name: str, samples: list[str]) -> tuple[str, int, int, str]:
+        """Open each sample (text with a cursor marker) in turn, enter insert mode at its cursor and
+        wait for the server's answer; return (text, row, col, ghost) for the first one answered
+        with ghost text, left in insert mode. What the model says at a given place changes with
+        every checkpoint (and the server drops fills that add parse errors), so the tests ask at
+        several places instead of depending on one answer."""
+        answered = []
+        for i, sample in enumerate(samples):
+            path = Path(name)
+            original, row, col = self.open(f"{path.stem}_{i}{path.suffix}", sample)
+            before = self.stats()["responses"]
+            self.insert_at(row, col)
+
+            def settled() -> bool:
+                stats = self.stats()
+                return stats["responses"] > before and stats["responses"] == stats["requests"]
+
+            self.wait_for(f"an answer at {name} sample {i}", settled, timeout=FIRST_SUGGESTION_TIMEOUT_S)
+            ghost = self.ghost_from_extmarks()
+            if ghost is not None:
+                assert ghost[:2] == (row, col), "ghost text must be drawn at the cursor"
+                return original, row, col, ghost[2]
+            answered.append(original.splitlines()[row])
+            self.nvim.input("<Esc>")
+        pytest.fail(f"no ghost text at any of {len(samples)} places ({answered})\n{self.diagnostics()}")
 
     def suggestion(self) -> dict[str, Any] | None:
         return self.lua("return require('infill.ghost').get()")

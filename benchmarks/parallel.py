@@ -175,9 +175,9 @@ def run(ctx: BenchContext) -> dict:
     per_shape = size(ctx, "per_shape", 8, 1)
     batch = size(ctx, "batch", 1, 1)
     cases = heldout_cases(ensure_corpus(ctx), per_shape, exclude=ctx.exclude)
-    # exact scores, so rows differ by the sampler alone: no canvas cache, and float32 whatever --dtype says
-    # (in bf16 a call's rounding depends on how many canvases it scores, which moves near-ties: run in
-    # bf16, the speculative rows were 96 % identical to 1/step's instead of 100 %)
+    # scores as exact as the CPU makes them, so rows differ by the sampler (near-ties aside): no canvas
+    # cache, and float32 whatever --dtype says (a call's rounding depends on how many canvases it scores;
+    # in bf16 that moved more near-ties: speculation 96 % identical to 1/step with the phase-4 model)
     den = load_denoiser(ctx, dtype="float32", canvas_cache=False)
     rows = []
     baseline = None

@@ -45,9 +45,16 @@ def describe(radius):
 # (inside a string literal its fills sometimes close the string and are dropped).
 LINE, COLUMN, TYPED = 9, 18, " radius "
 SETTINGS_PUSHED = "Sending notification 'workspace/didChangeConfiguration'"
-# "Infill: Rewrite selection" on `metres` (line 10, columns 13-18, 1-based).
-REWRITE = {"title": "Infill: Rewrite selection", "line": 10, "column": 13, "selectChars": 6,
-           "original": 'unit = "metres"'}
+# "Infill: Rewrite selection", tried in order until the server applies one (it refuses a rewrite
+# that adds parse errors, and where a small model writes a valid one changes with each checkpoint):
+# `metres` inside its string (line 10, columns 13-18, 1-based), then the operand `unit` of line 11.
+# With each, what must stay at the start and the end of the edited line.
+REWRITES = [
+    ({"title": "Infill: Rewrite selection", "line": 10, "column": 13, "selectChars": 6,
+      "original": 'unit = "metres"'}, '    unit = "', '"'),
+    ({"title": "Infill: Rewrite selection", "line": 11, "column": 20, "selectChars": 4,
+      "original": "return label + unit"}, "    return label + ", ""),
+]
 
 
 @pytest.fixture(scope="module")
@@ -122,7 +129,7 @@ def test_inline_suggestion_in_vscode(tools: Toolchain, tmp_path: Path):
         result, log = drive(tools, {
             "url": server.url, "folder": str(folder), "file": sample.name,
             "line": LINE, "column": COLUMN, "type": TYPED,
-            "screenshot": str(screenshot), "timeoutMs": 180_000, "command": REWRITE,
+            "screenshot": str(screenshot), "timeoutMs": 180_000, "commands": [c for c, _, _ in REWRITES],
             "commandScreenshot": str(ARTIFACTS / "vscode-rewrite.png"),
             "failureScreenshot": str(tmp_path / "failure.png"),
             # A changed setting reaches the running server as workspace/didChangeConfiguration.
@@ -149,7 +156,13 @@ def test_inline_suggestion_in_vscode(tools: Toolchain, tmp_path: Path):
     lines = sample.read_text().splitlines()
     before = SAMPLE.splitlines()
     prefix = f'    label = ""  #{TYPED}'
-    assert lines[:LINE - 1] == before[:LINE - 1] and lines[LINE + 1:] == before[LINE + 1:], context
+    # Two lines were edited, line 9 (typing and Tab) and the applied rewrite's; nothing else.
+    assert result.get("commandDone"), context
+    chosen = result["commandIndex"]
+    command, keep_start, keep_end = REWRITES[chosen]
+    row = command["line"] - 1
+    assert len(lines) == len(before), context
+    assert [i for i in range(len(before)) if lines[i] != before[i] and i not in (LINE - 1, row)] == [], context
     edited = lines[LINE - 1]
     assert edited.startswith(prefix), (edited, context)
     inserted = edited[len(prefix):]
@@ -161,11 +174,12 @@ def test_inline_suggestion_in_vscode(tools: Toolchain, tmp_path: Path):
     assert result["ghostAfterTab"] == 0 or after != ghost, ("the accepted ghost text is still shown after Tab", after)
     assert screenshot.stat().st_size > 10_000
 
-    # The rewrite replaced `metres` inside its string and nothing else on the line.
-    assert result.get("commandDone"), context
-    rewritten = lines[LINE]
-    assert rewritten != before[LINE], context
-    assert rewritten.startswith('    unit = "') and rewritten.endswith('"'), (rewritten, context)
+    # The rewrites before the applied one were refused (and left the file alone); the applied one
+    # replaced its selection and nothing else on its line.
+    assert len(result["commandRefusals"]) == chosen, context
+    rewritten = lines[row]
+    assert rewritten != before[row], context
+    assert rewritten.startswith(keep_start) and rewritten.endswith(keep_end), (rewritten, context)
     assert "infill.rewriteSelection" in ext_log or "workspace/executeCommand" in ext_log, context
     assert result.get("settingsPushed") and SETTINGS_PUSHED in ext_log, "settings change not sent"
 

@@ -112,9 +112,12 @@ try {
   await page.keyboard.press(`${mod}+S`);
   await page.waitForTimeout(1000);
 
-  if (opts.command) {
-    // e.g. {"title": "Infill: Rewrite selection", "line": 11, "column": 13, "selectChars": 6, "original": "..."}
-    const c = opts.command;
+  // Commands to try in turn until one edits the file: the server refuses a rewrite that adds parse
+  // errors ("Infill: nothing changed (...)"), and where a small model gets one right varies.
+  // e.g. [{"title": "Infill: Rewrite selection", "line": 11, "column": 13, "selectChars": 6, "original": "..."}]
+  const commands = opts.commands ?? (opts.command ? [opts.command] : []);
+  result.commandRefusals = [];
+  for (const [index, c] of commands.entries()) {
     step(`select ${c.selectChars} chars at ${c.line}:${c.column}, run "${c.title}"`);
     await page.keyboard.press(`${mod}+G`);
     await page.keyboard.type(`${c.line}:${c.column}`);
@@ -126,20 +129,38 @@ try {
     await page.locator('.quick-input-list .monaco-list-row').first().waitFor();
     await page.waitForTimeout(300);
     await page.keyboard.press('Enter');
-    step('wait for the server edit');
+    step('wait for the server edit (or its refusal)');
     const text = async () => (await editor.locator('.view-line').allInnerTexts()).join('\n').replace(/\u00a0/g, ' ');
+    const refusal = async () =>
+      (await page.locator('.notification-toast').allInnerTexts()).find((t) => /Infill: nothing changed/.test(t));
     const until = Date.now() + timeout;
+    let refused;
     while ((await text()).includes(c.original)) {
+      if ((refused = await refusal())) break;
       if (Date.now() > until) {
         const toasts = await page.locator('.notification-toast').allInnerTexts();
         throw new Error(`"${c.title}" changed nothing within ${timeout} ms; notifications: ${JSON.stringify(toasts)}`);
       }
       await page.waitForTimeout(250);
     }
+    if (refused) {
+      result.commandRefusals.push(refused.replace(/\s+/g, ' ').trim());
+      await page.keyboard.press('Escape');
+      await page.keyboard.press('F1');
+      await page.locator('.quick-input-widget input').waitFor();
+      await page.keyboard.type('Notifications: Clear All Notifications');
+      await page.locator('.quick-input-list .monaco-list-row').first().waitFor();
+      await page.waitForTimeout(300);
+      await page.keyboard.press('Enter');
+      await page.locator('.notification-toast').first().waitFor({ state: 'detached' }).catch(() => {});
+      continue;
+    }
     if (opts.commandScreenshot) await page.screenshot({ path: opts.commandScreenshot });
     await page.keyboard.press(`${mod}+S`);
     await page.waitForTimeout(1000);
     result.commandDone = true;
+    result.commandIndex = index;
+    break;
   }
 
   if (opts.settingsChange) {

@@ -11,10 +11,11 @@ sent as single-line requests. Requests go through
 ``TextDenoiser.fill`` (the path the server's worker uses) with the setting's sampler options and
 the canvas cache off (it is approximate: with it on, the rows would differ by more than the
 sampler), and in float32 whatever ``--dtype`` says (see ``run``). Goal (issue 3): >= 3 tokens per
-call at <= 2 points exact-match loss against 1/step. Each row also says how many outputs are
-identical to the 1/step row's (the quality parallel decoding costs, visible even when a small
-model's exact match is ~0), and its wall time: a speculative call scores several canvases, which
-costs a CPU nearly their sum.
+call at <= 2 points exact-match loss against 1/step; each row's loss is also given paired, case by
+case, with its standard error (32 cases per shape by default: with fewer, one case is several
+points). Each row also says how many outputs are identical to the 1/step row's (the quality
+parallel decoding costs, visible even when a small model's exact match is ~0), and its wall time:
+a speculative call scores several canvases, which costs a CPU nearly their sum.
 """
 
 from __future__ import annotations
@@ -58,6 +59,8 @@ def score_setting(den, cases, k, threshold, batch_size: int, extra: dict | None 
     tot = {"n": 0, "exact": 0, "edit": 0.0, "kept": 0, "committed": 0, "row_calls": 0, "model_calls": 0}
     per_shape: dict[str, dict] = {}
     outputs: dict[int, str] = {}
+    exacts: dict[int, int] = {}
+    edits: dict[int, float] = {}
     started = time.perf_counter()
     for shape in dict.fromkeys(c.shape for c in cases):
         group = [(i, c) for i, c in enumerate(cases) if c.shape == shape]
@@ -72,6 +75,8 @@ def score_setting(den, cases, k, threshold, batch_size: int, extra: dict | None 
                 out = finish(res.text, CASE_SHAPE[c.shape], c.prefix, c.suffix).rstrip()
                 outputs[index] = out
                 exact = int(out == c.reference.rstrip())
+                exacts[index] = exact
+                edits[index] = edit_similarity(out, c.reference.rstrip())
                 kept = res.tokens
                 d = per_shape.setdefault(shape, {"n": 0, "exact": 0, "kept": 0, "row_calls": 0})
                 for acc in (tot, d):
@@ -79,13 +84,16 @@ def score_setting(den, cases, k, threshold, batch_size: int, extra: dict | None 
                     acc["exact"] += exact
                     acc["kept"] += kept
                     acc["row_calls"] += res.model_calls
-                tot["edit"] += edit_similarity(out, c.reference.rstrip())
+                tot["edit"] += edits[index]
                 tot["committed"] += res.timings.get("canvas_tokens", CASE_CANVAS[c.shape])
     n = max(1, tot["n"])
     ordered = [outputs[i] for i in range(len(cases))]
     same = None if baseline is None else round(100 * sum(a == b for a, b in zip(ordered, baseline)) / n, 2)
     return {
         "outputs": ordered,
+        # per case, in case order: what the paired differences against 1/step are computed from
+        "exact": [exacts[i] for i in range(len(cases))],
+        "edit": [round(edits[i], 4) for i in range(len(cases))],
         # the share of outputs identical to the 1/step setting's: what parallel decoding changes,
         # whether or not either matches the reference (informative when exact match is ~0)
         "same_as_1_per_step": same,
@@ -136,6 +144,15 @@ def plot(rows: list[dict], path) -> None:
 MAX_LOSS = 2.0  # points of exact match the goal allows against 1/step
 
 
+def paired(values: list[float], base: list[float]) -> tuple[float, float]:
+    """Mean and standard error (points) of ``base - values`` per case: the loss against 1/step."""
+    d = [100 * (b - v) for v, b in zip(values, base)]
+    n = len(d)
+    mean = sum(d) / max(1, n)
+    var = sum((x - mean) ** 2 for x in d) / max(1, n - 1)
+    return round(mean, 2), round(math.sqrt(var / max(1, n)), 2)
+
+
 def judge(rows: list[dict]) -> dict:
     """The goal's verdict over the rows (the first is 1/step): met when a speed setting keeps >= 3 tokens
     per call and loses <= 2 points of exact match. A loss of more than 2 points can only show when the
@@ -166,13 +183,14 @@ def judge(rows: list[dict]) -> dict:
                 "tokens/call >= 3 and loss <= 2 points",
                 {"setting": best["setting"], "tokens_per_call": best["tokens_per_call"],
                  "exact_match": best["exact_match"], "baseline_exact_match": base,
-                 "loss_points": round(base - best["exact_match"], 2)}, met, note)
+                 "loss_points": round(base - best["exact_match"], 2), "loss_se": best.get("exact_loss_se")},
+                met, note)
 
 
 def run(ctx: BenchContext) -> dict:
     from model.evaluate import heldout_cases
 
-    per_shape = size(ctx, "per_shape", 8, 1)
+    per_shape = size(ctx, "per_shape", 32, 1)
     batch = size(ctx, "batch", 1, 1)
     cases = heldout_cases(ensure_corpus(ctx), per_shape, exclude=ctx.exclude)
     # scores as exact as the CPU makes them, so rows differ by the sampler (near-ties aside): no canvas
@@ -184,9 +202,15 @@ def run(ctx: BenchContext) -> dict:
     for label, k, threshold, extra, kind in SETTINGS:
         r = {"setting": label, "per_step": k, "threshold": threshold, "options": extra, "kind": kind,
              **score_setting(den, cases, k, threshold, batch, extra, baseline)}
-        baseline = baseline if baseline is not None else r["outputs"]
+        if baseline is None:
+            baseline = r["outputs"]
+        else:  # paired against 1/step, case by case: loss in points and its standard error
+            r["exact_loss"], r["exact_loss_se"] = paired(r["exact"], rows[0]["exact"])
+            r["edit_loss"], r["edit_loss_se"] = paired(r["edit"], rows[0]["edit"])
         rows.append(r)
-        same = "" if r["same_as_1_per_step"] is None else f"  same as 1/step {r['same_as_1_per_step']:6.2f}%"
+        same = "" if r["same_as_1_per_step"] is None else (
+            f"  same as 1/step {r['same_as_1_per_step']:6.2f}%  loss {r['exact_loss']:+.2f} ± {r['exact_loss_se']:.2f}"
+            f" / {r['edit_loss']:+.2f} ± {r['edit_loss_se']:.2f}")
         print(f"[parallel] {label:<24} exact {r['exact_match']:6.2f}%  edit sim {r['edit_similarity']:6.2f}%  "
               f"tokens/call {r['tokens_per_call']:6.3f}  positions/call {r['positions_per_call']:6.3f}{same}  "
               f"({r['seconds']} s)", flush=True)

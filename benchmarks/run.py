@@ -1,6 +1,6 @@
 """``infill bench``: run the benchmark suite (or some of it) and write JSON, PNG plots and SUMMARY.md.
 
-    infill bench                      # everything, default sizes (about 5 min on an idle 2-core CPU; parallel decoding, the longest, 2 min)
+    infill bench                      # everything, default sizes (about 10 min on a 2-core CPU; parallel decoding, the longest, 5-7 min)
     infill bench --quick              # smoke sizes (CI)
     infill bench latency cache        # only these
     infill bench --model DIR --out DIR --limit 20 --per-shape 12

@@ -85,12 +85,14 @@ def render(out_dir: Path) -> str:
     if "parallel" in docs:
         d = docs["parallel"]
         lines += ["", f"## Parallel decoding ({d['params']['cases']} held-out cases, one run)", "",
-                  "| setting | exact match % | edit sim % | same as 1/step % | tokens/call | positions/call | calls/case "
-                  "| seconds |",
-                  "|---|---:|---:|---:|---:|---:|---:|---:|"]
+                  "| setting | exact match % | edit sim % | loss vs 1/step, points (exact / edit sim) "
+                  "| same as 1/step % | tokens/call | positions/call | calls/case | seconds |",
+                  "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
         for r in d["rows"]:
             same = r.get("same_as_1_per_step")
-            lines.append(f"| {r['setting']} | {r['exact_match']:g} | {r['edit_similarity']:g} "
+            loss = ("-" if r.get("exact_loss") is None else
+                    f"{r['exact_loss']:+g} ± {r['exact_loss_se']:g} / {r['edit_loss']:+g} ± {r['edit_loss_se']:g}")
+            lines.append(f"| {r['setting']} | {r['exact_match']:g} | {r['edit_similarity']:g} | {loss} "
                          f"| {'-' if same is None else format(same, 'g')} | {r['tokens_per_call']:g} "
                          f"| {r['positions_per_call']:g} | {r['calls_per_case']:g} | {_fmt(r.get('seconds'))} |")
         lines += ["", "![parallel decoding](parallel_curve.png)"]

@@ -120,6 +120,12 @@ def test_parallel_curve_has_every_setting_and_consistent_rates(results):
     for r in list(rows.values())[1:]:
         same = sum(a == b for a, b in zip(r["outputs"], base))
         assert r["same_as_1_per_step"] == round(100 * same / len(base), 2)
+    # each row's paired loss against 1/step is the difference of the two rows' means, with an error bar
+    for r in list(rows.values())[1:]:
+        assert len(r["exact"]) == len(r["edit"]) == d["params"]["cases"]
+        assert abs(r["exact_loss"] - (rows["1/step"]["exact_match"] - r["exact_match"])) < 0.02
+        assert abs(r["edit_loss"] - (rows["1/step"]["edit_similarity"] - r["edit_similarity"])) < 0.02
+        assert r["exact_loss_se"] >= 0 and r["edit_loss_se"] >= 0
     # more tokens per step never needs more calls
     assert rows["8/step"]["calls_per_case"] <= rows["4/step"]["calls_per_case"] <= rows["2/step"]["calls_per_case"] <= rows["1/step"]["calls_per_case"]
 

@@ -1,6 +1,6 @@
 """The parallel-decoding goal's verdict (``benchmarks.parallel.judge``), on hand-made rows."""
 
-from benchmarks.parallel import judge
+from benchmarks.parallel import judge, paired
 
 
 def row(setting, em, tpc, same=None, kind="fixed"):
@@ -41,3 +41,12 @@ def test_the_ablation_is_never_the_answer():
     g = judge([row("1/step", 10.0, 1.0, kind="baseline"), row("stops anywhere", 10.0, 9.0, 100.0, "ablation"),
                row("2/step", 9.0, 1.9, 50.0)])
     assert g["met"] is False and g["value"]["setting"] == "2/step"
+
+
+def test_paired_loss_is_the_mean_difference_with_its_standard_error():
+    base = [1, 1, 0, 0, 1, 0, 0, 0]
+    same = list(base)
+    assert paired(same, base) == (0.0, 0.0)
+    worse = [0, 1, 0, 0, 0, 0, 0, 0]  # two cases lost of eight: 25 points, sd of (100,0,0,0,100,0,0,0) / sqrt(8)
+    mean, se = paired(worse, base)
+    assert mean == 25.0 and se == round((((75 ** 2) * 2 + (25 ** 2) * 6) / 7 / 8) ** 0.5, 2)

@@ -111,10 +111,13 @@ def plan_reuse(old: Row, new: Row, shift: bool, max_fresh: int) -> ReusePlan | N
 
 
 def _rotate(keys: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
-    """RoPE applied to post-RoPE keys (1, H, R, D) moves them by the angle of ``cos``/``sin`` (1, R, D)."""
+    """RoPE applied to post-RoPE keys (1, H, R, D) moves them by the angle of ``cos``/``sin`` (1, R, D).
+    Computed in float32 and rounded once to the keys' dtype (in bf16, cos/sin and the products
+    would each round: a second rounding error on top of the one the cached keys already carry)."""
     half = keys.shape[-1] // 2
-    turned = torch.cat([-keys[..., half:], keys[..., :half]], -1)  # rotate_half
-    return keys * cos[:, None] + turned * sin[:, None]
+    k = keys.float()
+    turned = torch.cat([-k[..., half:], k[..., :half]], -1)  # rotate_half
+    return (k * cos.float()[:, None] + turned * sin.float()[:, None]).to(keys.dtype)
 
 
 def reuse(model, entry: ContextEntry, new: Row, plan: ReusePlan, shift: bool) -> tuple[DynamicCache, list[int]]:
@@ -129,7 +132,7 @@ def reuse(model, entry: ContextEntry, new: Row, plan: ReusePlan, shift: bool) ->
     out = DynamicCache()
     for i, layer in enumerate(entry.cache.layers):
         keys = layer.keys.index_select(2, slots)  # (1, H, R, D)
-        cos, sin = model.model.rotary_emb(keys, delta)  # (1, R, D) each
+        cos, sin = model.model.rotary_emb(keys.float(), delta)  # (1, R, D) each, float32
         out.update(_rotate(keys, cos, sin), layer.values.index_select(2, slots), i)
     return out, plan.keep + plan.fresh
 

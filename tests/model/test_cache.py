@@ -336,3 +336,34 @@ def test_keys_are_moved_only_under_a_plain_rotation(tiny_checkpoint):
     assert not rotary_reusable(d.model)
     rot.attention_scaling, rot.rope_type = 1.0, "dynamic"  # frequencies that depend on the length
     assert not rotary_reusable(d.model)
+
+
+
+def test_reused_keys_move_within_one_bf16_rounding(tiny_checkpoint):
+    """In bf16 the move is computed in float32 and rounded once: each moved key is the cached key
+    turned by the exact angle, to within one bf16 rounding (cos/sin in bf16 would add their own)."""
+    from model.cache import ContextEntry, context_positions, plan_reuse, reuse
+
+    d = load_denoiser(tiny_checkpoint, device="cpu", dtype="bfloat16")
+    cfg, tok = d.config, d.tokenizer
+    text = "def add(a, b):\n    total = a + b\n    return total\n\nx = add(1, 2)\n" * 3
+    old = Row(tok.encode(text[:150]), tok.encode("\nprint(x)\n" * 4), 6)
+    new = Row(tok.encode(text[:150])[5:] + tok.encode(" y = 3"), old.suffix, 6)  # slid by 5, typed more
+    first = CanvasModel(d.model, [old], cfg.mask_id, cfg.pad_id, cfg.shift, cfg.eof_id)
+    first(first.initial_canvas(cfg.mask_id))
+    entry = ContextEntry(old, first.context_cache(), first.order)
+    plan = plan_reuse(old, new, cfg.shift, max_fresh=16)
+    cache, _ = reuse(d.model, entry, new, plan, cfg.shift)
+    old_pos, new_pos = context_positions(old, cfg.shift), context_positions(new, cfg.shift)
+    slot = {c: i for i, c in enumerate(entry.order)}
+    delta = torch.tensor([new_pos[k] - old_pos[t] for k, t in zip(plan.keep, plan.take)], dtype=torch.float64)
+    assert delta.abs().max() > 0  # the suffix moved
+    inv_freq = d.model.model.rotary_emb.inv_freq.double()
+    angle = torch.cat([delta[:, None] * inv_freq[None]] * 2, -1)  # (R, D)
+    for layer, got in zip(entry.cache.layers, cache.layers):
+        k = layer.keys[:, :, torch.tensor([slot[t] for t in plan.take])].double()  # (1, H, R, D)
+        half = k.shape[-1] // 2
+        want = k * angle.cos() + torch.cat([-k[..., half:], k[..., :half]], -1) * angle.sin()
+        err = (got.keys.double() - want).abs()
+        assert got.keys.dtype == torch.bfloat16
+        assert (err <= torch.finfo(torch.bfloat16).eps / 2 * want.abs() * 1.01 + 1e-6).all(), err.max()

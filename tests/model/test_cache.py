@@ -281,19 +281,27 @@ def test_plan_reuse_takes_a_slid_or_extended_prefix_and_nothing_else():
     assert plan_reuse(old, Row([50, 51, 52, 53], [30, 31], 4), True, 8) is None  # nothing shared
 
 
-def test_reused_keys_move_to_their_new_positions(tiny_checkpoint):
+def moved_context(d, repeat: int, cut: int, slide: int):
+    """A context computed for one row, then moved to the next keystroke's row (the prefix slid by
+    ``slide`` tokens, " y = 3" typed): (old row, new row, entry, plan, moved cache, slot order)."""
     from model.cache import ContextEntry, plan_reuse, reuse
 
-    d = load_denoiser(tiny_checkpoint, device="cpu", dtype="float32")
     cfg, tok = d.config, d.tokenizer
-    text = "def add(a, b):\n    total = a + b\n    return total\n\nx = add(1, 2)\n"
-    old = Row(tok.encode(text[:40]), tok.encode("\nprint(x)\n"), 6)
-    new = Row(tok.encode(text[:40])[2:] + tok.encode(" y = 3"), old.suffix, 6)  # slid by 2, typed more
+    text = "def add(a, b):\n    total = a + b\n    return total\n\nx = add(1, 2)\n" * repeat
+    old = Row(tok.encode(text[:cut]), tok.encode("\nprint(x)\n" * repeat), 6)
+    new = Row(tok.encode(text[:cut])[slide:] + tok.encode(" y = 3"), old.suffix, 6)
     first = CanvasModel(d.model, [old], cfg.mask_id, cfg.pad_id, cfg.shift, cfg.eof_id)
     first(first.initial_canvas(cfg.mask_id))
     entry = ContextEntry(old, first.context_cache(), first.order)
     plan = plan_reuse(old, new, cfg.shift, max_fresh=16)
     cache, order = reuse(d.model, entry, new, plan, cfg.shift)
+    return old, new, entry, plan, cache, order
+
+
+def test_reused_keys_move_to_their_new_positions(tiny_checkpoint):
+    d = load_denoiser(tiny_checkpoint, device="cpu", dtype="float32")
+    cfg = d.config
+    _, new, _, plan, cache, order = moved_context(d, repeat=1, cut=40, slide=2)
     fresh = CanvasModel(d.model, [new], cfg.mask_id, cfg.pad_id, cfg.shift, cfg.eof_id)
     fresh(fresh.initial_canvas(cfg.mask_id))
     # the first layer's keys/values depend on a token and its position only: moved, they are exact
@@ -342,18 +350,11 @@ def test_keys_are_moved_only_under_a_plain_rotation(tiny_checkpoint):
 def test_reused_keys_move_within_one_bf16_rounding(tiny_checkpoint):
     """In bf16 the move is computed in float32 and rounded once: each moved key is the cached key
     turned by the exact angle, to within one bf16 rounding (cos/sin in bf16 would add their own)."""
-    from model.cache import ContextEntry, context_positions, plan_reuse, reuse
+    from model.cache import context_positions
 
     d = load_denoiser(tiny_checkpoint, device="cpu", dtype="bfloat16")
-    cfg, tok = d.config, d.tokenizer
-    text = "def add(a, b):\n    total = a + b\n    return total\n\nx = add(1, 2)\n" * 3
-    old = Row(tok.encode(text[:150]), tok.encode("\nprint(x)\n" * 4), 6)
-    new = Row(tok.encode(text[:150])[5:] + tok.encode(" y = 3"), old.suffix, 6)  # slid by 5, typed more
-    first = CanvasModel(d.model, [old], cfg.mask_id, cfg.pad_id, cfg.shift, cfg.eof_id)
-    first(first.initial_canvas(cfg.mask_id))
-    entry = ContextEntry(old, first.context_cache(), first.order)
-    plan = plan_reuse(old, new, cfg.shift, max_fresh=16)
-    cache, _ = reuse(d.model, entry, new, plan, cfg.shift)
+    cfg = d.config
+    old, new, entry, plan, cache, _ = moved_context(d, repeat=3, cut=150, slide=5)
     old_pos, new_pos = context_positions(old, cfg.shift), context_positions(new, cfg.shift)
     slot = {c: i for i, c in enumerate(entry.order)}
     delta = torch.tensor([new_pos[k] - old_pos[t] for k, t in zip(plan.keep, plan.take)], dtype=torch.float64)

@@ -47,9 +47,13 @@ LINE, COLUMN, TYPED = 9, 18, " radius "
 SETTINGS_PUSHED = "Sending notification 'workspace/didChangeConfiguration'"
 # "Infill: Rewrite selection", tried in order until the server applies one (it refuses a rewrite
 # that adds parse errors, and where a small model writes a valid one changes with each checkpoint):
-# `metres` inside its string (line 10, columns 13-18, 1-based), then the operand `unit` of line 11.
-# With each, what must stay at the start and the end of the edited line.
+# first the blank line 2, which holds no syntax node, so the server always refuses it ("no
+# suggestion": the refusal path runs on every run), then `metres` inside its string (line 10,
+# columns 13-18, 1-based), then the operand `unit` of line 11. With each, what must stay at the
+# start and the end of the edited line.
 REWRITES = [
+    ({"title": "Infill: Rewrite selection", "line": 2, "column": 1, "selectChars": 1,
+      "original": "import math\n\n\ndef area(radius):"}, "", ""),
     ({"title": "Infill: Rewrite selection", "line": 10, "column": 13, "selectChars": 6,
       "original": 'unit = "metres"'}, '    unit = "', '"'),
     ({"title": "Infill: Rewrite selection", "line": 11, "column": 20, "selectChars": 4,
@@ -174,9 +178,11 @@ def test_inline_suggestion_in_vscode(tools: Toolchain, tmp_path: Path):
     assert result["ghostAfterTab"] == 0 or after != ghost, ("the accepted ghost text is still shown after Tab", after)
     assert screenshot.stat().st_size > 10_000
 
-    # The rewrites before the applied one were refused (and left the file alone); the applied one
-    # replaced its selection and nothing else on its line.
-    assert len(result["commandRefusals"]) == chosen, context
+    # The rewrites before the applied one were refused (and left the file alone: checked above), the
+    # blank line with the server's reason; the applied one replaced its selection and nothing else
+    # on its line.
+    assert chosen >= 1 and len(result["commandRefusals"]) == chosen, context
+    assert "nothing changed (no suggestion)" in result["commandRefusals"][0], context
     rewritten = lines[row]
     assert rewritten != before[row], context
     assert rewritten.startswith(keep_start) and rewritten.endswith(keep_end), (rewritten, context)

@@ -87,20 +87,25 @@ def test_checkpoint_save_load_equality(tmp_path, tiny_tokenizer):
         assert torch.allclose(p1, p2, atol=1e-2, rtol=1e-2), n1
 
 
-def test_training_cli_runs_resumes_and_saves(tmp_path, tiny_checkpoint, tiny_tokenizer):
-    from model import train
-
+def _train_args(tmp_path, tok):
+    """A tiny ``infill prepare`` output and the ``infill train`` arguments for a tiny model on it."""
     data = tmp_path / "data"
     data.mkdir()
-    tiny_tokenizer.save(data)
-    tiny_config(tiny_tokenizer).save(data)
-    tokens = _stream(tiny_tokenizer)
+    tok.save(data)
+    tiny_config(tok).save(data)
+    tokens = _stream(tok)
     spans = np.array([[i, i + 4] for i in range(20, len(tokens) - 40, 7)], dtype=np.int64)
     for split in ("train", "heldout"):
         np.save(data / f"{split}.tokens.npy", tokens)
         np.save(data / f"{split}.spans.npy", spans)
-    args = ["--data", str(data), "--seq-len", "48", "--batch-size", "2", "--threads", "1", "--hidden", "32",
+    return ["--data", str(data), "--seq-len", "48", "--batch-size", "2", "--threads", "1", "--hidden", "32",
             "--layers", "1", "--heads", "2", "--kv-heads", "1", "--intermediate", "32"]
+
+
+def test_training_cli_runs_resumes_and_saves(tmp_path, tiny_checkpoint, tiny_tokenizer):
+    from model import train
+
+    args = _train_args(tmp_path, tiny_tokenizer)
     assert train.main(args + ["--out", str(tmp_path / "run"), "--max-steps", "3", "--objective", "ar"]) == 0
     import json
 
@@ -112,6 +117,34 @@ def test_training_cli_runs_resumes_and_saves(tmp_path, tiny_checkpoint, tiny_tok
     meta2 = json.loads((tmp_path / "run2" / "training.json").read_text())
     assert meta2["tokens_seen"] == 5 * 2 * 48
     assert [p["objective"] for p in meta2["phases"]] == ["ar", "diffusion"]
+
+
+def test_moving_average_of_the_weights_is_saved_and_continued(tmp_path, tiny_tokenizer):
+    """``--ema 0.5``: after one step the average is half the start, half the new weights; a resumed
+    run continues that average (not a fresh one) and ``OUT/ema`` loads as a checkpoint."""
+    import json
+
+    from safetensors.torch import load_file
+
+    from model import train
+
+    args = _train_args(tmp_path, tiny_tokenizer) + ["--objective", "diffusion", "--ema", "0.5"]
+    assert train.main(args + ["--out", str(tmp_path / "a"), "--max-steps", "2", "--ema", "0"]) == 0
+    assert not (tmp_path / "a" / "ema").exists()  # off by default
+    assert train.main(args + ["--out", str(tmp_path / "b"), "--resume", str(tmp_path / "a"), "--max-steps", "1"]) == 0
+    assert train.main(args + ["--out", str(tmp_path / "c"), "--resume", str(tmp_path / "b"), "--max-steps", "1"]) == 0
+    w = {k: load_file(str(tmp_path / k / "model.safetensors")) for k in "abc"}
+    ema_b = load_file(str(tmp_path / "b" / "ema" / "model.safetensors"))
+    ema_c = load_file(str(tmp_path / "c" / "ema" / "model.safetensors"))
+    for name in w["a"]:
+        assert torch.allclose(ema_b[name], 0.5 * w["a"][name] + 0.5 * w["b"][name], atol=1e-6), name
+        assert torch.allclose(ema_c[name], 0.5 * ema_b[name] + 0.5 * w["c"][name], atol=1e-6), name
+    assert not torch.equal(ema_c["model.norm.weight"], w["c"]["model.norm.weight"])  # an average, not a copy
+    meta = json.loads((tmp_path / "c" / "ema" / "training.json").read_text())
+    assert meta["ema_decay"] == 0.5 and len(meta["ema_history"]) == 2
+    assert load_denoiser(tmp_path / "c" / "ema", device="cpu").model is not None
+    with pytest.raises(SystemExit):
+        train.main(args + ["--out", str(tmp_path / "d"), "--ema", "1.5", "--max-steps", "1"])
 
 
 def test_export_writes_fp16_weights_without_optimizer_state(tmp_path, tiny_checkpoint):

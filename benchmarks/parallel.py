@@ -146,11 +146,10 @@ MAX_LOSS = 2.0  # points of exact match the goal allows against 1/step
 
 def paired(values: list[float], base: list[float]) -> tuple[float, float]:
     """Mean and standard error (points) of ``base - values`` per case: the loss against 1/step."""
-    d = [100 * (b - v) for v, b in zip(values, base)]
-    n = len(d)
-    mean = sum(d) / max(1, n)
-    var = sum((x - mean) ** 2 for x in d) / max(1, n - 1)
-    return round(mean, 2), round(math.sqrt(var / max(1, n)), 2)
+    from model.evaluate import mean_and_standard_error
+
+    mean, se = mean_and_standard_error([100 * (b - v) for v, b in zip(values, base)])
+    return round(mean, 2), round(se, 2)
 
 
 def judge(rows: list[dict]) -> dict:

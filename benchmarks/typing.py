@@ -23,7 +23,7 @@ TYPED = (0, 2, 4, 6, 8)  # characters of the reference typed before each request
 
 def run(ctx: BenchContext) -> dict:
     from infill.types import FillRequest
-    from model.evaluate import CASE_CANVAS, edit_similarity, heldout_cases
+    from model.evaluate import CASE_CANVAS, edit_similarity, heldout_cases, mean_and_standard_error
     from model.fill_cli import finish
     from model.text_denoiser import DenoiserOptions, TextDenoiser
 
@@ -52,7 +52,7 @@ def run(ctx: BenchContext) -> dict:
             n += 1
             same += out["on"] == out["off"]
     diffs = [a - b for a, b in zip(sims["on"], sims["off"])]
-    se = statistics.stdev(diffs) / len(diffs) ** 0.5 if len(diffs) > 1 else 0.0
+    _, se = mean_and_standard_error(diffs)
     p50 = {k: statistics.median(v) if v else None for k, v in ms.items()}
     ratio = round(p50["on"] / p50["off"], 3) if p50["on"] and p50["off"] else None
     p50_reused = {k: round(statistics.median(v), 1) if v else None for k, v in reused_ms.items()}

@@ -286,6 +286,16 @@ def read_results(path: str | Path) -> dict:
     return json.loads(text)
 
 
+def mean_and_standard_error(diffs: list[float]) -> tuple[float, float]:
+    """Mean of paired per-case differences and its standard error (0 with fewer than two cases)."""
+    n = len(diffs)
+    if n == 0:
+        return 0.0, 0.0
+    mean = sum(diffs) / n
+    var = sum((d - mean) ** 2 for d in diffs) / (n - 1) if n > 1 else 0.0
+    return mean, (var / n) ** 0.5
+
+
 def compare(a: dict, b: dict) -> dict:
     """Paired comparison of two ``--out`` files over the same held-out cases (or two fill files over
     the same tasks): per shape, the mean edit-similarity difference (b - a) with its standard error,
@@ -299,11 +309,8 @@ def compare(a: dict, b: dict) -> dict:
     out: dict[str, dict] = {}
     for shape in dict.fromkeys(r["shape"] for r in ca):
         pairs = [(x, y) for x, y in zip(ca, cb) if x["shape"] == shape]
-        diffs = [y["edit_similarity"] - x["edit_similarity"] for x, y in pairs]
-        n = len(diffs)
-        mean = sum(diffs) / n
-        var = sum((d - mean) ** 2 for d in diffs) / (n - 1) if n > 1 else 0.0
-        out[shape] = {"n": n, "edit_similarity_diff": round(mean, 2), "standard_error": round((var / n) ** 0.5, 2),
+        mean, se = mean_and_standard_error([y["edit_similarity"] - x["edit_similarity"] for x, y in pairs])
+        out[shape] = {"n": len(pairs), "edit_similarity_diff": round(mean, 2), "standard_error": round(se, 2),
                       "exact_only_a": sum(x["exact"] and not y["exact"] for x, y in pairs),
                       "exact_only_b": sum(y["exact"] and not x["exact"] for x, y in pairs)}
         if all("output" in x and "output" in y for x, y in pairs):  # fill lengths (files since outputs were kept)

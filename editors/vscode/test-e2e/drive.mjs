@@ -26,6 +26,16 @@ const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
 page.setDefaultTimeout(timeout);
 const mod = process.platform === 'darwin' ? 'Meta' : 'Control';
 
+/** Run a command from the palette (F1) by its title, once the palette lists it. */
+async function runCommand(title) {
+  await page.keyboard.press('F1');
+  await page.locator('.quick-input-widget input').waitFor();
+  await page.keyboard.type(title);
+  await page.locator('.quick-input-list .monaco-list-row').first().waitFor();
+  await page.waitForTimeout(300);
+  await page.keyboard.press('Enter');
+}
+
 /** The text of the status bar item of the extension (its text starts with an icon, then "Infill"). */
 async function statusText() {
   const items = await page.locator('.statusbar-item').allInnerTexts();
@@ -115,7 +125,7 @@ try {
   // Commands to try in turn until one edits the file: the server refuses a rewrite that adds parse
   // errors ("Infill: nothing changed (...)"), and where a small model gets one right varies.
   // e.g. [{"title": "Infill: Rewrite selection", "line": 11, "column": 13, "selectChars": 6, "original": "..."}]
-  const commands = opts.commands ?? (opts.command ? [opts.command] : []);
+  const commands = opts.commands ?? [];
   result.commandRefusals = [];
   for (const [index, c] of commands.entries()) {
     step(`select ${c.selectChars} chars at ${c.line}:${c.column}, run "${c.title}"`);
@@ -123,12 +133,7 @@ try {
     await page.keyboard.type(`${c.line}:${c.column}`);
     await page.keyboard.press('Enter');
     for (let i = 0; i < c.selectChars; i++) await page.keyboard.press('Shift+ArrowRight');
-    await page.keyboard.press('F1');
-    await page.locator('.quick-input-widget input').waitFor();
-    await page.keyboard.type(c.title);
-    await page.locator('.quick-input-list .monaco-list-row').first().waitFor();
-    await page.waitForTimeout(300);
-    await page.keyboard.press('Enter');
+    await runCommand(c.title);
     step('wait for the server edit (or its refusal)');
     const text = async () => (await editor.locator('.view-line').allInnerTexts()).join('\n').replace(/\u00a0/g, ' ');
     const refusal = async () =>
@@ -146,12 +151,7 @@ try {
     if (refused) {
       result.commandRefusals.push(refused.replace(/\s+/g, ' ').trim());
       await page.keyboard.press('Escape');
-      await page.keyboard.press('F1');
-      await page.locator('.quick-input-widget input').waitFor();
-      await page.keyboard.type('Notifications: Clear All Notifications');
-      await page.locator('.quick-input-list .monaco-list-row').first().waitFor();
-      await page.waitForTimeout(300);
-      await page.keyboard.press('Enter');
+      await runCommand('Notifications: Clear All Notifications');
       await page.locator('.notification-toast').first().waitFor({ state: 'detached' }).catch(() => {});
       continue;
     }

@@ -98,7 +98,7 @@ class NvimDriver:
         parts = []
         try:
             parts.append("messages:\n" + self.nvim.command_output("messages"))
-            parts.append("ghost stats: " + json.dumps(self.lua("return require('infill.ghost').stats")))
+            parts.append("ghost stats: " + json.dumps(self.stats()))
             parts.append("last error: " + str(self.lua("return require('infill.ghost').last_error")))
             log_path = Path(self.lua("return vim.lsp.get_log_path()"))
         except Exception as exc:  # the editor may be gone; say so instead of hiding the real failure

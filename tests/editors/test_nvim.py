@@ -160,13 +160,13 @@ def test_typing_the_suggestion_keeps_the_rest_without_a_new_request(nvim: NvimDr
     first = ghost[0]
     if len(ghost) < 2 or first in "\n<":
         pytest.skip(f"suggestion {ghost!r} too short (or starts with a key name) to type into")
-    requests = nvim.lua("return require('infill.ghost').stats.requests")
+    requests = nvim.stats()["requests"]
     nvim.nvim.input(first)
     expected = insert_text(original, row, col, first)
     nvim.wait_for("the typed character", lambda: nvim.buffer_text() == expected, timeout=10)
     time.sleep(0.3)  # longer than the debounce: a new request would have been sent by now
     assert nvim.ghost_from_extmarks() == (row, col + len(first.encode()), ghost[1:])
-    assert nvim.lua("return require('infill.ghost').stats.requests") == requests
+    assert nvim.stats()["requests"] == requests
     nvim.nvim.input("<Tab>")
     expected = insert_text(original, row, col, ghost)
     nvim.wait_for("the rest to be accepted", lambda: nvim.buffer_text() == expected, timeout=10)
@@ -203,7 +203,7 @@ def test_answer_for_an_older_buffer_is_dropped(nvim: NvimDriver):
     nvim.open_with_suggestion("stale.py", INLINE_SAMPLES)  # the server is warm
     nvim.nvim.input("<C-]>")
     nvim.wait_for("dismiss", lambda: nvim.ghost_marks() == [], timeout=10)
-    before = nvim.lua("return vim.deepcopy(require('infill.ghost').stats)")
+    before = nvim.stats()
     # Ask, then edit the buffer before the answer arrives; events are ignored so that the
     # plugin's own dismiss-on-edit does not cancel the request and only the changedtick check is left.
     nvim.lua(
@@ -218,10 +218,10 @@ def test_answer_for_an_older_buffer_is_dropped(nvim: NvimDriver):
     try:
         nvim.wait_for(
             "the stale answer",
-            lambda: nvim.lua("return require('infill.ghost').stats.responses") > before["responses"],
+            lambda: nvim.stats()["responses"] > before["responses"],
             timeout=FIRST_SUGGESTION_TIMEOUT_S,
         )
-        stats = nvim.lua("return require('infill.ghost').stats")
+        stats = nvim.stats()
         # Dropped by the client's changedtick check, or (also fine) cancelled by the server, which
         # saw the didChange first; either way it is never drawn.
         gone = (stats["dropped"] - before["dropped"]) + (stats["cancelled"] - before["cancelled"])
@@ -279,8 +279,9 @@ def check_rewritten(nvim: NvimDriver, original: str, case: tuple, what: str) -> 
     _, row, _, keep_start, keep_end = case
     nvim.wait_for(what, lambda: nvim.buffer_text() != original, timeout=90)
     lines, new_lines = original.splitlines(), nvim.buffer_text().splitlines()
-    assert new_lines[:row] == lines[:row] and new_lines[len(new_lines) - (len(lines) - row - 1):] == lines[row + 1:]
-    edited = "\n".join(new_lines[row:len(new_lines) - (len(lines) - row - 1)])
+    end = len(new_lines) - (len(lines) - row - 1)  # where the lines after the case's line start now
+    assert new_lines[:row] == lines[:row] and new_lines[end:] == lines[row + 1:]
+    edited = "\n".join(new_lines[row:end])
     assert edited.startswith(keep_start) and edited.endswith(keep_end), (edited, case)
 
 

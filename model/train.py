@@ -223,6 +223,7 @@ def main(argv: list[str] | None = None) -> int:
     seconds_total = float(meta.get("seconds", 0.0))
     mcfg = MaskingConfig(seq_len=args.seq_len, span_fraction=args.span_fraction, max_holes=args.max_holes,
                          engine_canvas_fraction=args.engine_canvas_fraction)
+    held_mcfg = dataclasses.replace(mcfg, max_holes=1)  # held-out loss: one span canvas per row
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, betas=(0.9, 0.95), weight_decay=args.weight_decay)
     if args.resume:
         load_opt_state(Path(args.resume), model, opt)
@@ -262,8 +263,7 @@ def main(argv: list[str] | None = None) -> int:
         elapsed = time.time() - t0
         done = elapsed >= budget or (args.max_steps and step >= args.max_steps)
         if done or time.time() - last_save >= args.save_minutes * 60:
-            held = evaluate(model, args.objective, held_tokens, held_spans, dcfg,
-                            dataclasses.replace(mcfg, max_holes=1), device)
+            held = evaluate(model, args.objective, held_tokens, held_spans, dcfg, held_mcfg, device)
             history.append({"tokens_seen": tokens_seen, "heldout_loss": round(held, 4),
                             "objective": args.objective, "seconds": round(seconds_total + elapsed, 1)})
             meta = {"tokens_seen": tokens_seen, "seconds": seconds_total + elapsed, "history": history,
@@ -272,8 +272,7 @@ def main(argv: list[str] | None = None) -> int:
             phase = None
             ema_meta, ema_note = None, ""
             if ema is not None:
-                ema_held = evaluate(ema, args.objective, held_tokens, held_spans, dcfg,
-                                    dataclasses.replace(mcfg, max_holes=1), device)
+                ema_held = evaluate(ema, args.objective, held_tokens, held_spans, dcfg, held_mcfg, device)
                 ema_history.append({"tokens_seen": tokens_seen, "heldout_loss": round(ema_held, 4), "decay": args.ema})
                 meta["ema_history"] = ema_history
                 ema_meta = {**meta, "ema_decay": args.ema}

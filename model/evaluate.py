@@ -317,6 +317,7 @@ def compare(a: dict, b: dict) -> dict:
             out[shape]["median_chars"] = {"reference": statistics.median(x["reference_chars"] for x, _ in pairs),
                                           "a": statistics.median(len(x["output"]) for x, _ in pairs),
                                           "b": statistics.median(len(y["output"]) for _, y in pairs)}
+            out[shape]["identical"] = round(100 * sum(x["output"] == y["output"] for x, y in pairs) / len(pairs), 1)
     return out
 
 
@@ -329,12 +330,13 @@ def _print_compare(a_path: str, b_path: str) -> int:
         return 2
     print(f"a = {a.get('model')}\nb = {b.get('model')}")
     print(f"{'held-out shape':<16}{'n':>5}{'edit sim b-a':>14}{'+/- SE':>8}{'exact only a':>14}{'only b':>8}"
-          f"{'median chars ref / a / b':>28}")
+          f"{'median chars ref / a / b':>28}{'identical %':>13}")
     for shape, d in table.items():
         m = d.get("median_chars")
         chars = f"{m['reference']:g} / {m['a']:g} / {m['b']:g}" if m else "-"
+        same = f"{d['identical']:.1f}" if "identical" in d else "-"
         print(f"{shape:<16}{d['n']:>5}{d['edit_similarity_diff']:>14.2f}{d['standard_error']:>8.2f}"
-              f"{d['exact_only_a']:>14}{d['exact_only_b']:>8}{chars:>28}")
+              f"{d['exact_only_a']:>14}{d['exact_only_b']:>8}{chars:>28}{same:>13}")
     return 0
 
 

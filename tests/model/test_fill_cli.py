@@ -128,10 +128,14 @@ def test_eval_compare_pairs_cases_and_reports_the_difference(tmp_path, capsys):
     for r, out in zip(b["heldout_cases"], ["a" * 10, "a" * 20, "a" * 30, "a" * 40]):
         r.update(output=out, reference_chars=3)
     assert evaluate.compare(a, b)["single-line"]["median_chars"] == {"reference": 3, "a": 3, "b": 25}
+    assert evaluate.compare(a, b)["single-line"]["identical"] == 0.0
     (tmp_path / "a2.json").write_text(json.dumps(a))
     (tmp_path / "b2.json").write_text(json.dumps(b))
     assert evaluate.main(["--compare", str(tmp_path / "a2.json"), str(tmp_path / "b2.json")]) == 0
-    assert "3 / 3 / 25" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "3 / 3 / 25" in printed and printed.rstrip().endswith("0.0")
+    b["heldout_cases"][3]["output"] = "x"  # one of the four outputs the same as a's
+    assert evaluate.compare(a, b)["single-line"]["identical"] == 25.0
     # other cases, or a file without per-case results: a clear error, not a comparison
     other = result("C", [1.0, 2.0, 3.0, 4.0], [False] * 4)
     other["heldout_cases"][0]["path"] = "elsewhere.py"

@@ -7,7 +7,8 @@ canvases per call: drafts of the next steps checked in the same call, so the out
 1/step's); and one ablation, 1/step without the rule that a stop (delete) token is committed only
 at the span's frontier. Each case is its own request, as the engine sends them (rows batched
 together share model calls: the slowest row's count would be every row's); single-line shapes are
-sent as single-line requests. Requests go through
+sent as single-line requests, and every request carries the stop bias the engine gives its span
+kind (``infill eval`` does the same). Requests go through
 ``TextDenoiser.fill`` (the path the server's worker uses) with the setting's sampler options and
 the canvas cache off (it is approximate: with it on, the rows would differ by more than the
 sampler), and in float32 whatever ``--dtype`` says (see ``run``). Goal (issue 3): >= 3 tokens per
@@ -52,7 +53,7 @@ def score_setting(den, cases, k, threshold, batch_size: int, extra: dict | None 
                   baseline: list[str] | None = None) -> dict:
     """Exact match, edit similarity and tokens per call of one sampler setting over ``cases``; with
     ``baseline`` (another setting's ``outputs``, same case order) also how many outputs equal it."""
-    from model.evaluate import CASE_CANVAS, CASE_SHAPE, edit_similarity
+    from model.evaluate import CASE_CANVAS, CASE_SHAPE, case_stop_bias, edit_similarity
     from model.fill_cli import finish
     from infill.types import FillRequest
 
@@ -66,8 +67,8 @@ def score_setting(den, cases, k, threshold, batch_size: int, extra: dict | None 
         group = [(i, c) for i, c in enumerate(cases) if c.shape == shape]
         for i in range(0, len(group), batch_size):
             chunk = group[i:i + batch_size]
-            reqs = [FillRequest(c.prefix, c.suffix, CASE_CANVAS[c.shape], c.language, CASE_SHAPE[c.shape] == "line")
-                    for _, c in chunk]
+            reqs = [FillRequest(c.prefix, c.suffix, CASE_CANVAS[c.shape], c.language, CASE_SHAPE[c.shape] == "line",
+                                stop_bias=case_stop_bias(c.shape)) for _, c in chunk]
             # +1: the denoiser may add one canvas token to re-type a partial word (token healing)
             results = den.fill(reqs, sampler=sampler_for(k, threshold, CASE_CANVAS[shape] + 1, **(extra or {})))
             tot["model_calls"] += results[0].model_calls

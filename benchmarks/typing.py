@@ -23,7 +23,7 @@ TYPED = (0, 2, 4, 6, 8)  # characters of the reference typed before each request
 
 def run(ctx: BenchContext) -> dict:
     from infill.types import FillRequest
-    from model.evaluate import CASE_CANVAS, edit_similarity, heldout_cases, mean_and_standard_error
+    from model.evaluate import CASE_CANVAS, case_stop_bias, edit_similarity, heldout_cases, mean_and_standard_error
     from model.fill_cli import finish
     from model.text_denoiser import DenoiserOptions, TextDenoiser
 
@@ -38,7 +38,8 @@ def run(ctx: BenchContext) -> dict:
     for c in cases:
         ref = c.reference.rstrip()
         for j in (t for t in TYPED if t < len(ref)):
-            req = FillRequest(c.prefix + ref[:j], c.suffix, CASE_CANVAS[c.shape], c.language, True)
+            req = FillRequest(c.prefix + ref[:j], c.suffix, CASE_CANVAS[c.shape], c.language, True,
+                              stop_bias=case_stop_bias(c.shape))  # as the engine sends a line
             out = {}
             before = on.stats["context_reuses"]
             for label, den in (("on", on), ("off", off)):

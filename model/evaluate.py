@@ -298,8 +298,9 @@ def mean_and_standard_error(diffs: list[float]) -> tuple[float, float]:
 
 def compare(a: dict, b: dict) -> dict:
     """Paired comparison of two ``--out`` files over the same held-out cases (or two fill files over
-    the same tasks): per shape, the mean edit-similarity difference (b - a) with its standard error,
-    and how many cases each got exactly right that the other did not. Raises ValueError when the
+    the same tasks): per shape (and over every case, ``all``, when there are several shapes), the mean
+    edit-similarity difference (b - a) with its standard error, and how many cases each got exactly
+    right that the other did not. Raises ValueError when the
     files hold different cases."""
     ca, cb = a.get("heldout_cases"), b.get("heldout_cases")
     if not ca or not cb:
@@ -307,8 +308,9 @@ def compare(a: dict, b: dict) -> dict:
     if [(r["shape"], r["path"]) for r in ca] != [(r["shape"], r["path"]) for r in cb]:
         raise ValueError("the two files hold different held-out cases (other corpus, --per-shape or tasks)")
     out: dict[str, dict] = {}
-    for shape in dict.fromkeys(r["shape"] for r in ca):
-        pairs = [(x, y) for x, y in zip(ca, cb) if x["shape"] == shape]
+    shapes = list(dict.fromkeys(r["shape"] for r in ca))
+    for shape in shapes + (["all"] if len(shapes) > 1 else []):  # "all": every case, pooled
+        pairs = [(x, y) for x, y in zip(ca, cb) if shape in ("all", x["shape"])]
         mean, se = mean_and_standard_error([y["edit_similarity"] - x["edit_similarity"] for x, y in pairs])
         out[shape] = {"n": len(pairs), "edit_similarity_diff": round(mean, 2), "standard_error": round(se, 2),
                       "exact_only_a": sum(x["exact"] and not y["exact"] for x, y in pairs),

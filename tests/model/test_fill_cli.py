@@ -118,6 +118,12 @@ def test_eval_compare_pairs_cases_and_reports_the_difference(tmp_path, capsys):
     table = evaluate.compare(a, b)
     assert table["single-line"] == {"n": 4, "edit_similarity_diff": 10.0, "standard_error": 0.0,
                                     "exact_only_a": 1, "exact_only_b": 2}
+    assert "all" not in table  # one shape: nothing to pool
+    two = {"model": "A", "heldout_cases": a["heldout_cases"] + [dict(r, shape="expression") for r in a["heldout_cases"]]}
+    two_b = {"model": "B", "heldout_cases": b["heldout_cases"] + [dict(r, shape="expression", edit_similarity=r["edit_similarity"] + 10)
+                                                                  for r in b["heldout_cases"]]}
+    pooled = evaluate.compare(two, two_b)["all"]  # every case: four differences of 10 and four of 20
+    assert (pooled["n"], pooled["edit_similarity_diff"], pooled["exact_only_a"], pooled["exact_only_b"]) == (8, 15.0, 2, 4)
     (tmp_path / "a.json").write_text(json.dumps(a))
     (tmp_path / "b.json").write_text(json.dumps(b))
     assert evaluate.main(["--compare", str(tmp_path / "a.json"), str(tmp_path / "b.json")]) == 0

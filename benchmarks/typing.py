@@ -29,7 +29,7 @@ def run(ctx: BenchContext) -> dict:
 
     per_shape = size(ctx, "typing_cases", 40, 4)
     cases = [c for c in heldout_cases(ensure_corpus(ctx), per_shape, exclude=ctx.exclude) if c.shape == "single-line"]
-    on = load_denoiser(ctx)
+    on = load_denoiser(ctx, reuse_context=True)  # on whatever the dtype (its default is float32 only)
     off = TextDenoiser(loaded=on.m, options=DenoiserOptions(reuse_context=False))
     ms = {"on": [], "off": []}
     reused_ms = {"on": [], "off": []}  # the same requests, only those that reused a context

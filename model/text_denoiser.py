@@ -68,7 +68,10 @@ class DenoiserOptions:
     # slid by a few) reuses the shared tokens' keys/values, moved to their new positions, and computes
     # only the new tokens (model.cache: approximate, like the dual cache). Bounded in new or dropped
     # tokens and in how many reuses in a row, after which a context is computed whole again.
-    reuse_context: bool = True
+    # None (auto): only with float32 weights. In bf16 the moved keys carry a second rounding, and
+    # `infill bench typing` found the fills worse beyond its standard error there (phase 13: -1.15 +/-
+    # 0.60 edit-similarity points; float32 -0.51 +/- 0.58, within it).
+    reuse_context: bool | None = None
     reuse_max_fresh: int = 32
     reuse_max_generations: int = 8
     sampler: SamplerOptions = field(default_factory=SamplerOptions)
@@ -91,6 +94,12 @@ class TextDenoiser:
         self._line_end_ids: torch.Tensor | None = None  # ids whose text contains a line break
         self._lock = threading.Lock()  # one model call at a time; batching happens inside fill()
         self.stats = {"requests": 0, "model_calls": 0, "cache_hits": 0, "context_reuses": 0}
+
+    @property
+    def reuses_context(self) -> bool:
+        """Whether a request may reuse a kept context's keys/values (``DenoiserOptions.reuse_context``)."""
+        o = self.options.reuse_context
+        return self.dtype == torch.float32 if o is None else o
 
     @property
     def device(self) -> torch.device:
@@ -205,7 +214,7 @@ class TextDenoiser:
         """Give ``cm`` the keys/values of the most recent kept context this row's can reuse; returns
         the generation of the entry it makes (0: nothing reused, the context is computed whole)."""
         o = self.options
-        if not o.reuse_context or not rotary_reusable(self.m.model):
+        if not self.reuses_context or not rotary_reusable(self.m.model):
             return 0
         for entry in reversed(self._contexts.values()):
             if entry.generation >= o.reuse_max_generations:

@@ -160,6 +160,21 @@ def _crop(cache: DynamicCache, length: int) -> None:
             cache.crop(length)
 
 
+def _distinct_rows(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """For rows ``x`` (B, N): the index of each distinct row's first occurrence (U,), in order, and
+    for every row the position of its copy among those (B,): ``x[first][copies] == x``."""
+    B = len(x)
+    if B == 0:
+        return torch.zeros(0, dtype=torch.long, device=x.device), torch.zeros(0, dtype=torch.long, device=x.device)
+    _, inverse = torch.unique(x, dim=0, return_inverse=True)  # (B,) ids in sorted order
+    first = torch.full((int(inverse.max()) + 1,), B, dtype=torch.long, device=x.device)
+    first.scatter_reduce_(0, inverse, torch.arange(B, device=x.device), reduce="amin")  # (U,)
+    order = first.argsort()  # distinct rows by first occurrence
+    rank = torch.empty_like(order)
+    rank[order] = torch.arange(len(order), device=x.device)
+    return first[order], rank[inverse]
+
+
 class CanvasModel:
     """``step_fn`` for the sampler over a batch of rows, with an optional context cache."""
 
@@ -318,9 +333,17 @@ class CanvasModel:
             ids = torch.cat([self.ctx, block], 1)  # (B, C+Q)
             pos = torch.cat([self.ctx_pos, self.block_pos], 1)  # (B, C+Q)
             key_valid = torch.cat([self.ctx_valid, self.block_valid], 1)  # (B, C+Q)
+            # rows that are the same sequence (the engine's sampled retry asks for each canvas length
+            # several times) are computed once, then their outputs and keys/values copied
+            first, copies = _distinct_rows(torch.cat([ids, pos, key_valid.long()], 1))  # (U,), (B,)
             cache = DynamicCache() if self.use_cache else None
-            out = inner(input_ids=ids, position_ids=pos, attention_mask=self._mask(ids.shape[1], key_valid),
+            out = inner(input_ids=ids[first], position_ids=pos[first],
+                        attention_mask=self._mask(ids.shape[1], key_valid[first]),
                         past_key_values=cache, use_cache=self.use_cache)
+            if len(first) < len(ids):
+                out.last_hidden_state = out.last_hidden_state[copies]  # (B, C+Q, D)
+                if cache is not None:
+                    cache.batch_select_indices(copies)
             if self.use_cache:
                 _crop(cache, keep)
                 self.cache = cache

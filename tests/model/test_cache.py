@@ -42,6 +42,32 @@ def test_batched_rows_equal_single_rows(tiny_checkpoint):
         assert torch.allclose(lb[i, : r.canvas], lo[0], atol=1e-5)
 
 
+def test_repeated_rows_are_computed_once_and_step_as_their_own(tiny_checkpoint):
+    """The first call computes a row that repeats another (the engine's sampled retry) once; every
+    row still gets its own outputs and keys/values, so later steps score each as when computed apart."""
+    d = load_denoiser(tiny_checkpoint, device="cpu", dtype="float32")
+    cfg, tok = d.config, d.tokenizer
+    a = Row(tok.encode("x = 1\ny ="), tok.encode("\nprint(y)\n"), 4)
+    b = Row(tok.encode("def f():\n    return"), [], 4)
+    rows = [a, a, b, a]
+    batch = CanvasModel(d.model, rows, cfg.mask_id, cfg.pad_id, cfg.shift, cfg.eof_id)
+    widths = []
+    hook = d.model.model.register_forward_pre_hook(lambda m, args, kw: widths.append(kw["input_ids"].shape[0]),
+                                                   with_kwargs=True)
+    try:
+        first = batch(batch.initial_canvas(cfg.mask_id))
+        step = batch.initial_canvas(cfg.mask_id)
+        step[:, 0] = torch.tensor(tok.encode("a")[:1] * 2 + tok.encode("b")[:1] * 2)  # the copies of a now differ
+        second = batch(step)
+    finally:
+        hook.remove()
+    assert widths == [2, 4]  # a and b once, then all four rows
+    for i, r in enumerate(rows):
+        one = CanvasModel(d.model, [r], cfg.mask_id, cfg.pad_id, cfg.shift, cfg.eof_id)
+        assert torch.allclose(first[i], one(one.initial_canvas(cfg.mask_id))[0], atol=1e-5)
+        assert torch.allclose(second[i], one(step[i:i + 1])[0], atol=1e-5)
+
+
 def test_text_denoiser_fills_and_reuses_context(tiny_checkpoint):
     td = TextDenoiser(tiny_checkpoint, device="cpu", dtype="float32")
     req = FillRequest("def add(a, b):\n    return", "\n", 5, "python")

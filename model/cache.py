@@ -242,6 +242,21 @@ class CanvasModel:
         self.ctx, self.ctx_pos, self.ctx_valid = self.ctx[:, perm], self.ctx_pos[:, perm], self.ctx_valid[:, perm]
         self.cache, self.order, self.pending = cache, list(order), pending
 
+    def keep_rows(self, idx: torch.Tensor) -> None:
+        """From now on compute only the rows ``idx`` (positions among the rows computed so far, in
+        order): the sampler drops rows it has finished, whose keys/values a batch would otherwise
+        carry through every later step."""
+        idx = idx.to(self.device)
+        assert not self.pending, "an adopted context is one row"
+        for name in ("ctx", "ctx_pos", "ctx_valid", "canvas_valid", "block_pos", "block_valid", "shift_tok",
+                     "_block_at_refresh"):
+            t = getattr(self, name)
+            if t is not None:
+                setattr(self, name, t[idx.to(t.device)])  # new tensors: callers keep the full ones they hold
+        if self.cache is not None:
+            self.cache.batch_select_indices(idx)
+        self._repeated.clear()
+
     def context_cache(self) -> DynamicCache | None:
         """The context's keys/values alone (for reuse by a later request with the same context)."""
         if self.cache is not None:

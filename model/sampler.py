@@ -285,7 +285,9 @@ def denoise(
 ) -> SampleResult:
     """Fill every ``mask_id`` in ``canvas`` (B, L). ``step_fn(canvas, cols) -> logits (N, W, V)`` for
     the canvas columns ``cols`` (a slice of W columns: with a window, only those a step can commit);
-    with ``opts.speculate`` the canvas it gets holds n canvases per row, (B*n, L), row-major.
+    with ``opts.speculate`` the canvas it gets holds n canvases per row, (B*n, L), row-major. A
+    ``step_fn`` with a ``keep_rows(idx)`` method is told when rows are done (``idx``: the positions,
+    among the rows it computed last, of those still open) and then gets only those rows' canvases.
 
     ``valid`` (B, L) bool marks real canvas positions (rows of a batch may have shorter canvases).
     ``first_allowed`` (B, V) bool restricts the first canvas token (token healing of a partial word).
@@ -316,40 +318,50 @@ def denoise(
     calls = 0
     per_call: list[int] = []
     stale = None  # (probs, chosen, lo) of each row's canvas one step before its current one
+    # The rows step_fn computes. A step_fn with ``keep_rows`` (CanvasModel) is told to drop the rows
+    # that are done, so a batch costs what its open rows cost (not while speculating: drafts are per row).
+    live = torch.arange(B)  # (R,)
+    drop = getattr(step_fn, "keep_rows", None) if depth < 2 else None
     while True:
         masked = rule.masked(x, torch.arange(B))  # (B, L)
         if not masked.any():
             break
         if cancel is not None:
             cancel.raise_if_cancelled()
-        chain = x[:, None] if stale is None or depth < 2 else _draft(x, steps, *stale, rule, depth)  # (B, n, L)
+        if drop is not None:
+            open_rows = masked.any(-1).nonzero().flatten()  # (R',) ascending, a subset of live
+            if len(open_rows) < len(live):
+                drop(torch.searchsorted(live, open_rows))
+                live = open_rows
+        R = len(live)
+        chain = x[live][:, None] if stale is None or depth < 2 else _draft(x, steps, *stale, rule, depth)  # (R, n, L)
         n = chain.shape[1]
-        flat = chain.reshape(B * n, L)  # (B*n, L)
-        rows = torch.arange(B).repeat_interleave(n)  # (B*n,)
-        flat_steps = (steps[:, None] + torch.arange(n)).reshape(-1)  # (B*n,)
+        flat = chain.reshape(R * n, L)  # (R*n, L)
+        rows = live.repeat_interleave(n)  # (R*n,)
+        flat_steps = (steps[live][:, None] + torch.arange(n)).reshape(-1)  # (R*n,)
         flat_masked = rule.masked(flat, rows)  # (B*n, L)
         lo, hi = _needed(flat_masked, opts, rule.steps_left(flat_steps))
         if depth > 1 and hi < L:
             hi = min(L, hi + depth)  # the next call's drafts run ahead of this call's windows
-        probs, chosen = _predict(step_fn(flat, slice(lo, hi)).float(), lo, rows, rule, gen)  # (B*n, W, V), (B*n, W)
+        probs, chosen = _predict(step_fn(flat, slice(lo, hi)).float(), lo, rows, rule, gen)  # (R*n, W, V), (R*n, W)
         calls += 1
         step = _advance(flat, flat_masked, flat_steps, probs, chosen, lo, rows, rule)
-        nxt = step.x.view(B, n, L)
-        open_ = flat_masked.any(-1).view(B, n)  # (B, n) canvases with something left to fill
+        nxt = step.x.view(R, n, L)
+        open_ = flat_masked.any(-1).view(R, n)  # (R, n) canvases with something left to fill
         committed = 0
         keep = []
-        for b in range(B):
+        for r, b in enumerate(live.tolist()):
             j = 0  # the last of the row's canvases whose scores are exact: the next step follows from it
-            if open_[b, 0]:
-                while j + 1 < n and open_[b, j + 1] and torch.equal(nxt[b, j], chain[b, j + 1]):
+            if open_[r, 0]:
+                while j + 1 < n and open_[r, j + 1] and torch.equal(nxt[r, j], chain[r, j + 1]):
                     j += 1
-                x[b] = nxt[b, j]
+                x[b] = nxt[r, j]
                 steps[b] += j + 1
-                span = range(b * n, b * n + j + 1)
+                span = range(r * n, r * n + j + 1)
                 conf_sum[b] += sum(step.conf_sum[i] for i in span)
                 conf_n[b] += sum(step.conf_n[i] for i in span)
                 committed += sum(step.committed[i] for i in span)
-            keep.append(b * n + j)
+            keep.append(r * n + j)
         per_call.append(committed)
         stale = (probs[keep], chosen[keep], lo)
     return SampleResult(tokens=x, model_calls=calls, committed_per_step=per_call,

@@ -68,6 +68,32 @@ def test_repeated_rows_are_computed_once_and_step_as_their_own(tiny_checkpoint):
         assert torch.allclose(second[i], one(step[i:i + 1])[0], atol=1e-5)
 
 
+def test_finished_rows_are_dropped_and_the_rest_fill_as_before(tiny_checkpoint):
+    """A batch whose rows end at different steps: once a row is done, CanvasModel computes only the
+    open ones (``keep_rows``), and every row's fill is what it is when all rows are computed to the end."""
+    from model.sampler import SamplerOptions, denoise
+
+    d = load_denoiser(tiny_checkpoint, device="cpu", dtype="float32")
+    cfg, tok = d.config, d.tokenizer
+    rows = [Row(tok.encode("x = 1\ny ="), tok.encode("\nprint(y)\n"), n) for n in (2, 9, 5)]
+    opts = SamplerOptions(threshold=None)
+    fills, widths = [], []
+    for dropping in (False, True):
+        cm = CanvasModel(d.model, rows, cfg.mask_id, cfg.pad_id, cfg.shift, cfg.eof_id, canvas_cache=True)
+
+        def step(x, cols, cm=cm):
+            widths.append((dropping, x.shape[0]))
+            return cm(x, cols)
+
+        if dropping:
+            step.keep_rows = cm.keep_rows
+        res = denoise(step, cm.initial_canvas(cfg.mask_id), cfg.mask_id, opts, valid=cm.canvas_valid)
+        fills.append((res.tokens, res.model_calls))
+    assert torch.equal(fills[0][0], fills[1][0]) and fills[0][1] == fills[1][1] == 9
+    assert [w for on, w in widths if not on] == [3] * 9
+    assert [w for on, w in widths if on] == [3, 3, 2, 2, 2, 1, 1, 1, 1]  # the 2-token row after 2 steps, then the 5
+
+
 def test_text_denoiser_fills_and_reuses_context(tiny_checkpoint):
     td = TextDenoiser(tiny_checkpoint, device="cpu", dtype="float32")
     req = FillRequest("def add(a, b):\n    return", "\n", 5, "python")

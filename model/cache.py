@@ -164,8 +164,9 @@ def _distinct_rows(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """For rows ``x`` (B, N): the index of each distinct row's first occurrence (U,), in order, and
     for every row the position of its copy among those (B,): ``x[first][copies] == x``."""
     B = len(x)
-    if B == 0:
-        return torch.zeros(0, dtype=torch.long, device=x.device), torch.zeros(0, dtype=torch.long, device=x.device)
+    if B <= 1:  # one row (every request but a retry): nothing to compare
+        every = torch.arange(B, device=x.device)
+        return every, every
     _, inverse = torch.unique(x, dim=0, return_inverse=True)  # (B,) ids in sorted order
     first = torch.full((int(inverse.max()) + 1,), B, dtype=torch.long, device=x.device)
     first.scatter_reduce_(0, inverse, torch.arange(B, device=x.device), reduce="amin")  # (U,)

@@ -339,7 +339,7 @@ def denoise(
         flat = chain.reshape(R * n, L)  # (R*n, L)
         rows = live.repeat_interleave(n)  # (R*n,)
         flat_steps = (steps[live][:, None] + torch.arange(n)).reshape(-1)  # (R*n,)
-        flat_masked = rule.masked(flat, rows)  # (B*n, L)
+        flat_masked = rule.masked(flat, rows)  # (R*n, L)
         lo, hi = _needed(flat_masked, opts, rule.steps_left(flat_steps))
         if depth > 1 and hi < L:
             hi = min(L, hi + depth)  # the next call's drafts run ahead of this call's windows

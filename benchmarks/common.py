@@ -119,7 +119,7 @@ def ensure_corpus(ctx: BenchContext) -> Path:
 
 def heldout_files(ctx: BenchContext, language: str = "python", min_lines: int = 40, limit: int = 50) -> list:
     """Held-out corpus files of one language with at least ``min_lines`` lines, in a fixed order."""
-    from model.corpus import read_corpus
+    from model.training.corpus import read_corpus
 
     files = []
     for f in read_corpus(ensure_corpus(ctx) / "heldout.jsonl.gz"):

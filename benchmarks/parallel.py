@@ -53,7 +53,7 @@ def score_setting(den, cases, k, threshold, batch_size: int, extra: dict | None 
                   baseline: list[str] | None = None) -> dict:
     """Exact match, edit similarity and tokens per call of one sampler setting over ``cases``; with
     ``baseline`` (another setting's ``outputs``, same case order) also how many outputs equal it."""
-    from model.evaluate import CASE_CANVAS, CASE_SHAPE, case_stop_bias, edit_similarity
+    from model.training.evaluate import CASE_CANVAS, CASE_SHAPE, case_stop_bias, edit_similarity
     from model.fill_cli import finish
     from infill.types import FillRequest
 
@@ -147,7 +147,7 @@ MAX_LOSS = 2.0  # points of exact match the goal allows against 1/step
 
 def paired(values: list[float], base: list[float]) -> tuple[float, float]:
     """Mean and standard error (points) of ``base - values`` per case: the loss against 1/step."""
-    from model.evaluate import mean_and_standard_error
+    from model.training.evaluate import mean_and_standard_error
 
     mean, se = mean_and_standard_error([100 * (b - v) for v, b in zip(values, base)])
     return round(mean, 2), round(se, 2)
@@ -188,7 +188,7 @@ def judge(rows: list[dict]) -> dict:
 
 
 def run(ctx: BenchContext) -> dict:
-    from model.evaluate import heldout_cases
+    from model.training.evaluate import heldout_cases
 
     per_shape = size(ctx, "per_shape", 32, 1)
     batch = size(ctx, "batch", 1, 1)

@@ -1,6 +1,6 @@
 """Quality: HumanEval-Infilling pass@1 and held-out exact match, next to published numbers of other models.
 
-Our numbers come from ``model.evaluate`` (the same code as ``infill eval``): one greedy sample per
+Our numbers come from ``model.training.evaluate`` (the same code as ``infill eval``): one greedy sample per
 task, hole length NOT given to the model unless the row says "oracle length". HumanEval sets are
 strided subsets when ``--limit`` is set (the row says how many tasks). Published numbers are
 quoted with their setting and source; only numbers we can attribute are listed.
@@ -66,7 +66,7 @@ def markdown(payload: dict) -> str:
 
 
 def run(ctx: BenchContext) -> dict:
-    from model.evaluate import heldout_cases, humaneval_pass, load_humaneval, score_heldout
+    from model.training.evaluate import heldout_cases, humaneval_pass, load_humaneval, score_heldout
     from model.fill_cli import BatchOptions, fill_records
 
     per_shape = size(ctx, "quality_per_shape", 8, 1)

@@ -125,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.corpus:
         ctx.corpus = Path(args.corpus)
     if args.exclude_heldout:
-        from model.evaluate import heldout_paths
+        from model.training.evaluate import heldout_paths
 
         try:
             ctx.exclude = frozenset(heldout_paths(args.exclude_heldout))

@@ -92,7 +92,7 @@ def evaluate(den, cases, label: str = "default", overrides: dict | None = None) 
 
 def run(ctx: BenchContext) -> dict:
     from infill.engine import EngineConfig
-    from model.evaluate import heldout_cases
+    from model.training.evaluate import heldout_cases
 
     per_shape = size(ctx, "validity_per_shape", 40, 1)
     cases = heldout_cases(ensure_corpus(ctx), per_shape, languages=LANGUAGES, exclude=ctx.exclude)

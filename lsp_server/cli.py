@@ -12,12 +12,12 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "serve": ("lsp_server.server", "run the language server (stdio, or --tcp HOST:PORT)"),
     "worker": ("model.worker", "run the model worker (msgpack over a unix socket or loopback TCP)"),
     "fill": ("model.fill_cli", "fill a hole: --jsonl IN --out OUT, or FILE --at L:C / --select L1:C1-L2:C2"),
-    "eval": ("model.evaluate", "evaluate a checkpoint (held-out spans, HumanEval-Infilling pass@1)"),
-    "train": ("model.train", "train or continue training the embedded denoiser"),
-    "export": ("model.export", "write a training checkpoint as a shippable fp16 checkpoint (e.g. model/starter)"),
-    "adapt": ("model.adapt", "a pretrained autoregressive model (GGUF or local) + diffusion tokens, to train from"),
-    "corpus": ("model.corpus", "build a training corpus from local source directories"),
-    "prepare": ("model.prepare", "tokenizer + token arrays + syntax spans from a corpus"),
+    "eval": ("model.training.evaluate", "evaluate a checkpoint (held-out spans, HumanEval-Infilling pass@1)"),
+    "train": ("model.training.train", "train or continue training the embedded denoiser"),
+    "export": ("model.training.export", "write a training checkpoint as a shippable fp16 checkpoint (e.g. model/starter)"),
+    "adapt": ("model.training.adapt", "a pretrained autoregressive model (GGUF or local) + diffusion tokens, to train from"),
+    "corpus": ("model.training.corpus", "build a training corpus from local source directories"),
+    "prepare": ("model.training.prepare", "tokenizer + token arrays + syntax spans from a corpus"),
     "bench": ("benchmarks.run", "run the benchmark suite (latency, parallel decoding, cache, typing, scaling, validity, quality)"),
 }
 

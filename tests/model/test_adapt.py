@@ -9,7 +9,7 @@ from transformers import LlamaConfig, LlamaForCausalLM
 from transformers.modeling_utils import PreTrainedModel
 
 from infill.types import FillRequest
-from model import adapt
+from model.training import adapt
 from model.config import SPECIAL_TOKENS, DiffusionConfig
 from model.modeling import load_denoiser, save_denoiser
 from model.text_denoiser import TextDenoiser

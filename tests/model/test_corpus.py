@@ -1,7 +1,7 @@
 import gzip
 import json
 
-from model import corpus
+from model.training import corpus
 
 
 def test_split_rule_is_a_fixed_function_of_content():

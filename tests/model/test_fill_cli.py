@@ -6,7 +6,7 @@ import json
 import pytest
 
 from model import fill_cli
-from model.evaluate import humaneval_pass, load_humaneval, run_program
+from model.training.evaluate import humaneval_pass, load_humaneval, run_program
 
 
 def test_batch_fill_writes_a_completion_per_good_record_and_names_bad_lines(tmp_path, tiny_checkpoint, capsys):
@@ -70,7 +70,7 @@ def test_finish_shapes():
 
 
 def test_eval_score_mode_scores_a_filled_file_without_a_model(tmp_path, capsys):
-    from model import evaluate
+    from model.training import evaluate
 
     rec = {"prompt": "def f(x):\n", "suffix": "    return y\n", "test": "def check(c):\n    assert c(1) == 2\n",
            "entry_point": "f"}
@@ -106,7 +106,7 @@ def test_one_shot_fill_refuses_unreadable_files_clearly(tmp_path, tiny_checkpoin
 
 
 def test_eval_compare_pairs_cases_and_reports_the_difference(tmp_path, capsys):
-    from model import evaluate
+    from model.training import evaluate
 
     def result(model, sims, exact):
         cases = [{"shape": "single-line", "path": f"f{i}.py", "exact": e, "edit_similarity": s}
@@ -153,7 +153,7 @@ def test_eval_compare_pairs_cases_and_reports_the_difference(tmp_path, capsys):
 
 
 def test_score_heldout_records_every_case_for_comparisons(tiny_checkpoint):
-    from model.evaluate import Case, score_heldout
+    from model.training.evaluate import Case, score_heldout
     from model.text_denoiser import TextDenoiser
 
     cases = [Case("single-line", "def f(a):\n    return ", "\n", "a + 1", "python", "x.py"),
@@ -173,7 +173,7 @@ def _python_file(i: int) -> str:
 
 
 def test_heldout_cases_can_leave_out_another_corpus_s_files(tmp_path):
-    from model.evaluate import heldout_cases, heldout_paths
+    from model.training.evaluate import heldout_cases, heldout_paths
 
     def write(name, ids):
         d = tmp_path / name
@@ -197,7 +197,7 @@ def test_heldout_cases_can_leave_out_another_corpus_s_files(tmp_path):
 def test_batch_holes_get_the_engine_s_stop_bias_for_their_shape():
     from infill.canvas import CanvasConfig
     from infill.types import FillResult
-    from model.evaluate import case_stop_bias
+    from model.training.evaluate import case_stop_bias
 
     seen = []
 
@@ -230,7 +230,7 @@ def test_batch_holes_get_the_engine_s_stop_bias_for_their_shape():
 
 
 def test_by_confidence_reports_what_each_floor_keeps():
-    from model.evaluate import by_confidence
+    from model.training.evaluate import by_confidence
 
     records = [{"shape": "single-line", "confidence": c, "edit_similarity": e, "exact": e == 100}
                for c, e in ((0.9, 100.0), (0.6, 80.0), (0.3, 40.0), (0.1, 0.0))]
@@ -244,7 +244,7 @@ def test_by_confidence_reports_what_each_floor_keeps():
 
 
 def test_eval_score_mode_reads_abstention_from_confidence(tmp_path, capsys):
-    from model import evaluate
+    from model.training import evaluate
 
     # the hole's line is not needed (blank passes) in the first task and needed in the second
     spare = {"prompt": "def f(x):\n", "suffix": "    return x + 1\n", "test": "def check(c):\n    assert c(1) == 2\n",
@@ -265,7 +265,7 @@ def test_eval_score_mode_reads_abstention_from_confidence(tmp_path, capsys):
 
 
 def test_eval_scores_and_compares_fill_files_against_the_canonical_solutions(tmp_path, capsys):
-    from model import evaluate
+    from model.training import evaluate
 
     task = {"prompt": "def f(x):\n", "suffix": "    return y\n", "test": "def check(c):\n    assert c(1) == 2\n",
             "entry_point": "f", "canonical_solution": "    y = x + 1\n"}

@@ -1,6 +1,6 @@
 import numpy as np
 
-from model.masking import MaskingConfig, ar_batch, make_batch
+from model.training.masking import MaskingConfig, ar_batch, make_batch
 
 MASK, DELETE = 1, 2
 
@@ -79,7 +79,7 @@ def test_engine_sized_canvases_follow_the_engine_canvas_lengths():
     from infill.canvas import CanvasConfig, canvas_lengths
     from infill.spans import Span
     from model.fill_cli import SHAPE_CANVAS
-    from model.masking import engine_canvas_sizes
+    from model.training.masking import engine_canvas_sizes
 
     sizes = engine_canvas_sizes()
     # every length the engine places for a completion span is among them (base and extra candidates)

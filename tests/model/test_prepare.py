@@ -8,7 +8,7 @@ import json
 import numpy as np
 import pytest
 
-from model import prepare
+from model.training import prepare
 from model.config import DiffusionConfig
 from model.tokenizer import Tokenizer
 

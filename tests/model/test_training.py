@@ -5,9 +5,9 @@ import pytest
 import torch
 from transformers import Qwen2ForCausalLM
 
-from model.masking import MaskingConfig, make_batch
+from model.training.masking import MaskingConfig, make_batch
 from model.modeling import embedded_qwen2_config, load_denoiser, save_denoiser
-from model.train import ar_loss, diffusion_loss
+from model.training.train import ar_loss, diffusion_loss
 from tests.model.conftest import tiny_config
 
 
@@ -103,7 +103,7 @@ def _train_args(tmp_path, tok):
 
 
 def test_training_cli_runs_resumes_and_saves(tmp_path, tiny_checkpoint, tiny_tokenizer):
-    from model import train
+    from model.training import train
 
     args = _train_args(tmp_path, tiny_tokenizer)
     assert train.main(args + ["--out", str(tmp_path / "run"), "--max-steps", "3", "--objective", "ar"]) == 0
@@ -126,7 +126,7 @@ def test_moving_average_of_the_weights_is_saved_and_continued(tmp_path, tiny_tok
 
     from safetensors.torch import load_file
 
-    from model import train
+    from model.training import train
 
     args = _train_args(tmp_path, tiny_tokenizer) + ["--objective", "diffusion", "--ema", "0.5"]
     assert train.main(args + ["--out", str(tmp_path / "a"), "--max-steps", "2", "--ema", "0"]) == 0
@@ -153,7 +153,7 @@ def test_export_writes_fp16_weights_without_optimizer_state(tmp_path, tiny_check
 
     from safetensors import safe_open
 
-    from model.export import main as export_main
+    from model.training.export import main as export_main
 
     src = tmp_path / "run"
     shutil.copytree(tiny_checkpoint, src)
@@ -184,7 +184,7 @@ def _prepared(path, tok, tokens, spans):
 
 
 def test_several_data_directories_are_one_stream_with_spans_moved_along(tmp_path, tiny_tokenizer):
-    from model.train import load_data
+    from model.training.train import load_data
 
     a = _prepared(tmp_path / "a", tiny_tokenizer, [5, 6, 7, 8], [[1, 3]])
     b = _prepared(tmp_path / "b", tiny_tokenizer, [9, 10, 11], [[2, 3], [0, 2]])
@@ -198,7 +198,7 @@ def test_several_data_directories_are_one_stream_with_spans_moved_along(tmp_path
 
 def test_data_directories_with_different_tokenizers_are_refused(tmp_path, tiny_tokenizer):
     from model.tokenizer import Tokenizer, train_tokenizer
-    from model.train import load_data
+    from model.training.train import load_data
     from tests.model.conftest import SAMPLE_CODE
 
     other = Tokenizer(train_tokenizer(SAMPLE_CODE[:2], vocab_size=300, min_frequency=1))
@@ -214,7 +214,7 @@ def test_compiled_training_step_matches_the_eager_one_and_saves_the_same_checkpo
     (Whole runs are not compared: the rate follows the wall clock, and compiling takes seconds.)"""
     from safetensors.torch import load_file
 
-    from model import train
+    from model.training import train
 
     torch.set_num_threads(1)
     tok = tiny_tokenizer

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import torch
 
-from .modeling import CheckpointError, load_denoiser, save_denoiser
+from ..modeling import CheckpointError, load_denoiser, save_denoiser
 
 DTYPES = {"float16": torch.float16, "bfloat16": torch.bfloat16}
 

@@ -2,7 +2,7 @@
 
 Two kinds of rows, mixed by ``MaskingConfig.span_fraction``:
 - *random* (MDLM/LLaDA): sample t ~ U(t_min, 1), mask every token with probability t;
-- *span*: cut a syntax-aligned span (a whole node or rest-of-line, precomputed by ``model.prepare``)
+- *span*: cut a syntax-aligned span (a whole node or rest-of-line, precomputed by ``model.training.prepare``)
   out of the stream, put it on a canvas followed by ``delete`` tokens (the model learns where a
   span ends: variable-length middle), and mask canvas positions with probability t. The canvas
   is the span plus 0..``max_extra_delete`` deletes, or (a ``engine_canvas_fraction`` of canvases)
@@ -39,7 +39,7 @@ def engine_canvas_sizes() -> tuple[int, ...]:
     and by the batch fill CLI's shapes (``model.fill_cli.SHAPE_CANVAS``, e.g. 96 for a few lines)."""
     from infill.canvas import completion_canvas_sizes
 
-    from .fill_cli import SHAPE_CANVAS
+    from ..fill_cli import SHAPE_CANVAS
 
     return tuple(sorted(set(completion_canvas_sizes()) | set(SHAPE_CANVAS.values())))
 

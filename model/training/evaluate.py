@@ -30,9 +30,9 @@ from infill import syntax
 from infill.canvas import CanvasConfig
 from infill.types import FillRequest
 
-from .config import DTYPE_NAMES
+from ..config import DTYPE_NAMES
 from .corpus import read_corpus
-from .fill_cli import SHAPE_CANVAS, BatchOptions, fill_records, finish
+from ..fill_cli import SHAPE_CANVAS, BatchOptions, fill_records, finish
 
 EXPRESSION_TYPES = ("call", "binary_operator", "comparison_operator", "boolean_operator", "subscript",
                     "attribute", "call_expression", "binary_expression", "member_expression",
@@ -412,9 +412,9 @@ def main(argv: list[str] | None = None) -> int:
             Path(args.out).write_text(json.dumps(result) + "\n")
         return 0
 
-    from .hub import resolve_model
-    from .sampler import SamplerOptions
-    from .text_denoiser import DenoiserOptions, TextDenoiser, default_model_path
+    from ..hub import resolve_model
+    from ..sampler import SamplerOptions
+    from ..text_denoiser import DenoiserOptions, TextDenoiser, default_model_path
 
     path = resolve_model(args.model) if args.model else default_model_path()
     sampler = SamplerOptions(steps=args.steps, threshold=args.threshold, speculate=args.speculate)

@@ -18,9 +18,9 @@ import numpy as np
 
 from infill import syntax
 
-from .config import SPECIAL_TOKENS, DiffusionConfig
+from ..config import SPECIAL_TOKENS, DiffusionConfig
 from .corpus import read_corpus
-from .tokenizer import Tokenizer, train_tokenizer
+from ..tokenizer import Tokenizer, train_tokenizer
 
 MAX_SPAN_TOKENS = 96
 TOKEN_DTYPE = np.uint16  # token arrays: half the memory of int32, so every vocabulary must fit
@@ -63,7 +63,7 @@ def syntax_spans(text: str, language: str, offsets: list[tuple[int, int]]) -> li
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m model.prepare", description=__doc__)
+    ap = argparse.ArgumentParser(prog="python -m model.training.prepare", description=__doc__)
     ap.add_argument("--corpus", default="data/corpus")
     ap.add_argument("--out", default="data/prepared")
     ap.add_argument("--tokenizer", default=None, help="reuse an existing tokenizer.json directory")

@@ -2,7 +2,7 @@
 
 ``--objective ar``: next-token loss with a causal mask (fast to learn per unit of compute).
 ``--objective diffusion``: MDLM/LLaDA loss with a full mask, mixed with syntax-span canvases
-(``model.masking``). With the logit shift (Dream/DiffuLLaMA) the AR head is reused unchanged: the
+(``model.training.masking``). With the logit shift (Dream/DiffuLLaMA) the AR head is reused unchanged: the
 hidden state at i-1 predicts the masked token at i.
 
 Resumable (``--resume DIR`` restores weights, optimizer and counters), saves every
@@ -34,10 +34,10 @@ import torch
 import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
 
-from .config import DiffusionConfig
+from ..config import DiffusionConfig
 from .masking import MaskingConfig, ar_batch, make_batch
-from .modeling import causal_mask, count_parameters, embedded_qwen2_config, full_mask, pick_dtype, save_denoiser
-from .tokenizer import TOKENIZER_FILE, Tokenizer
+from ..modeling import causal_mask, count_parameters, embedded_qwen2_config, full_mask, pick_dtype, save_denoiser
+from ..tokenizer import TOKENIZER_FILE, Tokenizer
 
 from transformers import AutoModelForCausalLM, Qwen2ForCausalLM
 
@@ -72,7 +72,7 @@ def ar_loss(model, windows: np.ndarray, device, body=None) -> torch.Tensor:
 
 
 def sorted_spans(spans: np.ndarray) -> np.ndarray:
-    """Span rows ordered by start (``model.masking`` finds the spans inside a window by binary search)."""
+    """Span rows ordered by start (``model.training.masking`` finds the spans inside a window by binary search)."""
     return spans[np.argsort(spans[:, 0], kind="stable")] if len(spans) else spans
 
 

@@ -30,10 +30,10 @@ import torch
 from tokenizers import AddedToken
 from tokenizers import Tokenizer as HFTokenizer
 
-from .config import SPECIAL_TOKENS, DiffusionConfig
-from .modeling import DTYPES, CheckpointError, check_checkpoint_dir, count_parameters, save_denoiser
+from ..config import SPECIAL_TOKENS, DiffusionConfig
+from ..modeling import DTYPES, CheckpointError, check_checkpoint_dir, count_parameters, save_denoiser
 from .prepare import TOKEN_ID_LIMIT
-from .tokenizer import TOKENIZER_FILE, Tokenizer
+from ..tokenizer import TOKENIZER_FILE, Tokenizer
 
 
 

@@ -39,7 +39,8 @@
 --- - `worker.address` (`"unix:/path"` | `"tcp:HOST:PORT"`), `worker.token` (string)
 ---
 --- The plugin in this directory (`require('infill').setup()`) adds ghost text on
---- Neovim 0.11, accept keys, `:InfillRewrite`, `:InfillFillMiddle` and `:checkhealth infill`.
+--- Neovim 0.11, accept keys, `:InfillRewrite`, `:InfillFillMiddle`, `:checkhealth infill` and
+--- `require('infill').status()` (the server's `infill/status` notification, for a statusline).
 
 ---@type vim.lsp.Config
 return {

@@ -1,8 +1,32 @@
---- :checkhealth infill — Neovim version, server executable, configuration, attached clients.
+--- :checkhealth infill — Neovim version, server executable, configuration, attached clients and
+--- the server's last `infill/status`.
 
 local config = require('infill.config')
 
 local M = {}
+
+--- The server's last `infill/status` (state, its message, the counters) as one health line.
+---@param status infill.Status?
+local function report_status(h, status)
+  if not status then
+    h.info('the server has sent no infill/status yet')
+    return
+  end
+  local line = ('server state: %s%s (%d served, %d empty, %d cut by the latency budget)'):format(
+    status.state,
+    status.message ~= '' and (' - ' .. status.message) or '',
+    status.served,
+    status.empty,
+    status.cut
+  )
+  if status.state == 'error' then
+    h.warn(line, { 'see the log at ' .. vim.lsp.get_log_path() })
+  elseif status.cut > 0 then
+    h.info(line .. '; settings.completion.latencyBudgetMs gives each request more time')
+  else
+    h.ok(line)
+  end
+end
 
 function M.check()
   local h = vim.health
@@ -66,6 +90,7 @@ function M.check()
         h.warn('server does not offer command ' .. name)
       end
     end
+    report_status(h, require('infill.status').by_client[client.id])
   end
   local stats = require('infill.ghost').stats
   h.info(

@@ -2,9 +2,11 @@
 ---
 --- `require('infill').setup(opts)` configures the `infill` LSP server (from `lsp/infill.lua`),
 --- enables it, and on attach adds ghost text (our renderer on 0.11, vim.lsp.inline_completion on
---- 0.12+), accept keys and the buffer-local commands :InfillRewrite / :InfillFillMiddle.
+--- 0.12+), accept keys and the buffer-local commands :InfillRewrite / :InfillFillMiddle; the
+--- server's `infill/status` notifications feed `require('infill').status()` for a statusline.
 
 local config = require('infill.config')
+local status = require('infill.status')
 
 local api = vim.api
 local M = {}
@@ -71,6 +73,7 @@ function M.lsp_overrides(cfg)
   local o = {
     init_options = vim.deepcopy(cfg.settings),
     settings = { infill = vim.deepcopy(cfg.settings) },
+    handlers = { [status.METHOD] = status.handler },
   }
   if cfg.cmd then
     o.cmd = cfg.cmd
@@ -79,6 +82,16 @@ function M.lsp_overrides(cfg)
     o.filetypes = cfg.filetypes
   end
   return o
+end
+
+--- Short statusline text of the infill server attached to `bufnr` (default: the current buffer):
+--- "infill: loading 42%", "infill: ready", "infill: busy", "infill: cut x3", "infill: restarting",
+--- "infill: error"; "" where no infill server is attached. The last notification's params are
+--- `require('infill.status').get(bufnr)`.
+---@param bufnr? integer
+---@return string
+function M.status(bufnr)
+  return status.statusline(bufnr)
 end
 
 --- Configure and (by default) enable the infill language server. Errors name a bad option.

@@ -25,7 +25,7 @@ import {
   serverCommand,
   serverOptions,
 } from './settings';
-import { ClientState, ProgressValue, StatusModel } from './status';
+import { ClientState, ProgressValue, SERVER_STATUS_METHOD, StatusModel, parseServerStatus } from './status';
 
 const SECTION = 'infill';
 
@@ -70,7 +70,11 @@ class InfillExtension implements vscode.Disposable {
     // Also names the state for screen readers (and for the end-to-end test's selector).
     this.statusItem.accessibilityInformation = { label: `Infill: ${view.kind}`, role: 'button' };
     this.statusItem.backgroundColor =
-      view.kind === 'error' ? new vscode.ThemeColor('statusBarItem.errorBackground') : undefined;
+      view.kind === 'error'
+        ? new vscode.ThemeColor('statusBarItem.errorBackground')
+        : view.kind === 'cut'
+          ? new vscode.ThemeColor('statusBarItem.warningBackground')
+          : undefined;
   }
 
   async start(): Promise<void> {
@@ -93,6 +97,16 @@ class InfillExtension implements vscode.Disposable {
       },
     };
     const client = new LanguageClient('infill', 'Diffusion Infill', server, options);
+    // Registered before start(): the client installs it on the connection it opens.
+    client.onNotification(SERVER_STATUS_METHOD, (params: unknown) => {
+      const status = parseServerStatus(params);
+      if (typeof status === 'string') {
+        this.output.warn(`Ignored an ${SERVER_STATUS_METHOD} notification: ${status}`);
+        return;
+      }
+      this.status.serverStatus(status);
+      this.render();
+    });
     client.onDidChangeState((event) => {
       this.status.clientState(STATES[event.newState]);
       this.render();

@@ -31,7 +31,7 @@ from tokenizers.models import BPE
 from transformers import LlamaConfig, PretrainedConfig, Qwen2Config
 
 from .config import DiffusionConfig
-from .modeling import CheckpointError
+from .errors import CheckpointError
 from .tokenizer import TOKENIZER_FILE, Tokenizer
 
 log = logging.getLogger(__name__)

@@ -16,7 +16,9 @@ from pathlib import Path
 import torch
 from transformers import AutoConfig, AutoModelForCausalLM, Qwen2Config, Qwen2ForCausalLM
 
+from . import families, hub
 from .config import DIFFUSION_CONFIG, DTYPE_NAMES, DiffusionConfig
+from .errors import CheckpointError  # noqa: F401  (raised here; importers of model.modeling use it)
 from .tokenizer import TOKENIZER_FILE, Tokenizer
 
 log = logging.getLogger(__name__)
@@ -29,10 +31,6 @@ ALLOWED_FILES = {
     "chat_template.jinja", "train_state.safetensors", ".gitattributes",
 }
 ALLOWED_SUFFIXES = (".safetensors", ".md", ".py", ".txt")  # shards; docs; custom code is never executed
-
-
-class CheckpointError(ValueError):
-    """A checkpoint directory that cannot or must not be loaded."""
 
 
 @dataclass
@@ -134,8 +132,6 @@ def load_denoiser(path: str | Path, device: str = "auto", dtype: str | torch.dty
     DiffuCoder, Open-dCoder, LLaDA) onto a stock class; both kinds then load the same way. A hub id
     (``owner/name``) that is not a local directory is looked up in the local HF cache (model/hub.py).
     """
-    from . import families, hub
-
     path = Path(path)
     if not path.is_dir() and hub.is_hub_id(str(path)):
         path = hub.resolve_model(str(path))

@@ -150,6 +150,8 @@ def test_inline_suggestion_in_vscode(tools: Toolchain, tmp_path: Path):
     assert "Received notification '$/progress'" in ext_log, context
     assert result["statusKinds"][-1] == "ready" and "error" not in result["statusKinds"], context
     assert "Infill" in result["statusText"], context
+    # The item's tooltip (VS Code draws it as a hover) is read back at ready.
+    assert (result["statusTooltip"] or "").startswith("Infill:"), context
     # One line of ghost text (the span is single-line) may come back from the DOM in several pieces
     # when VS Code draws it in parts: join them.
     ghost = result["ghostText"].replace("\u00a0", " ").replace("\n", "")

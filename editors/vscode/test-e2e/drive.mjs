@@ -42,6 +42,24 @@ async function statusText() {
   return items.map((t) => t.trim()).find((t) => /Infill/.test(t)) ?? null;
 }
 
+/** The status bar item's tooltip: its title attribute, or the hover VS Code draws for it. */
+async function statusTooltip() {
+  const item = page.locator('[aria-label^="Infill: "]').first();
+  const title = await item.getAttribute('title').catch(() => null);
+  if (title) return title;
+  await item.hover();
+  const hover = page.locator('.workbench-hover, .monaco-hover').filter({ hasText: 'Infill' }).first();
+  try {
+    await hover.waitFor({ timeout: 5000 });
+    return (await hover.innerText()).trim();
+  } catch {
+    return null;
+  } finally {
+    await page.mouse.move(600, 400);
+    await page.keyboard.press('Escape');
+  }
+}
+
 try {
   step('open workbench');
   await page.goto(`${opts.url}/?folder=${encodeURIComponent(opts.folder)}`);
@@ -72,9 +90,9 @@ try {
     await page.waitForTimeout(100);
   }
   result.statusText = await statusText();
+  result.statusTooltip = await statusTooltip();
   if (opts.expectStatus) {
     // Only the status bar is under test (e.g. the error shown when the server cannot start).
-    result.statusTooltip = await page.locator('[aria-label^="Infill: "]').first().getAttribute('title').catch(() => null);
     if (opts.screenshot) await page.screenshot({ path: opts.screenshot });
     step('done');
     await browser.close();

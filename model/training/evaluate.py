@@ -6,7 +6,11 @@ node covering 2-6 whole lines) and ``expression`` (a one-line expression/call no
 exact match (trailing whitespace ignored) and edit similarity.
 (b) HumanEval-Infilling: ``prompt + completion + suffix + test + check(entry_point)`` runs in a
 fresh process with a timeout; pass@1 with one greedy sample per task. The hole's true length is
-not given to the model (``--oracle-length`` reports that setting separately, labelled).
+not given to the model.
+
+``--oracle-length`` also fills every case with its true length: a canvas of exactly as many mask
+tokens as the reference has, the stop token never committed. Printed beside the default run, paired
+per case (oracle - default, with the standard error): how much of the gap is where to stop.
 """
 
 from __future__ import annotations
@@ -168,18 +172,34 @@ def edit_similarity(a: str, b: str) -> float:
     return difflib.SequenceMatcher(None, a, b, autojunk=False).ratio()
 
 
+# With the true length the canvas needs no stop: this bias keeps the stop token from being committed
+# (finite, as the sampler requires).
+ORACLE_STOP_BIAS = -1e4
+
+
+def oracle_canvas(tokenizer, reference: str) -> int:
+    """The true span length in tokens: the canvas an oracle-length fill gets."""
+    return max(1, len(tokenizer.encode(reference)))
+
+
 def score_heldout(denoiser, cases: list[Case], batch_size: int = 8, sampler=None,
-                  records: list[dict] | None = None, stop_bias: float | None = None) -> dict:
+                  records: list[dict] | None = None, stop_bias: float | None = None,
+                  oracle_length: bool = False) -> dict:
     """Exact match / edit similarity / model calls per shape; with ``records``, one entry per case
     is appended there (shape, path, exact, edit similarity, the output and the reference's length) for
     paired comparisons (``--compare``) and for reading what a checkpoint wrote. ``stop_bias``
-    replaces the engine's per-kind setting (``case_stop_bias``) for every case."""
+    replaces the engine's per-kind setting (``case_stop_bias``) for every case. ``oracle_length``:
+    each canvas is the reference's length in tokens and the stop is never committed."""
     per: dict[str, dict] = {}
     for i in range(0, len(cases), batch_size):
         chunk = cases[i:i + batch_size]
-        reqs = [FillRequest(c.prefix, c.suffix, CASE_CANVAS[c.shape], c.language, CASE_SHAPE[c.shape] == "line",
-                            stop_bias=case_stop_bias(c.shape) if stop_bias is None else stop_bias)
-                for c in chunk]
+        if oracle_length:
+            reqs = [FillRequest(c.prefix, c.suffix, oracle_canvas(denoiser.tokenizer, c.reference), c.language,
+                                CASE_SHAPE[c.shape] == "line", stop_bias=ORACLE_STOP_BIAS) for c in chunk]
+        else:
+            reqs = [FillRequest(c.prefix, c.suffix, CASE_CANVAS[c.shape], c.language, CASE_SHAPE[c.shape] == "line",
+                                stop_bias=case_stop_bias(c.shape) if stop_bias is None else stop_bias)
+                    for c in chunk]
         results = denoiser.fill(reqs, sampler=sampler) if sampler is not None else denoiser.fill(reqs)
         for c, res in zip(chunk, results):
             text, n_calls, n_tok = res.text, res.model_calls, res.tokens
@@ -323,6 +343,45 @@ def compare(a: dict, b: dict) -> dict:
     return out
 
 
+ORACLE_METRICS = (("pass@1", "passed"), ("exact match", "exact"), ("edit similarity", "edit_similarity"))
+
+
+def oracle_gap(default: list[dict], oracle: list[dict]) -> dict:
+    """Per shape (a held-out shape or a HumanEval set): each metric's mean over the default fills
+    and over the oracle-length fills of the same cases, and their paired difference (oracle -
+    default) with its standard error, in percentage points. Records carry ``shape``, ``path``,
+    ``exact`` and ``edit_similarity`` (0-100), and ``passed`` where the case has tests (pass@1).
+    Raises ValueError when the two lists hold different cases."""
+    if [(r["shape"], r["path"]) for r in default] != [(r["shape"], r["path"]) for r in oracle]:
+        raise ValueError("the default and oracle-length records hold different cases")
+    out: dict[str, dict] = {}
+    for shape in dict.fromkeys(r["shape"] for r in default):
+        pairs = [(a, b) for a, b in zip(default, oracle) if a["shape"] == shape]
+        row: dict = {"n": len(pairs)}
+        for name, key in ORACLE_METRICS:
+            if not all(key in a and key in b for a, b in pairs):
+                continue
+            scale = 1.0 if key == "edit_similarity" else 100.0  # booleans as percentages
+            xs = [scale * float(a[key]) for a, _ in pairs]
+            ys = [scale * float(b[key]) for _, b in pairs]
+            diff, se = mean_and_standard_error([y - x for x, y in zip(xs, ys)])
+            row[name] = {"default": round(statistics.fmean(xs), 2), "oracle": round(statistics.fmean(ys), 2),
+                         "diff": round(diff, 2), "standard_error": round(se, 2)}
+        out[shape] = row
+    return out
+
+
+def print_oracle_gap(table: dict) -> None:
+    print("oracle length (canvas = the reference's tokens, no stop) beside the default, paired per case")
+    print(f"{'shape / set':<24}{'n':>6}  {'metric':<16}{'default':>9}{'oracle':>9}{'oracle-default':>16}{'+/- SE':>8}")
+    for shape, row in table.items():
+        for name, _ in ORACLE_METRICS:
+            if name in row:
+                m = row[name]
+                print(f"{shape:<24}{row['n']:>6}  {name:<16}{m['default']:>9.2f}{m['oracle']:>9.2f}"
+                      f"{m['diff']:>16.2f}{m['standard_error']:>8.2f}")
+
+
 def _print_compare(a_path: str, b_path: str) -> int:
     try:
         a, b = (read_results(p) for p in (a_path, b_path))
@@ -356,7 +415,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--exclude-heldout", metavar="CORPUS", default=None,
                     help="skip the files of this corpus's held-out split: a development set of held-out files "
                          "that the evaluation (--corpus data/corpus) never sees, for tuning settings")
-    ap.add_argument("--oracle-length", action="store_true", help="also report pass@1 with the true hole length")
+    ap.add_argument("--oracle-length", action="store_true",
+                    help="also fill every held-out case and HumanEval task with its true length in tokens (no stop) "
+                         "and print pass@1, exact match and edit similarity beside the default run, paired")
     ap.add_argument("--threshold", type=float, default=0.9)
     ap.add_argument("--steps", type=int, default=0)
     ap.add_argument("--speculate", type=int, default=0,
@@ -440,6 +501,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{'held-out shape':<16}{'n':>6}{'exact %':>10}{'edit sim %':>12}{'tok/call':>10}")
         for shape, d in results["heldout"].items():
             print(f"{shape:<16}{d['n']:>6}{d['exact_match']:>10.2f}{d['edit_similarity']:>12.2f}{d['tokens_per_call']:>10.2f}")
+        if args.oracle_length:
+            results["heldout_cases_oracle"] = []
+            score_heldout(den, cases, records=results["heldout_cases_oracle"], oracle_length=True)
         results["by_confidence"] = by_confidence(results["heldout_cases"])
         print("fills kept at a confidence floor (infill.minConfidence): % kept, edit sim % of the kept")
         print(f"{'held-out shape':<16}{'rank corr':>10}" + "".join(f"{'>= ' + str(t):>16}" for t in CONFIDENCE_FLOORS))
@@ -456,12 +520,23 @@ def main(argv: list[str] | None = None) -> int:
         for name in [s for s in args.sets.split(",") if s]:
             recs = load_humaneval(he_dir, name, args.limit)
             for oracle in ((False, True) if args.oracle_length else (False,)):
-                done = fill_records(den, recs, BatchOptions(oracle_length=oracle, stop_bias=args.stop_bias))
-                p = humaneval_pass(done)
+                bias = ORACLE_STOP_BIAS if oracle else args.stop_bias
+                done = fill_records(den, recs, BatchOptions(oracle_length=oracle, stop_bias=bias))
+                passed = humaneval_passed(done)
+                p = 100.0 * sum(passed) / max(1, len(passed))
                 label = "oracle length" if oracle else "no oracle length"
                 results["humaneval"][f"{name}{'/oracle' if oracle else ''}"] = {"n": len(done), "pass@1": round(p, 2),
                                                                                "setting": label}
                 print(f"{name:<22}{len(done):>6}{p:>10.2f}  {label}")
+                if args.oracle_length:
+                    cases_he = [{**c, "shape": f"humaneval {name}", "passed": ok}
+                                for c, ok in zip(fill_cases(done), passed)]
+                    results.setdefault("humaneval_cases_oracle" if oracle else "humaneval_cases", []).extend(cases_he)
+    if args.oracle_length:
+        default = results.get("heldout_cases", []) + results.get("humaneval_cases", [])
+        oracle = results.get("heldout_cases_oracle", []) + results.get("humaneval_cases_oracle", [])
+        results["oracle_gap"] = oracle_gap(default, oracle)
+        print_oracle_gap(results["oracle_gap"])
     results["seconds"] = round(time.time() - t0, 1)
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)

@@ -2,7 +2,7 @@
 
 Casts the weights to fp16 (or bf16), drops the optimizer state (``train_state.safetensors``) and
 keeps the tokenizer, the diffusion settings and ``training.json`` (how the weights were trained).
-This is how ``model/starter/`` is made from ``runs/...``.
+This is how ``model/starter/`` is made from the ``--out`` of ``infill train``.
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ def export(src: str | Path, dst: str | Path, dtype: str = "float16") -> Path:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="infill export", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("src", help="training checkpoint directory (e.g. runs/train)")
+    ap.add_argument("src", help="training checkpoint directory (the --out of infill train)")
     ap.add_argument("dst", help="where to write the shippable checkpoint (e.g. model/starter); replaced")
     ap.add_argument("--dtype", choices=sorted(DTYPES), default="float16")
     args = ap.parse_args(argv)

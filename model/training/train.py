@@ -14,6 +14,12 @@ fp32) and saves it with every save as a checkpoint of its own, ``OUT/ema`` (held
 beside the weights'): an average over the last ~1/(1 - DECAY) steps, which smooths what a high
 learning rate leaves noisy, at no training cost. ``--resume`` continues the average when the
 directory has one. ``infill export OUT/ema DST`` ships it.
+
+``--preset NAME`` takes its defaults from a preset (``PRESETS``; explicit flags override them).
+``gpu-lease`` trains from scratch on a GPU for a fixed lease: AR first, then diffusion, in bf16 and
+compiled, at the largest batch that fits (``--batch-size 0`` probes it), saving every few minutes,
+stopping early enough that the final save, ``infill export`` into ``OUT/export`` and the report
+(``OUT/report.json`` and ``OUT/report.md``: tokens, throughput, held-out loss curve) fit the budget.
 """
 
 from __future__ import annotations
@@ -25,9 +31,12 @@ import dataclasses
 import json
 import math
 import os
+import platform
 import shutil
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
@@ -156,6 +165,105 @@ def evaluate(model, objective, tokens, spans, dcfg, mcfg, device, batches: int =
     return total / batches
 
 
+@dataclass(frozen=True)
+class GpuLease:
+    """``--preset gpu-lease``: one GPU for a fixed number of minutes, from scratch to a shippable
+    checkpoint. Each field is the default of the ``infill train`` flag of the same name."""
+
+    objective: str = "diffusion"
+    ar_fraction: float = 0.3  # the first 30 % of the run next-token, the rest diffusion (AR -> diffusion route)
+    hidden: int = 512  # 8 x 512: 28.2 M parameters, 56 MB of fp16 weights (under max_weights_mb)
+    layers: int = 8
+    heads: int = 8
+    kv_heads: int = 2
+    intermediate: int = 1536
+    seq_len: int = 512
+    batch_size: int = 0  # the largest that fits, probed
+    max_batch_size: int = 512
+    lr: float = 1e-3
+    max_holes: int = 16
+    engine_canvas_fraction: float = 0.5
+    bf16: str = "on"
+    compile: bool = True
+    save_minutes: float = 3.0
+    on_time: bool = True
+    export: bool = True
+    report: bool = True
+    max_weights_mb: float = 64.0
+
+
+PRESETS = {"gpu-lease": GpuLease}
+
+
+def apply_preset(ap: argparse.ArgumentParser, name: str) -> None:
+    """Make a preset's fields the parser's defaults (flags given on the command line still win)."""
+    fields = dataclasses.asdict(PRESETS[name]())
+    dests = {a.dest for a in ap._actions}
+    unknown = set(fields) - dests
+    assert not unknown, f"preset {name} sets options infill train does not have: {sorted(unknown)}"
+    ap.set_defaults(**fields)
+
+
+def probe_batch_size(fits: Callable[[int], bool], start: int, limit: int) -> int:
+    """The largest batch, doubling from ``start`` up to ``limit`` (the last one tried is ``limit``
+    itself), for which ``fits(batch)`` is true. Raises ValueError when ``start`` does not fit."""
+    if not 1 <= start <= limit:
+        raise ValueError(f"batch probe: need 1 <= start ({start}) <= limit ({limit})")
+    best, b = 0, start
+    while True:
+        if not fits(b):
+            break
+        best = b
+        if b == limit:
+            break
+        b = min(2 * b, limit)
+    if best == 0:
+        raise ValueError(f"batch probe: a batch of {start} rows does not fit")
+    return best
+
+
+def step_fits(step: Callable[[int], torch.Tensor], model, device, memory_fraction: float = 0.85) -> Callable[[int], bool]:
+    """``fits`` for ``probe_batch_size``: one forward and backward of ``step(batch)`` (gradients
+    dropped, weights untouched) runs, and on a GPU its peak stays under ``memory_fraction`` of the
+    device's memory (room for the optimizer state and the compiled graph)."""
+    def fits(batch: int) -> bool:
+        if device.type == "cuda":
+            torch.cuda.empty_cache()
+            torch.cuda.reset_peak_memory_stats(device)
+        try:
+            step(batch).backward()
+            ok = True
+            if device.type == "cuda":
+                ok = torch.cuda.max_memory_allocated(device) <= memory_fraction * torch.cuda.get_device_properties(device).total_memory
+        except torch.OutOfMemoryError:
+            ok = False
+        model.zero_grad(set_to_none=True)
+        return ok
+    return fits
+
+
+REPORT_JSON, REPORT_MD = "report.json", "report.md"
+
+
+def write_report(out: Path, report: dict) -> None:
+    """``OUT/report.json`` and a short ``OUT/report.md`` of one run: tokens, throughput, held-out loss curve."""
+    out.mkdir(parents=True, exist_ok=True)
+    (out / REPORT_JSON).write_text(json.dumps(report, indent=2) + "\n")
+    r = report
+    lines = [f"# infill train: {r['params'] / 1e6:.2f} M parameters on {r['device_name']}", "",
+             f"- shape: {r['layers']} layers, hidden {r['hidden']}, {r['heads']} heads ({r['kv_heads']} key/value), "
+             f"MLP {r['intermediate']}; {r['fp16_mb']:.1f} MB of fp16 weights",
+             f"- batch {r['batch_size']} x {r['seq_len']} tokens{' (probed)' if r['batch_probed'] else ''}, "
+             f"bf16 autocast {'on' if r['bf16'] else 'off'}, {'compiled' if r['compiled'] else 'eager'}",
+             f"- {r['tokens_run']:,} tokens in {r['steps']:,} steps; {r['tokens_per_second']:,.0f} tokens/s over the "
+             f"training steps, {r['tokens_per_wall_second']:,.0f} over the whole run",
+             f"- wall time {r['wall_seconds']:.0f} s of a {r['budget_seconds']:.0f} s budget"
+             + (f"; exported to {r['export']}" if r.get("export") else ""),
+             "", "| tokens seen | objective | held-out loss |", "|---:|---|---:|"]
+    lines += [f"| {h['tokens_seen']:,} | {h['objective']} | {h['heldout_loss']:.4f} |" for h in r["heldout"]]
+    (out / REPORT_MD).write_text("\n".join(lines) + "\n")
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="infill train", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -168,7 +276,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--objective", choices=("ar", "diffusion"), default="diffusion")
     ap.add_argument("--budget-minutes", type=float, default=60.0, help="wall-clock budget; LR schedule follows it")
     ap.add_argument("--save-minutes", type=float, default=5.0)
-    ap.add_argument("--batch-size", type=int, default=8)
+    ap.add_argument("--batch-size", type=int, default=8,
+                    help="rows per step; 0: the largest that fits, doubling from 8 up to --max-batch-size (on a GPU: "
+                         "until one step's peak memory passes 85 %% of the device's)")
+    ap.add_argument("--max-batch-size", type=int, default=512, help="the most rows the --batch-size 0 probe tries")
     ap.add_argument("--seq-len", type=int, default=512)
     ap.add_argument("--lr", type=float, default=2e-3)
     ap.add_argument("--warmup-frac", type=float, default=0.03)
@@ -193,12 +304,36 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--ema", type=float, default=0.0,
                     help="also keep a moving average of the weights with this decay per step (e.g. 0.999), "
                          "saved as OUT/ema (0: off)")
-    ap.add_argument("--compile", action="store_true",
+    ap.add_argument("--compile", action=argparse.BooleanOptionalAction, default=False,
                     help="run the training forward and backward through torch.compile (needs a C++ compiler on a "
                          "CPU; the first steps wait for it): 1.3-1.4x the tokens/s on this project's CPU")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--max-steps", type=int, default=0, help="stop after this many steps (0: budget only)")
+    ap.add_argument("--max-steps", type=int, default=0,
+                    help="stop after this many steps (0: budget only); the learning rate then follows whichever of "
+                         "steps and wall clock is further along")
+    ap.add_argument("--ar-fraction", type=float, default=0.0,
+                    help="train the first this share of the run with the AR objective, then --objective (0: off)")
+    ap.add_argument("--on-time", action=argparse.BooleanOptionalAction, default=False,
+                    help="count the budget from launch and stop training early enough that the final save, the "
+                         "export and the report fit in it (saves once at the start to time a save)")
+    ap.add_argument("--export", action=argparse.BooleanOptionalAction, default=False,
+                    help="at the end, write the shippable fp16 checkpoint to OUT/export (`infill export`)")
+    ap.add_argument("--report", action=argparse.BooleanOptionalAction, default=False,
+                    help="at the end, write OUT/report.json and OUT/report.md (tokens, throughput, held-out loss curve)")
+    ap.add_argument("--max-weights-mb", type=float, default=0.0,
+                    help="refuse a model whose fp16 weights would be larger than this (0: any size)")
+    ap.add_argument("--preset", choices=sorted(PRESETS), default=None,
+                    help="take the defaults of a preset (explicit flags override them); gpu-lease: "
+                         + ", ".join(f"--{k.replace('_', '-')} {v}" for k, v in dataclasses.asdict(GpuLease()).items()))
+    launched = time.time()
+    known, _ = ap.parse_known_args(argv)
+    if known.preset:
+        apply_preset(ap, known.preset)
     args = ap.parse_args(argv)
+    if not 0.0 <= args.ar_fraction < 1.0:
+        raise SystemExit("infill train: --ar-fraction must be in [0, 1)")
+    if args.batch_size < 0 or args.max_batch_size < 1:
+        raise SystemExit("infill train: --batch-size must be >= 0 and --max-batch-size >= 1")
 
     torch.manual_seed(args.seed)
     torch.set_num_threads(args.threads)
@@ -221,6 +356,10 @@ def main(argv: list[str] | None = None) -> int:
             tok.vocab_size, args.hidden, args.layers, args.heads, args.kv_heads, args.intermediate,
             max_position=dcfg.max_position))
         meta = {}
+    fp16_mb = 2 * count_parameters(model) / 1e6
+    if args.max_weights_mb and fp16_mb > args.max_weights_mb:
+        raise SystemExit(f"infill train: the model's fp16 weights would be {fp16_mb:.1f} MB, over "
+                         f"--max-weights-mb {args.max_weights_mb:g}")
     model.to(device).train()
     history = meta.get("history", [])
     tokens_seen = int(meta.get("tokens_seen", 0))
@@ -249,37 +388,69 @@ def main(argv: list[str] | None = None) -> int:
     autocast = contextlib.nullcontext()
     if args.bf16 == "on" or (args.bf16 == "auto" and pick_dtype(device, "auto") == torch.bfloat16):
         autocast = torch.autocast(device.type, dtype=torch.bfloat16)
+    bf16 = not isinstance(autocast, contextlib.nullcontext)
     if device.type == "cuda":
         torch.backends.cuda.matmul.allow_tf32 = True
+
+    def loss_of(objective: str, batch_size: int, batch_rng, body=None) -> torch.Tensor:
+        with autocast:
+            if objective == "ar":
+                return ar_loss(model, ar_batch(tokens, batch_size, batch_rng, args.seq_len), device, body)
+            b = make_batch(tokens, spans, batch_size, batch_rng, mcfg, dcfg.mask_id, dcfg.delete_id)
+            return diffusion_loss(model, b, dcfg.shift, device, body)
+
+    batch_size = args.batch_size
+    if batch_size == 0:  # every objective the run trains must fit (AR scores every position: the larger logits)
+        objectives = {args.objective} | ({"ar"} if args.ar_fraction else set())
+        probe_rng = np.random.default_rng(args.seed + 1)  # the training batches' order stays the seed's
+        fits = [step_fits(lambda b, o=o: loss_of(o, b, probe_rng), model, device) for o in sorted(objectives)]
+        start = min(8, args.max_batch_size)
+        batch_size = probe_batch_size(lambda b: all(f(b) for f in fits), start, args.max_batch_size)
+        print(f"train: batch probe chose {batch_size} rows (tried up to {args.max_batch_size})", flush=True)
     # the training step's forward through torch.compile (fixed shapes: one graph); the held-out loss stays eager
     body = torch.compile(model.model, dynamic=False) if args.compile else None
-    print(f"train: {count_parameters(model) / 1e6:.2f}M params, objective={args.objective}, "
-          f"{len(tokens):,} train tokens, device={device}, threads={args.threads}, "
-          f"bf16 autocast {'off' if isinstance(autocast, contextlib.nullcontext) else 'on'}"
-          f"{', compiled' if body is not None else ''}", flush=True)
+    print(f"train: {count_parameters(model) / 1e6:.2f}M params, objective="
+          f"{'ar then ' if args.ar_fraction else ''}{args.objective}, "
+          f"{len(tokens):,} train tokens, device={device}, threads={args.threads}, batch {batch_size}, "
+          f"bf16 autocast {'on' if bf16 else 'off'}{', compiled' if body is not None else ''}", flush=True)
     budget = args.budget_minutes * 60
-    t0 = time.time()
-    last_save = t0
-    last_print = t0
+    t0 = launched if args.on_time else time.time()
+    last_save = -math.inf if args.on_time else t0  # an on-time run saves at once: the save's cost sets the reserve
+    last_print = time.time()
+    save_cost = 0.0  # seconds of the last save (evaluation and writing)
+    step_seconds, train_seconds = 0.0, 0.0  # the last training step's seconds; all of them
     step = 0
     run_tokens = 0
+    run_history: list[dict] = []
     out = Path(args.out)
-    phase = {"objective": args.objective, "start_tokens": tokens_seen, "lr": args.lr, "batch": args.batch_size,
+    phase = {"objective": args.objective, "start_tokens": tokens_seen, "lr": args.lr, "batch": batch_size,
              "seq_len": args.seq_len, "max_holes": args.max_holes}
+    if args.ar_fraction:
+        phase["ar_fraction"] = args.ar_fraction
+    objective = "ar" if args.ar_fraction else args.objective
     while True:
         elapsed = time.time() - t0
-        done = elapsed >= budget or (args.max_steps and step >= args.max_steps)
+        # on time: the final save and the export each cost about one save
+        reserve = 2.5 * save_cost + step_seconds if args.on_time else 0.0
+        train_budget = max(1e-9, budget - reserve)
+        frac = elapsed / train_budget
+        if args.max_steps:
+            frac = max(frac, step / args.max_steps)
+        done = frac >= 1.0 or (args.max_steps and step >= args.max_steps)
         if done or time.time() - last_save >= args.save_minutes * 60:
-            held = evaluate(model, args.objective, held_tokens, held_spans, dcfg, held_mcfg, device)
-            history.append({"tokens_seen": tokens_seen, "heldout_loss": round(held, 4),
-                            "objective": args.objective, "seconds": round(seconds_total + elapsed, 1)})
+            t_save = time.time()
+            held = evaluate(model, objective, held_tokens, held_spans, dcfg, held_mcfg, device)
+            entry = {"tokens_seen": tokens_seen, "heldout_loss": round(held, 4),
+                     "objective": objective, "seconds": round(seconds_total + elapsed, 1)}
+            history.append(entry)
+            run_history.append(entry)
             meta = {"tokens_seen": tokens_seen, "seconds": seconds_total + elapsed, "history": history,
                     "phases": meta.get("phases", []) + ([phase] if phase else []),
                     "params": count_parameters(model), "data": " + ".join(map(str, dirs))}
             phase = None
             ema_meta, ema_note = None, ""
             if ema is not None:
-                ema_held = evaluate(ema, args.objective, held_tokens, held_spans, dcfg, held_mcfg, device)
+                ema_held = evaluate(ema, objective, held_tokens, held_spans, dcfg, held_mcfg, device)
                 ema_history.append({"tokens_seen": tokens_seen, "heldout_loss": round(ema_held, 4), "decay": args.ema})
                 meta["ema_history"] = ema_history
                 ema_meta = {**meta, "ema_decay": args.ema}
@@ -287,17 +458,15 @@ def main(argv: list[str] | None = None) -> int:
             save_state(out, model, tok, dcfg, opt, meta, ema, ema_meta)
             print(f"saved {out} at {tokens_seen:,} tokens, held-out loss {held:.4f}{ema_note}", flush=True)
             last_save = time.time()
+            save_cost = last_save - t_save
             if done:
                 break
-        lr = lr_at(elapsed / budget, args.lr, args.warmup_frac)
+        objective = "ar" if frac < args.ar_fraction else args.objective
+        lr = lr_at(frac, args.lr, args.warmup_frac)
         for g in opt.param_groups:
             g["lr"] = lr
-        with autocast:
-            if args.objective == "ar":
-                loss = ar_loss(model, ar_batch(tokens, args.batch_size, rng, args.seq_len), device, body)
-            else:
-                b = make_batch(tokens, spans, args.batch_size, rng, mcfg, dcfg.mask_id, dcfg.delete_id)
-                loss = diffusion_loss(model, b, dcfg.shift, device, body)
+        t_step = time.time()
+        loss = loss_of(objective, batch_size, rng, body)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -305,15 +474,43 @@ def main(argv: list[str] | None = None) -> int:
         if ema is not None:
             with torch.no_grad():
                 torch._foreach_lerp_(ema_params, live_params, 1.0 - args.ema)
+        loss_value = loss.item()  # waits for the device: the step's time is its real time
+        step_seconds = time.time() - t_step
+        train_seconds += step_seconds
         step += 1
-        run_tokens += args.batch_size * args.seq_len
-        tokens_seen += args.batch_size * args.seq_len
+        run_tokens += batch_size * args.seq_len
+        tokens_seen += batch_size * args.seq_len
         if time.time() - last_print >= 30 or step <= 3:
             el = time.time() - t0
-            rate = run_tokens / max(el, 1e-9)
-            print(f"step {step} loss {loss.item():.4f} lr {lr:.2e} {rate:,.0f} tok/s "
+            rate = run_tokens / max(train_seconds, 1e-9)
+            print(f"step {step} {objective} loss {loss_value:.4f} lr {lr:.2e} {rate:,.0f} tok/s "
                   f"tokens {tokens_seen:,} ETA {max(0, budget - el) / 60:.1f} min", flush=True)
             last_print = time.time()
+    exported = None
+    if args.export:
+        from .export import export
+
+        exported = export(out, out / "export")
+        print(f"exported {exported}", flush=True)
+    if args.report:
+        wall = time.time() - t0
+        write_report(out, {
+            "preset": args.preset, "device": str(device),
+            "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else
+            (platform.processor() or platform.machine()) + f", {args.threads} threads",
+            "params": count_parameters(model), "fp16_mb": round(fp16_mb, 1),
+            "hidden": model.config.hidden_size, "layers": model.config.num_hidden_layers,
+            "heads": model.config.num_attention_heads, "kv_heads": model.config.num_key_value_heads,
+            "intermediate": model.config.intermediate_size,
+            "batch_size": batch_size, "batch_probed": args.batch_size == 0, "seq_len": args.seq_len,
+            "bf16": bf16, "compiled": body is not None, "objective": args.objective, "ar_fraction": args.ar_fraction,
+            "steps": step, "tokens_run": run_tokens, "tokens_seen": tokens_seen,
+            "train_seconds": round(train_seconds, 1), "wall_seconds": round(wall, 1), "budget_seconds": budget,
+            "tokens_per_second": round(run_tokens / max(train_seconds, 1e-9), 1),
+            "tokens_per_wall_second": round(run_tokens / max(wall, 1e-9), 1),
+            "heldout": run_history, "export": str(exported) if exported else None,
+            "args": {k: v for k, v in vars(args).items() if k != "data"} | {"data": [str(d) for d in dirs]}})
+        print(f"report {out / REPORT_MD}", flush=True)
     return 0
 
 

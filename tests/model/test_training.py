@@ -238,3 +238,68 @@ def test_compiled_training_step_matches_the_eager_one_and_saves_the_same_checkpo
     assert train.main(args + ["--out", str(tmp_path / "compiled"), "--compile"]) == 0
     saved = [load_file(str(tmp_path / d / "model.safetensors")) for d in ("eager", "compiled")]
     assert saved[0].keys() == saved[1].keys()
+
+
+def test_batch_probe_doubles_to_the_largest_batch_that_fits():
+    from model.training.train import probe_batch_size
+
+    tried = []
+
+    def fits(b):
+        tried.append(b)
+        return b <= 40
+
+    assert probe_batch_size(fits, 8, 512) == 32 and tried == [8, 16, 32, 64]
+    assert probe_batch_size(lambda b: True, 8, 24) == 24  # the limit itself is tried last
+    assert probe_batch_size(lambda b: True, 8, 8) == 8
+    with pytest.raises(ValueError, match="does not fit"):
+        probe_batch_size(lambda b: False, 8, 64)
+
+
+def test_gpu_lease_preset_runs_on_time_and_ships_a_checkpoint_with_a_report(tmp_path, tiny_tokenizer):
+    """``--preset gpu-lease`` end to end at a tiny size on the CPU: the batch is probed, AR then
+    diffusion, saves along the way, and within the budget (counted from launch) the final save, the
+    fp16 export and the report. Flags given explicitly override the preset (size, no compile)."""
+    import json
+    import time
+
+    from safetensors import safe_open
+
+    from model.training import train
+
+    args = [a for a in _train_args(tmp_path, tiny_tokenizer)]
+    i = args.index("--batch-size")
+    del args[i:i + 2]  # the preset's probe chooses the batch
+    budget_s = 12.0
+    t = time.time()
+    assert train.main(args + ["--preset", "gpu-lease", "--no-compile", "--max-batch-size", "16", "--seq-len", "128",
+                              "--budget-minutes", str(budget_s / 60), "--save-minutes", "0.05",
+                              "--out", str(tmp_path / "lease")]) == 0
+    took = time.time() - t
+    assert took <= budget_s + 3.0, took  # the budget covers the export and the report too
+    run = tmp_path / "lease"
+    report = json.loads((run / "report.json").read_text())
+    assert report["batch_probed"] and report["batch_size"] == 16  # no memory limit on a CPU: the probe's ceiling
+    assert report["hidden"] == 32 and not report["compiled"] and report["bf16"]
+    assert report["tokens_run"] == report["steps"] * 16 * 128 > 0 and report["tokens_per_second"] > 0
+    assert report["wall_seconds"] <= budget_s
+    objectives = [h["objective"] for h in report["heldout"]]
+    assert len(objectives) >= 3 and objectives[0] == "ar" and objectives[-1] == "diffusion"
+    assert "| tokens seen | objective | held-out loss |" in (run / "report.md").read_text()
+    ship = run / "export"
+    assert report["export"] == str(ship) and not (ship / "train_state.safetensors").exists()
+    with safe_open(str(ship / "model.safetensors"), "pt") as f:
+        assert {f.get_tensor(k).dtype for k in f.keys()} == {torch.float16}
+    loaded = load_denoiser(ship, device="cpu", dtype="float32")
+    with torch.no_grad():
+        assert loaded.model(input_ids=torch.tensor([tiny_tokenizer.encode("def f(x):")])).logits.isfinite().all()
+    meta = json.loads((ship / "training.json").read_text())
+    assert meta["phases"][0]["ar_fraction"] == 0.3 and meta["tokens_seen"] == report["tokens_seen"]
+
+
+def test_a_model_over_the_weights_cap_is_refused(tmp_path, tiny_tokenizer):
+    from model.training import train
+
+    with pytest.raises(SystemExit, match="max-weights-mb"):
+        train.main(_train_args(tmp_path, tiny_tokenizer) + ["--max-weights-mb", "0.01", "--max-steps", "1",
+                                                             "--out", str(tmp_path / "x")])

@@ -3,17 +3,12 @@
 Without a model: an in-process fake server (a `cmd` function, which Neovim's LSP client accepts in
 place of a program) sends `infill/status` notifications through the client, so they reach the
 handler the plugin registered in its `vim.lsp.config`; `require('infill').status()` is read after
-each, also through a real statusline. With the real server: `status()` goes from loading to ready.
+each, also through a real statusline.
 """
 
 from __future__ import annotations
 
 import pytest
-
-try:  # tests/editors is a plain directory (pytest prepend import mode) or a package
-    from .nvim_support import FIRST_SUGGESTION_TIMEOUT_S, NvimDriver
-except ImportError:
-    from nvim_support import FIRST_SUGGESTION_TIMEOUT_S, NvimDriver
 
 pytestmark = [pytest.mark.editor]
 
@@ -166,37 +161,3 @@ def test_status_is_empty_once_the_client_stops(fake):
     fake.exec_lua("vim.lsp.get_client_by_id(_G.fake.id):stop(true)")
     assert fake.exec_lua("return vim.wait(5000, function() return vim.lsp.get_client_by_id(_G.fake.id) == nil end)")
     assert fake.exec_lua("return require('infill').status(_G.fake.buf)") == ""
-
-
-# ---------------------------------------------------------------------------------------------
-# The real server: the statusline goes from loading to ready as the model loads.
-
-WATCH = """
-_G.status_seen = {}
-vim.api.nvim_create_autocmd('User', {
-  pattern = 'InfillStatus',
-  callback = function()
-    local text = require('infill').status()
-    if _G.status_seen[#_G.status_seen] ~= text then
-      table.insert(_G.status_seen, text)
-    end
-  end,
-})
-"""
-
-
-@pytest.mark.slow
-def test_real_server_goes_from_loading_to_ready(nvim: NvimDriver):
-    nvim.lua(WATCH)
-    nvim.open("status.py", "def f(x):\n    return x<|cursor|>\n")
-    nvim.wait_for(
-        "the statusline to say ready",
-        lambda: nvim.lua("return require('infill').status()") == "infill: ready",
-        timeout=FIRST_SUGGESTION_TIMEOUT_S,
-    )
-    seen = nvim.lua("return _G.status_seen")
-    assert seen[-1] == "infill: ready", seen
-    assert any(s.startswith("infill: loading") for s in seen), seen
-    last = nvim.lua("return require('infill.status').get()")
-    assert last["state"] == "ready" and last["message"], last
-    assert {"served", "empty", "cut"} <= last.keys()

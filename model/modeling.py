@@ -102,6 +102,31 @@ def cpu_has_amx() -> bool:
         return False
 
 
+def cpu_flags() -> frozenset[str]:
+    """The CPU's feature flags as /proc/cpuinfo lists them (empty where there is no such file)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("flags"):
+                return frozenset(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return frozenset()
+
+
+def cpu_bf16_kind(flags: frozenset[str] | None = None) -> str | None:
+    """The CPU's bf16 matmul instructions: ``"amx"`` (AMX tiles), ``"avx512_bf16"`` (bf16 dot products,
+    e.g. AMD Zen 4 and Intel Cooper Lake) or None; from torch's probe and the CPU's flags."""
+    flags = cpu_flags() if flags is None else flags
+    if cpu_has_amx() or "amx_bf16" in flags:
+        return "amx"
+    probe = getattr(torch.cpu, "_is_avx512_bf16_supported", None)
+    try:
+        probed = bool(probe()) if probe is not None else False
+    except Exception:  # noqa: BLE001 - a private probe, as above
+        probed = False
+    return "avx512_bf16" if probed or "avx512_bf16" in flags else None
+
+
 def cuda_has_bf16() -> bool:
     """Whether the current GPU has bf16 units (Ampere and later); emulated bf16 does not count."""
     try:
@@ -112,8 +137,9 @@ def cuda_has_bf16() -> bool:
 
 def pick_dtype(device: torch.device, dtype: str | torch.dtype | None = "auto") -> torch.dtype:
     """The weights' dtype: ``auto`` is bf16 on a GPU (fp16 on one without bf16 units) and on a CPU with
-    AMX, fp32 on other CPUs (whose bf16 matmuls are slower than fp32 ones); a name in ``DTYPES`` or a
-    torch dtype is taken as given."""
+    AMX, fp32 on other CPUs; a name in ``DTYPES`` or a torch dtype is taken as given. This is the
+    unmeasured guess: on a CPU with avx512_bf16 but no AMX, bf16 is faster for a long context and
+    slower for a short step, so the worker times both at load (``model.calibrate``) and decides."""
     if isinstance(dtype, torch.dtype):
         return dtype
     if dtype in (None, "auto"):

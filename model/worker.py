@@ -14,7 +14,6 @@ import argparse
 import dataclasses
 import faulthandler
 import hmac
-import inspect
 import ipaddress
 import logging
 import os
@@ -32,6 +31,7 @@ from infill.types import CancelToken, Cancelled, FillRequest
 
 from . import protocol as P
 from .config import DTYPE_NAMES
+from .errors import CanvasTooLong
 
 log = logging.getLogger("infill.worker")
 
@@ -59,14 +59,11 @@ class WorkerConfig:
 
 
 def load_text_denoiser(config: WorkerConfig):
-    """The real denoiser; imported here so the protocol side of this module stays torch-free."""
-    if config.threads > 0:
-        import torch
+    """The real denoiser, on the dtype, threads and step budget the machine serves fastest (measured
+    at load: ``model.calibrate``); imported here so the protocol side of this module stays torch-free."""
+    from .calibrate import load_calibrated
 
-        torch.set_num_threads(config.threads)
-    from .text_denoiser import TextDenoiser
-
-    return TextDenoiser(config.model, device=config.device, dtype=config.dtype)
+    return load_calibrated(config.model, device=config.device, dtype=config.dtype, threads=config.threads)
 
 
 class _Job:
@@ -76,7 +73,7 @@ class _Job:
         self.conn = conn
         self.id: int = msg["id"]
         self.requests: list[FillRequest] = P.requests_from_message(msg)
-        self.options: dict = dict(msg.get("options") or {})
+        self.options: P.FillOptions = P.FillOptions.from_wire(msg.get("options"))
         deadline_ms = msg.get("deadline_ms")
         self.token = CancelToken(None if deadline_ms is None else time.monotonic() + deadline_ms / 1000)
         self.received = time.perf_counter()
@@ -179,6 +176,11 @@ class _Connection:
         if op == "hello":
             if not self.worker.token_ok(msg.get("token")):
                 self.send(P.error_response(msg_id, "invalid token", P.UNAUTHORIZED))
+                return False
+            version = msg.get("version", P.PROTOCOL_VERSION)
+            if version != P.PROTOCOL_VERSION:
+                self.send(P.error_response(msg_id, f"protocol version {version} is not this worker's "
+                                           f"{P.PROTOCOL_VERSION}; run the worker of the same installation"))
                 return False
             first = not self.authed
             self.authed = True
@@ -316,7 +318,9 @@ class Worker:
                 "model": self.config.model, "device": str(getattr(self.denoiser, "device", self.config.device)),
                 "dtype": str(getattr(self.denoiser, "dtype", self.config.dtype)).removeprefix("torch."),
                 "pid": os.getpid(), "version": P.PROTOCOL_VERSION, "batches": self.batches,
-                "requests": self.requests_served}
+                "max_position": getattr(self.denoiser, "max_position", None),
+                "requests": self.requests_served,
+                "calibration": getattr(getattr(self.denoiser, "calibration", None), "to_wire", lambda: None)()}
 
     def state_event(self) -> dict:
         return {"op": "progress", "state": self.state, "message": self.state_message, "percentage": self.percentage}
@@ -401,6 +405,13 @@ class Worker:
             for job in jobs:
                 job.finish(P.error_response(job.id, str(exc), P.BAD_REQUEST))
             return
+        except CanvasTooLong as exc:  # the model cannot honour the canvas: said, never shortened
+            if len(jobs) > 1:  # one job's canvas must not fail the others: run them one by one
+                for job in jobs:
+                    self._run([job])
+                return
+            jobs[0].finish(P.error_response(jobs[0].id, str(exc), P.CANVAS_TOO_LONG))
+            return
         except Exception as exc:
             log.exception("fill failed")
             for job in jobs:
@@ -422,44 +433,28 @@ class Worker:
             else:
                 job.finish({"id": job.id, "ok": True, "results": wire})
 
-    def _fill(self, requests: list[FillRequest], token: CancelToken, options: dict):
-        """Call the denoiser; sampler options (``steps``, ``temperature``...) apply to this call only."""
-        fill = self.denoiser.fill
-        accepted = _accepted_kwargs(fill)
-        direct = {k: v for k, v in options.items() if k in accepted}
-        per_call = self._sampler_for({k: v for k, v in options.items() if k not in accepted})
-        if per_call is not None:
-            if "sampler" not in accepted:
-                raise P.ProtocolError("this denoiser takes no per-call sampler options")
-            direct["sampler"] = per_call
-        return fill(requests, cancel=token, **direct)
+    def _fill(self, requests: list[FillRequest], token: CancelToken, options: P.FillOptions):
+        """Call the denoiser; ``options`` change its sampler options for this call only."""
+        sampler = self._sampler_for(options)
+        if sampler is None:
+            return self.denoiser.fill(requests, cancel=token)
+        return self.denoiser.fill(requests, cancel=token, sampler=sampler)
 
-    def _sampler_for(self, options: dict):
-        """The denoiser's sampler options with ``options`` applied, or None when there is nothing to apply."""
-        if not options:
+    def _sampler_for(self, options: P.FillOptions):
+        """The denoiser's ``options.sampler`` (a ``SamplerOptions``) with ``options`` applied; None when
+        they change nothing. A denoiser without sampler options cannot take any: ProtocolError."""
+        overrides = options.sampler_overrides()
+        if not overrides:
             return None
         current = getattr(getattr(self.denoiser, "options", None), "sampler", None)
         if not dataclasses.is_dataclass(current):
-            raise P.ProtocolError(f"this denoiser takes no fill options (got {sorted(options)})")
-        known = {f.name for f in dataclasses.fields(current)}
-        if set(options) - known:
-            raise P.ProtocolError(f"unknown fill option(s) {sorted(set(options) - known)}")
+            raise P.ProtocolError(f"this denoiser takes no sampler options (got {sorted(overrides)})")
         try:
-            per_call = dataclasses.replace(current, **options)
-            if hasattr(per_call, "validate"):
-                per_call.validate()
+            per_call = dataclasses.replace(current, **overrides)
+            per_call.validate()
         except (TypeError, ValueError) as exc:
             raise P.ProtocolError(f"bad fill options: {exc}") from exc
         return per_call
-
-
-def _accepted_kwargs(fn) -> set[str]:
-    try:
-        params = inspect.signature(fn).parameters
-    except (TypeError, ValueError):
-        return set()
-    return {name for name, p in params.items()
-            if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD) and name not in ("requests", "cancel")}
 
 
 def is_loopback(host: str) -> bool:

@@ -66,7 +66,7 @@ class CalibrationConfig:
     # timing, which runs at the fastest count only: a count whose threads wait on a busy core takes
     # seconds per full call.
     probe_tokens: int = 64
-    max_measure_s: float = 1.5  # bf16 is not timed when float32's timing alone took longer
+    max_measure_s: float = 2.0  # bf16 is not timed when float32's timing alone took longer
     max_parameters: int = 200_000_000  # larger models are not timed at load (one call takes seconds)
 
 

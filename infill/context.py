@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from infill import positions, syntax
+from infill.types import ContextBudget
 
 CountTokens = Callable[[str], int]
 
@@ -40,10 +41,11 @@ MAX_HEADER_LINES = 4
 
 @dataclass
 class ContextConfig:
-    """Token budgets for the text on each side of the span."""
+    """Token budgets for the text on each side of the span (defaults: ``ContextBudget``, which the
+    denoiser keeps too)."""
 
-    prefix_tokens: int = 384
-    suffix_tokens: int = 128
+    prefix_tokens: int = ContextBudget.prefix_tokens
+    suffix_tokens: int = ContextBudget.suffix_tokens
     keep_headers: bool = True
 
 

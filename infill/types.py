@@ -50,6 +50,20 @@ class CancelToken:
 
 
 @dataclass(frozen=True)
+class ContextBudget:
+    """Tokens of context the model sees on each side of a hole: the one place these are set.
+
+    The engine cuts the document's text to it (``infill.context.ContextConfig``, at line
+    boundaries, with enclosing headers, counting tokens by estimate unless it has the tokenizer);
+    the denoiser keeps at most this many real tokens of what it is given (callers such as
+    ``infill eval`` pass whole files).
+    """
+
+    prefix_tokens: int = 384
+    suffix_tokens: int = 128
+
+
+@dataclass(frozen=True)
 class FillRequest:
     """Fill one hole: ``prefix`` + <canvas of ``canvas_tokens`` masks> + ``suffix``."""
 

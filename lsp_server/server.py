@@ -32,7 +32,7 @@ from infill.positions import LineIndex
 from infill.types import CancelToken, Denoiser, FillRequest, FillResult, InfillError
 
 from .scheduler import Supersede, SuggestionCache, TypedAhead
-from .settings import Settings, parse_settings, problems_message
+from .settings import Settings, fill_options, parse_settings, problems_message
 from .worker_client import WorkerClient, WorkerOptions
 
 log = logging.getLogger("infill.server")
@@ -118,7 +118,7 @@ class ModelGate:
         cap = self.settings.completion.max_context_chars
         capped = [dataclasses.replace(r, prefix=r.prefix[-cap:], suffix=r.suffix[:cap]) for r in requests]
         model = self.settings.model
-        options = {k: v for k, v in (("steps", model.steps), ("speculate", model.speculate)) if v} or None
+        options = fill_options(model)
         self._count(fill_calls=1, inflight_fills=1)
         try:
             results = self.client.fill(capped, cancel, options=options)
@@ -315,6 +315,8 @@ class InfillServer(LanguageServer):
                            "Check infill.model, infill.device and infill.workerAddress.", "error")
         elif kind == "start_failed":
             log.warning("model worker start failed: %s", data.get("error"))
+        elif kind == "refused":  # e.g. a canvas (infill.maxTokens) the model's positions cannot hold
+            self.call_soon(self.show_once, "worker-refused", f"infill: {data.get('error')}", "warning")
 
     def _restart_in_background(self, worker: WorkerClient) -> None:
         try:

@@ -12,14 +12,14 @@ examples: ``lsp_server/SETTINGS.md``.
     infill.dtype            str       "auto"   auto | float32 | bfloat16 | float16 (auto: bf16 on a GPU or AMX CPU)
     infill.steps            int       0        model calls per fill (0: the sampler decides)
     infill.speculate        int       0        canvases per model call for exact self-speculative decoding (0: off)
-    infill.maxTokens        int       64       largest span the model fills, in tokens
+    infill.maxTokens        int       64       largest completion canvas, in tokens (up to 1024)
     infill.threads          int       0        torch threads in the worker (0: torch default)
     infill.enable           bool      true     answer completion requests at all
     infill.languages        [str]     all      languages served (python, javascript, typescript, ...)
     infill.debounceMs       int       150      wait after an automatic trigger before working
     infill.latencyBudgetMs  int       2000     per-request time budget; past it model work stops
     infill.minConfidence    float     0        drop completions whose tokens' mean probability is lower
-    infill.maxContextChars  int       16000    text on each side of the span sent to the model
+    infill.maxContextChars  int       16000    bound on the text sent on each side of the span
     infill.cacheSize        int       256      suggestions kept in the LRU cache
     infill.workerAddress    str|null  null     "unix:/path" or "tcp:HOST:PORT" (null: start our own)
     infill.workerToken      str|null  null     shared secret of a TCP worker
@@ -33,20 +33,24 @@ from typing import Any
 
 from infill.syntax import LANGUAGES, UnknownLanguage, normalize_language
 from model.config import DTYPE_NAMES
+from model.protocol import MAX_CANVAS_TOKENS, MAX_SPECULATE, MAX_STEPS, FillOptions
 
 DEVICES = ("auto", "cpu", "cuda")
 
 
 @dataclass
 class ModelSettings:
-    """Which checkpoint the worker loads and how it samples."""
+    """Which checkpoint the worker loads and how it samples. Each field reaches one place: ``path``,
+    ``device``, ``dtype`` and ``threads`` the worker's command line (``WorkerOptions``); ``steps`` and
+    ``speculate`` every fill message (``fill_options``, a ``model.protocol.FillOptions``);
+    ``max_tokens`` the engine's canvas cap (``infill.canvas.CanvasConfig.max_tokens``)."""
 
     path: str | None = None  # checkpoint directory or cached hub id; None = the shipped starter model
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     dtype: str = "auto"  # auto | float32 | bfloat16 | float16 (model.modeling.pick_dtype)
     steps: int = 0  # model calls per fill; 0 lets the sampler choose (threshold + schedule)
     speculate: int = 0  # canvases per model call (self-speculative decoding, same output); 0 = off
-    max_tokens: int = 64  # canvas cap in tokens
+    max_tokens: int = 64  # completion canvas cap in tokens; the worker refuses (and the user is told) one it cannot fit
     threads: int = 0  # torch intra-op threads in the worker; 0 = torch default
 
 
@@ -59,7 +63,9 @@ class CompletionSettings:
     debounce_ms: int = 150  # automatic triggers wait this long; a newer request supersedes
     latency_budget_ms: int = 2000  # whole request, model included; past it model work stops
     min_confidence: float = 0.0  # completions (not commands) below this mean token probability are dropped
-    max_context_chars: int = 16000  # cap on prefix and on suffix text sent to the model
+    # Bound on the prefix and on the suffix text in a fill message (a message size bound: the context
+    # budget, in tokens, is ``infill.types.ContextBudget``, and it cuts far earlier at the default)
+    max_context_chars: int = 16000
     cache_size: int = 256
 
 
@@ -150,9 +156,9 @@ SETTINGS: dict[str, tuple[str, str, Any]] = {
     "model": ("model", "path", _opt_str),
     "device": ("model", "device", _device),
     "dtype": ("model", "dtype", _dtype),
-    "steps": ("model", "steps", _int_range(0, 512)),
-    "speculate": ("model", "speculate", _int_range(0, 16)),
-    "maxTokens": ("model", "max_tokens", _int_range(1, 1024)),
+    "steps": ("model", "steps", _int_range(0, MAX_STEPS)),
+    "speculate": ("model", "speculate", _int_range(0, MAX_SPECULATE)),
+    "maxTokens": ("model", "max_tokens", _int_range(1, MAX_CANVAS_TOKENS)),
     "threads": ("model", "threads", _int_range(0, 256)),
     "enable": ("completion", "enable", _bool),
     "languages": ("completion", "languages", _languages),
@@ -165,6 +171,12 @@ SETTINGS: dict[str, tuple[str, str, Any]] = {
     "workerToken": ("worker", "token", _opt_str),
 }
 _BY_FIELD = {(section, attr): name for name, (section, attr, _) in SETTINGS.items()}
+
+
+def fill_options(model: ModelSettings) -> FillOptions | None:
+    """The sampler settings every fill message carries (None: all at the worker's defaults)."""
+    options = FillOptions(steps=model.steps or None, speculate=model.speculate or None)
+    return options if options.to_wire() else None
 
 
 def _snake(name: str) -> str:

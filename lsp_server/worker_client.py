@@ -38,6 +38,10 @@ class ModelLoadError(WorkerError):
     """The worker is up but its model failed to load (wrong path, bad checkpoint): the user must act."""
 
 
+class CanvasTooLongError(WorkerError):
+    """The worker's model cannot fill a canvas this long (``infill.maxTokens`` is above what it fits)."""
+
+
 @dataclass
 class WorkerOptions:
     """Where the worker is and how to start it; mirrors ``settings.ModelSettings`` and ``WorkerSettings``."""
@@ -53,7 +57,8 @@ class WorkerOptions:
 
 
 EventCallback = Callable[[str, dict], None]
-"""``on_event(kind, data)``: kind is ``progress`` (worker event), ``died`` or ``failed_twice``."""
+"""``on_event(kind, data)``: kind is ``progress`` (worker event), ``died``, ``start_failed``,
+``failed_twice`` or ``refused`` (the model cannot honour a request: ``data["error"]`` says why)."""
 
 
 class WorkerClient:
@@ -84,8 +89,9 @@ class WorkerClient:
     # -------------------------------------------------- Denoiser
 
     def fill(self, requests: Sequence[FillRequest], cancel: CancelToken | None = None,
-             deadline_ms: int | None = None, options: dict | None = None) -> list[FillResult]:
-        """Send one ``fill`` and wait for it; raise Cancelled, WorkerError or ModelLoadError."""
+             deadline_ms: int | None = None, options: P.FillOptions | None = None) -> list[FillResult]:
+        """Send one ``fill`` and wait for it; ``options`` change the worker's sampler settings for this
+        call. Raises Cancelled, WorkerError, ModelLoadError or CanvasTooLongError."""
         if not requests:
             return []
         if cancel is not None:
@@ -101,6 +107,9 @@ class WorkerClient:
                 raise Cancelled()
             if response.get("code") == P.MODEL_FAILED:
                 raise ModelLoadError(response["error"])
+            if response.get("code") == P.CANVAS_TOO_LONG:
+                self.on_event("refused", {"error": response["error"], "code": P.CANVAS_TOO_LONG})
+                raise CanvasTooLongError(f"model worker: {response['error']}")
             raise WorkerError(f"model worker: {response['error']}")
         results = [P.result_from_wire(r) for r in response["results"]]
         with self._lock:
@@ -238,7 +247,7 @@ class WorkerClient:
         """``hello`` first (the worker checks the token), reading events until the reply arrives."""
         try:
             sock.settimeout(self.options.start_timeout_s)
-            P.write_frame(sock, {"id": 0, "op": "hello", "token": self.options.token})
+            P.write_frame(sock, {"id": 0, "op": "hello", "token": self.options.token, "version": P.PROTOCOL_VERSION})
             while True:
                 msg = P.check_response(P.read_frame(sock))
                 if msg.get("op") == "progress":
@@ -253,6 +262,10 @@ class WorkerClient:
         if not msg["ok"]:
             sock.close()
             raise WorkerError(f"model worker refused the connection: {msg['error']}")
+        if msg.get("version") != P.PROTOCOL_VERSION:
+            sock.close()
+            raise WorkerError(f"model worker speaks protocol version {msg.get('version')!r}, this server "
+                              f"{P.PROTOCOL_VERSION}; run the worker of the same installation")
         self._set_state(msg.get("state", "loading"), msg.get("message", ""), msg.get("error"))
 
     def _reader(self, sock: socket.socket, generation: int) -> None:

@@ -7,20 +7,25 @@ anything acts on it; a bad request gets an error response, never a crash.
 
 Requests (client -> worker)::
 
-    {"id": int, "op": "hello",  "token": str | None}                       # auth, first on TCP
+    {"id": int, "op": "hello",  "token": str | None, "version": int}       # auth, first on TCP
     {"id": int, "op": "health"}
     {"id": int, "op": "fill",   "requests": [{"prefix": str, "suffix": str,
                                               "canvas_tokens": int, "language": str | None,
                                               "single_line": bool (optional),
                                               "temperature": float | None (optional),
                                               "stop_bias": float | None (optional)}],
-                                "deadline_ms": int | None, "options": {str: scalar}}
+                                "deadline_ms": int | None, "options": FillOptions as a map}
     {"id": int, "op": "cancel", "target": int}
+
+``options`` holds only the sampler settings this call changes (``FillOptions``); a missing one keeps
+the worker's own. A request's ``temperature`` and ``stop_bias`` travel with the request, not here.
+A ``hello`` whose ``version`` differs from ``PROTOCOL_VERSION`` is refused (a client that sends
+none is taken to speak this version).
 
 Responses (worker -> client) carry the request's id::
 
     {"id": int, "ok": True,  "results": [{"text", "model_calls", "tokens", "confidence", "timings"}]}
-    {"id": int, "ok": True,  ...op-specific fields (state, model, device, pid)}
+    {"id": int, "ok": True,  ...op-specific fields (state, model, device, pid, version, max_position)}
     {"id": int, "ok": False, "error": str, "code": str}
 
 Events (worker -> client, no id)::
@@ -30,19 +35,26 @@ Events (worker -> client, no id)::
 
 from __future__ import annotations
 
+import dataclasses
+import math
 import socket
 import struct
+from dataclasses import dataclass
 from typing import Any
 
 import msgpack
 
 from infill.types import FillRequest, FillResult
 
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION = 2  # 2: ``options`` is the FillOptions schema (was any scalar map); hello checks it
 MAX_MESSAGE_BYTES = 8 * 1024 * 1024  # a request's text is capped far below this by the server
 MAX_BATCH = 64  # requests in one fill message
-MAX_CANVAS_TOKENS = 4096
-MAX_OPTIONS = 16
+# The largest canvas a fill request may ask for: the one bound of ``infill.maxTokens`` and of the
+# engine's canvases. The worker honours every canvas up to it that fits its model's positions
+# (``max_position`` in ``describe``) and refuses a larger one with CANVAS_TOO_LONG.
+MAX_CANVAS_TOKENS = 1024
+MAX_STEPS = 512  # FillOptions.steps (and ``infill.steps``)
+MAX_SPECULATE = 16  # FillOptions.speculate (and ``infill.speculate``)
 MAX_TEMPERATURE = 4.0  # a request's sampling temperature
 MAX_STOP_BIAS = 20.0  # |stop_bias|: beyond it the stop token always (or never) wins anyway
 HEADER = struct.Struct(">I")
@@ -54,6 +66,7 @@ BAD_REQUEST = "bad_request"
 UNAUTHORIZED = "unauthorized"
 TOO_LARGE = "too_large"
 CANCELLED = "cancelled"
+CANVAS_TOO_LONG = "canvas_too_long"  # the canvas does not fit the loaded model's positions
 MODEL_FAILED = "model_failed"
 INTERNAL = "internal"
 
@@ -157,6 +170,7 @@ def check_request(msg: dict) -> dict:
         _check_keys(msg, {"id", "op"}, {"token", "version"})
         if msg.get("token") is not None and not isinstance(msg["token"], str):
             raise ProtocolError("'hello': 'token' must be a string")
+        _check_int(msg, "version", 0, 2**31 - 1, optional=True)
     elif op == "health":
         _check_keys(msg, {"id", "op"})
     elif op == "cancel":
@@ -166,7 +180,7 @@ def check_request(msg: dict) -> dict:
         _check_keys(msg, {"id", "op", "requests"}, {"deadline_ms", "options"})
         _check_int(msg, "deadline_ms", 0, 3_600_000, optional=True)
         _check_fill_requests(msg["requests"])
-        _check_options(msg.get("options"))
+        FillOptions.from_wire(msg.get("options"))
     return msg
 
 
@@ -198,14 +212,63 @@ def _check_fill_requests(requests: Any) -> None:
                                 f"[-{MAX_STOP_BIAS}, {MAX_STOP_BIAS}]")
 
 
-def _check_options(options: Any) -> None:
-    if options is None:
-        return
-    if not isinstance(options, dict) or len(options) > MAX_OPTIONS:
-        raise ProtocolError(f"'fill': 'options' must be a map of at most {MAX_OPTIONS} entries")
-    for key, value in options.items():
-        if not isinstance(key, str) or not (value is None or isinstance(value, (bool, int, float, str))):
-            raise ProtocolError(f"'fill': option {key!r} must map a string to a scalar")
+def _int_in(lo: int, hi: int):
+    def check(value: Any) -> bool:
+        return _is_int(value) and lo <= value <= hi
+    check.expected = f"an integer in [{lo}, {hi}]"
+    return check
+
+
+def _unit(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and 0 <= value <= 1
+
+
+_unit.expected = "a number in [0, 1]"
+
+
+@dataclass(frozen=True)
+class FillOptions:
+    """Sampler settings one fill call changes; ``None`` keeps the worker's own (``SamplerOptions``).
+
+    On the wire only the fields that are set travel, as a map. Ranges are checked here, on both
+    sides: a client cannot build an invalid one and the worker refuses one with a message.
+    """
+
+    steps: int | None = None  # model calls per fill; 0 lets the sampler decide
+    speculate: int | None = None  # canvases per model call (self-speculative decoding); 0 or 1 = off
+    threshold: float | None = None  # commit every position scoring at least this; 0 = none (schedule only)
+
+    def __post_init__(self) -> None:
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            check = _OPTION_CHECKS[f.name]
+            if value is not None and not check(value):
+                raise ProtocolError(f"'fill': option {f.name!r} must be {check.expected}, got {value!r:.60}")
+
+    def to_wire(self) -> dict:
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if getattr(self, f.name) is not None}
+
+    @classmethod
+    def from_wire(cls, data: Any) -> FillOptions:
+        """The options of a ``fill`` message (absent or empty: none); ProtocolError on anything else."""
+        if data is None:
+            return cls()
+        if not isinstance(data, dict):
+            raise ProtocolError(f"'fill': 'options' must be a map, not {type(data).__name__}")
+        unknown = sorted(str(k) for k in data if k not in _OPTION_CHECKS)
+        if unknown:
+            raise ProtocolError(f"'fill': unknown option(s) {unknown} (known: {', '.join(_OPTION_CHECKS)})")
+        return cls(**{k: v for k, v in data.items() if v is not None})
+
+    def sampler_overrides(self) -> dict:
+        """The fields to replace in ``SamplerOptions`` (a threshold of 0 is the sampler's None)."""
+        out = self.to_wire()
+        if out.get("threshold") == 0:
+            out["threshold"] = None
+        return out
+
+
+_OPTION_CHECKS = {"steps": _int_in(0, MAX_STEPS), "speculate": _int_in(0, MAX_SPECULATE), "threshold": _unit}
 
 
 def check_response(msg: dict) -> dict:
@@ -230,10 +293,10 @@ def check_response(msg: dict) -> dict:
 # ---------------------------------------------------------------- conversions
 
 def fill_message(msg_id: int, requests: list[FillRequest], deadline_ms: int | None = None,
-                 options: dict | None = None) -> dict:
+                 options: FillOptions | None = None) -> dict:
     """A ``fill`` request for these FillRequests (lone surrogates, which JSON can carry, become U+FFFD)."""
     return {
-        "id": msg_id, "op": "fill", "deadline_ms": deadline_ms, "options": options or {},
+        "id": msg_id, "op": "fill", "deadline_ms": deadline_ms, "options": (options or FillOptions()).to_wire(),
         "requests": [{"prefix": _utf8_safe(r.prefix), "suffix": _utf8_safe(r.suffix), "canvas_tokens": r.canvas_tokens,
                       "language": r.language, "single_line": r.single_line, "temperature": r.temperature,
                       "stop_bias": r.stop_bias}

@@ -1,8 +1,11 @@
 """Text in, text out: the in-process ``infill.types.Denoiser`` over a loaded checkpoint.
 
-Tokenizes prefix/suffix (keeping the nearest tokens within the model's budget), lays a canvas
-of mask tokens between them, runs the sampler with the context cache, and decodes the canvas with
-stop (delete/pad) tokens removed. Consecutive requests with the same context reuse its cache.
+Tokenizes prefix/suffix (keeping the nearest tokens within the context budget), lays a canvas
+of exactly the requested length between them, runs the sampler with the context cache, and decodes
+the canvas with stop (delete/pad) tokens removed. Consecutive requests with the same context reuse
+its cache. A canvas is never shortened: when canvas and context exceed the model's positions the
+farthest context tokens give way (counted in the result's ``context_dropped`` timing), and a canvas
+that does not fit even alone raises ``CanvasTooLong``.
 """
 
 from __future__ import annotations
@@ -19,9 +22,10 @@ from pathlib import Path
 
 import torch
 
-from infill.types import CancelToken, FillRequest, FillResult
+from infill.types import CancelToken, ContextBudget, FillRequest, FillResult
 
 from .cache import CanvasModel, ContextEntry, Row, plan_reuse, reuse, rotary_reusable
+from .errors import CanvasTooLong
 from .modeling import Denoiser as LoadedModel
 from .modeling import load_denoiser
 from .sampler import SamplerOptions, denoise
@@ -54,9 +58,7 @@ def default_model_path() -> Path:
 
 @dataclass
 class DenoiserOptions:
-    max_prefix_tokens: int = 384
-    max_suffix_tokens: int = 128
-    max_canvas_tokens: int = 128
+    context: ContextBudget = field(default_factory=ContextBudget)  # tokens kept on each side of the hole
     use_cache: bool = True
     # Keep the canvas's keys/values too and recompute only the positions around the sampler's window
     # (model.cache: Fast-dLLM's block-wise dual cache); approximate, so off while the sampler speculates.
@@ -110,6 +112,11 @@ class TextDenoiser:
         return self.m.dtype
 
     @property
+    def max_position(self) -> int:
+        """Positions the model takes: context, canvas and the boundary token together."""
+        return self.m.config.max_position
+
+    @property
     def tokenizer(self):
         return self.m.tokenizer
 
@@ -160,14 +167,23 @@ class TextDenoiser:
                 out[b] = torch.tensor([p.startswith(h) for p in pieces] + [False] * (V - len(pieces)))
         return out
 
-    def _row(self, req: FillRequest, heal: str = "") -> Row:
+    def _row(self, req: FillRequest, heal: str = "") -> tuple[Row, int]:
+        """The token row for ``req`` (its canvas as long as asked, plus the healed token) and how
+        many context tokens beyond the budget had to go to fit the model's positions."""
         tok = self.m.tokenizer
-        o = self.options
-        prefix = tok.encode(req.prefix)[-o.max_prefix_tokens:] if req.prefix else []
-        suffix = tok.encode(req.suffix)[: o.max_suffix_tokens] if req.suffix else []
-        room = self.m.config.max_position - len(prefix) - len(suffix) - 1
-        canvas = max(1, min(req.canvas_tokens + (1 if heal else 0), o.max_canvas_tokens, room))
-        return Row(prefix=prefix, suffix=suffix, canvas=canvas)
+        budget = self.options.context
+        canvas = max(1, req.canvas_tokens + (1 if heal else 0))
+        room = self.max_position - canvas - 1  # context positions left (one for the boundary token)
+        if room < 0:
+            raise CanvasTooLong(f"a canvas of {req.canvas_tokens} tokens does not fit this model's "
+                                f"{self.max_position} positions; ask for at most {self.max_position - 2}")
+        prefix = tok.encode(req.prefix)[-budget.prefix_tokens:] if req.prefix and budget.prefix_tokens > 0 else []
+        suffix = tok.encode(req.suffix)[: budget.suffix_tokens] if req.suffix and budget.suffix_tokens > 0 else []
+        dropped = len(prefix) + len(suffix) - room
+        if dropped > 0:  # the far ends go; the suffix keeps at least a quarter of the room
+            keep_suffix = min(len(suffix), max(room - len(prefix), room // 4))
+            prefix, suffix = prefix[len(prefix) - (room - keep_suffix):], suffix[:keep_suffix]
+        return Row(prefix=prefix, suffix=suffix, canvas=canvas), max(0, dropped)
 
     @staticmethod
     def _key(row: Row) -> str:
@@ -252,8 +268,9 @@ class TextDenoiser:
         splits = [self._split_heal(r.prefix) for r in requests]
         heals = [h for _, h in splits]
         line_holes = [_is_line_hole(r) for r in requests]
-        rows = [self._row(FillRequest(p, "\n" + r.suffix if lh else r.suffix, r.canvas_tokens, r.language), h)
+        made = [self._row(FillRequest(p, "\n" + r.suffix if lh else r.suffix, r.canvas_tokens, r.language), h)
                 for (p, h), r, lh in zip(splits, requests, line_holes)]
+        rows = [row for row, _ in made]
         t1 = time.perf_counter()
         with self._lock:
             # a healed line break is the fill's first token, not its end
@@ -277,7 +294,8 @@ class TextDenoiser:
                 tokens=sum(1 for i in ids if i not in self.stop_ids),
                 confidence=float(res.confidence[b]),
                 timings={"tokenize_ms": (t1 - t0) * 1e3, "model_ms": (t2 - t1) * 1e3,
-                         "context_tokens": len(row.prefix) + len(row.suffix), "canvas_tokens": row.canvas}))
+                         "context_tokens": len(row.prefix) + len(row.suffix), "canvas_tokens": row.canvas,
+                         "context_dropped": made[b][1]}))
         self.stats["requests"] += len(requests)
         self.stats["model_calls"] += res.model_calls
         return out

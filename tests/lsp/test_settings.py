@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from infill.syntax import LANGUAGES
-from lsp_server.settings import Settings, parse_settings, problems_message, setting_name
+from infill.types import FillRequest
+from lsp_server.settings import SETTINGS, Settings, fill_options, parse_settings, problems_message, setting_name
+from model import protocol as P
 
 
 def test_no_options_means_defaults():
@@ -87,4 +91,33 @@ def test_the_model_gate_sends_the_sampler_settings_with_each_fill():
     gate.fill([req])
     settings.model.steps, settings.model.speculate = 8, 4
     gate.fill([req])
-    assert sent == [None, {"steps": 8, "speculate": 4}]
+    assert sent == [None, P.FillOptions(steps=8, speculate=4)]
+    assert P.fill_message(1, [req], options=sent[1])["options"] == {"steps": 8, "speculate": 4}
+
+
+def test_ranges_are_the_protocols():
+    # one bound per setting: a value the settings accept is one the worker's schema accepts
+    for name, limit in (("maxTokens", P.MAX_CANVAS_TOKENS), ("steps", P.MAX_STEPS), ("speculate", P.MAX_SPECULATE)):
+        s, problems = parse_settings({name: limit})
+        assert problems == [], name
+        _, problems = parse_settings({name: limit + 1})
+        assert len(problems) == 1 and f"to {limit}," in problems[0], problems
+    s, _ = parse_settings({"maxTokens": 512, "steps": P.MAX_STEPS, "speculate": P.MAX_SPECULATE})
+    assert s.model.max_tokens == 512
+    msg = P.fill_message(1, [FillRequest("a", "b", s.model.max_tokens)], options=fill_options(s.model))
+    assert P.check_request(msg)["requests"][0]["canvas_tokens"] == 512
+
+
+def test_each_field_has_one_name():
+    fields = [(section, attr) for section, attr, _ in SETTINGS.values()]
+    assert len(fields) == len(set(fields))
+    declared = {(f.name, g.name) for f in dataclasses.fields(Settings)
+                for g in dataclasses.fields(type(getattr(Settings(), f.name)))}
+    assert declared == set(fields)
+
+
+def test_fill_options_leave_zero_to_the_worker():
+    s, _ = parse_settings({"steps": 0, "speculate": 0})
+    assert fill_options(s.model) is None  # 0 = the worker's own choice, so nothing is sent
+    s, _ = parse_settings({"steps": 6})
+    assert fill_options(s.model) == P.FillOptions(steps=6)

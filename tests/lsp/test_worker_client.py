@@ -11,13 +11,15 @@ import time
 import pytest
 
 from infill.types import Cancelled, CancelToken, FillRequest
-from lsp_server.worker_client import ModelLoadError, WorkerClient, WorkerError, WorkerOptions
+from lsp_server.worker_client import CanvasTooLongError, ModelLoadError, WorkerClient, WorkerError, WorkerOptions
+from model import protocol as P
 from model.worker import Worker, WorkerConfig
 
 pytestmark = pytest.mark.slow
 
 REQ = FillRequest('greeting = "', '"\n', 6, "python")
 LONG = FillRequest("def f(x):\n    ", "\n", 128, "python")
+SLOW = P.FillOptions(steps=128, threshold=0)  # one token per model call: a fill that takes a while
 
 
 def test_spawned_worker_is_restarted_after_a_kill_and_a_request_in_flight_fails_clearly():
@@ -32,7 +34,7 @@ def test_spawned_worker_is_restarted_after_a_kill_and_a_request_in_flight_fails_
 
         def long_fill():
             try:
-                client.fill([LONG], options={"steps": 128, "threshold": None})
+                client.fill([LONG], options=SLOW)
             except Exception as exc:
                 errors.append(exc)
 
@@ -59,13 +61,13 @@ def test_cancel_is_forwarded_and_returns_quickly():
         threading.Timer(0.2, token.cancel).start()
         t0 = time.monotonic()
         with pytest.raises(Cancelled):
-            client.fill([LONG], token, options={"steps": 128, "threshold": None})
+            client.fill([LONG], token, options=SLOW)
         assert time.monotonic() - t0 < 1.5
         assert client.health()["ok"]
         client.fill([REQ])  # the worker is free again
         deadline = CancelToken(deadline=time.monotonic() + 0.05)
         with pytest.raises(Cancelled):
-            client.fill([LONG], deadline, options={"steps": 128, "threshold": None})
+            client.fill([LONG], deadline, options=SLOW)
     finally:
         client.close()
 
@@ -97,6 +99,22 @@ def test_configured_tcp_worker_with_token(tcp_worker):
     assert events.count("failed_twice") == 1
 
 
+def test_a_canvas_the_model_cannot_hold_is_refused_and_the_server_is_told(tcp_worker):
+    events: list[tuple[str, dict]] = []
+    client = WorkerClient(WorkerOptions(address=tcp_worker.address, token="tok-123"),
+                          on_event=lambda k, d: events.append((k, d)))
+    try:
+        long = FillRequest("values = sorted(", ")\n", 512, "python")
+        (result,) = client.fill([long], options=P.FillOptions(steps=4))
+        assert result.timings["canvas_tokens"] == 512 and result.model_calls <= 4  # as asked, not cut to 128
+        with pytest.raises(CanvasTooLongError, match="does not fit this model's 1024 positions"):
+            client.fill([FillRequest("x = (", ")\n", P.MAX_CANVAS_TOKENS, "python")])
+        assert [d["code"] for k, d in events if k == "refused"] == [P.CANVAS_TOO_LONG]
+        assert client.fill([REQ])[0].model_calls >= 1  # the connection is fine
+    finally:
+        client.close()
+
+
 def test_missing_model_is_a_model_load_error(tmp_path):
     events: list[tuple[str, dict]] = []
     client = WorkerClient(WorkerOptions(model=str(tmp_path / "nope"), device="cpu"),
@@ -123,7 +141,7 @@ def test_close_ends_requests_in_flight():
 
     def long_fill():
         try:
-            client.fill([LONG], options={"steps": 128, "threshold": None})
+            client.fill([LONG], options=SLOW)
         except Exception as exc:
             errors.append(exc)
 

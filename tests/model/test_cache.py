@@ -2,10 +2,12 @@
 
 import dataclasses
 
+import pytest
 import torch
 
 from infill.types import FillRequest
 from model.cache import CanvasModel, Row
+from model.errors import CanvasTooLong
 from model.modeling import load_denoiser
 from model.text_denoiser import DenoiserOptions, TextDenoiser
 
@@ -101,8 +103,13 @@ def test_text_denoiser_fills_and_reuses_context(tiny_checkpoint):
     r2 = td.fill([req])[0]
     assert isinstance(r1.text, str) and r1.model_calls >= 1 and r1.text == r2.text
     assert td.stats["cache_hits"] == 1
-    many = td.fill([req, FillRequest("", "", 3), FillRequest("x" * 5000, "y" * 5000, 500)])
-    assert len(many) == 3 and many[2].timings["canvas_tokens"] <= td.options.max_canvas_tokens
+    # a canvas is never shortened: the far context gives way to fit the model's 256 positions
+    many = td.fill([req, FillRequest("", "", 3), FillRequest("x" * 5000, "y" * 5000, 200)],
+                   sampler=dataclasses.replace(td.options.sampler, steps=4))
+    assert len(many) == 3 and many[2].timings["canvas_tokens"] == 200
+    assert many[2].timings["context_tokens"] == 256 - 200 - 1 and many[2].timings["context_dropped"] > 0
+    with pytest.raises(CanvasTooLong, match="256 positions"):
+        td.fill([FillRequest("x", "y", 300)])
     assert td.fill([]) == []
 
 

@@ -21,7 +21,8 @@ def _pair():
 
 def test_frame_round_trip_over_a_socket():
     a, b = _pair()
-    msg = P.fill_message(7, [FillRequest("def f(", "):\n", 4, "python"), FillRequest("", "x", 1)], 500, {"steps": 3})
+    msg = P.fill_message(7, [FillRequest("def f(", "):\n", 4, "python"), FillRequest("", "x", 1)], 500,
+                         P.FillOptions(steps=3))
     P.write_frame(a, msg)
     got = P.read_frame(b)
     assert got == msg
@@ -76,7 +77,10 @@ GOOD_FILL = {"id": 1, "op": "fill", "requests": [{"prefix": "a", "suffix": "b", 
     {"id": 2, "op": "health"},
     {"id": 3, "op": "cancel", "target": 1},
     GOOD_FILL,
-    {**GOOD_FILL, "options": {"steps": 4, "temperature": 0.0}},
+    {**GOOD_FILL, "options": {"steps": 4, "speculate": 2, "threshold": 0.5}},
+    {**GOOD_FILL, "options": {"threshold": None}},  # nil: the worker's own
+    {**GOOD_FILL, "options": None},
+    {"id": 1, "op": "hello", "token": None, "version": P.PROTOCOL_VERSION},
     {**GOOD_FILL, "requests": [{"prefix": "a", "suffix": "b", "canvas_tokens": 2, "single_line": True}]},
     {**GOOD_FILL, "requests": [{"prefix": "a", "suffix": "b", "canvas_tokens": 2, "temperature": 0.8}]},
     {**GOOD_FILL, "requests": [{"prefix": "a", "suffix": "b", "canvas_tokens": 2, "temperature": None}]},
@@ -117,8 +121,15 @@ def test_valid_requests_pass(msg):
     ({**GOOD_FILL, "requests": [{"prefix": "a", "suffix": "b", "canvas_tokens": 2, "stop_bias": "x"}]}, "stop_bias"),
     ({**GOOD_FILL, "requests": [GOOD_FILL["requests"][0]] * (P.MAX_BATCH + 1)}, "requests"),
     ({**GOOD_FILL, "deadline_ms": -5}, "deadline_ms"),
-    ({**GOOD_FILL, "options": {"steps": [1]}}, "option"),
+    ({**GOOD_FILL, "options": {"steps": [1]}}, "option 'steps'"),
+    ({**GOOD_FILL, "options": {"steps": P.MAX_STEPS + 1}}, "option 'steps'"),
+    ({**GOOD_FILL, "options": {"speculate": -1}}, "option 'speculate'"),
+    ({**GOOD_FILL, "options": {"threshold": 1.5}}, "option 'threshold'"),
+    ({**GOOD_FILL, "options": {"temperature": 0.5}}, "unknown option"),  # a request's own field
     ({**GOOD_FILL, "options": [1]}, "options"),
+    ({**GOOD_FILL, "requests": [{"prefix": "a", "suffix": "b", "canvas_tokens": P.MAX_CANVAS_TOKENS + 1}]},
+     "canvas_tokens"),
+    ({"id": 1, "op": "hello", "version": "2"}, "version"),
 ])
 def test_invalid_requests_raise_protocol_error(msg, fragment):
     with pytest.raises(P.ProtocolError, match=fragment.replace("[", r"\[").replace("]", r"\]")):
@@ -156,3 +167,32 @@ def test_fill_requests_round_trip_with_single_line():
             FillRequest("e", "f", 5, temperature=0.7), FillRequest("g", "h", 6, stop_bias=2.5)]
     msg = msgpack.unpackb(msgpack.packb(P.fill_message(7, reqs)))
     assert P.check_request(msg) and P.requests_from_message(msg) == reqs
+
+
+def test_fill_options_travel_as_their_set_fields_only():
+    opts = P.FillOptions(steps=8, threshold=0)
+    msg = msgpack.unpackb(msgpack.packb(P.fill_message(1, [FillRequest("a", "b", 2)], options=opts)))
+    assert msg["options"] == {"steps": 8, "threshold": 0}
+    assert P.FillOptions.from_wire(P.check_request(msg)["options"]) == opts
+    assert opts.sampler_overrides() == {"steps": 8, "threshold": None}  # 0: no threshold, the schedule alone
+    assert P.fill_message(2, [FillRequest("a", "b", 2)])["options"] == {}
+    assert P.FillOptions.from_wire({}) == P.FillOptions.from_wire(None) == P.FillOptions()
+
+
+def test_fill_options_cannot_be_built_out_of_range():
+    with pytest.raises(P.ProtocolError, match="'steps' must be an integer in \\[0, 512\\]"):
+        P.FillOptions(steps=513)
+    with pytest.raises(P.ProtocolError, match="'threshold'"):
+        P.FillOptions(threshold=float("nan"))
+    with pytest.raises(P.ProtocolError, match="'speculate'"):
+        P.FillOptions(speculate=True)
+
+
+def test_option_fields_are_sampler_fields():
+    # each FillOptions field overrides the SamplerOptions field of the same name
+    import dataclasses
+
+    from model.sampler import SamplerOptions
+
+    names = {f.name for f in dataclasses.fields(P.FillOptions)}
+    assert names <= {f.name for f in dataclasses.fields(SamplerOptions)}

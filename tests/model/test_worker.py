@@ -108,7 +108,7 @@ def test_cancel_returns_quickly_and_the_next_request_works(unix_worker):
     _, path = unix_worker
     c = connect_unix(path)
     c.call(fill(1, canvas=2))  # model loaded
-    c.send(fill(2, canvas=128, options={"steps": 128, "threshold": None}))
+    c.send(fill(2, canvas=128, options={"steps": 128, "threshold": 0}))
     time.sleep(0.05)
     t0 = time.monotonic()
     c.send({"id": 3, "op": "cancel", "target": 2})
@@ -123,7 +123,7 @@ def test_cancel_returns_quickly_and_the_next_request_works(unix_worker):
 def test_deadline_stops_long_work(unix_worker):
     _, path = unix_worker
     c = connect_unix(path)
-    reply = c.call(fill(1, canvas=128, deadline_ms=30, options={"steps": 128, "threshold": None}))
+    reply = c.call(fill(1, canvas=128, deadline_ms=30, options={"steps": 128, "threshold": 0}))
     assert reply["ok"] is False and reply["code"] == P.CANCELLED
 
 
@@ -137,6 +137,43 @@ def test_bad_messages_get_errors_and_never_stop_the_worker(unix_worker):
     assert c.call(fill(3, options={"no_such_option": 1}))["code"] == P.BAD_REQUEST
     assert c.call(fill(4, options={"steps": -3}))["code"] == P.BAD_REQUEST
     assert c.call(fill(5))["ok"]
+
+
+def test_a_long_canvas_is_filled_at_its_full_length(unix_worker):
+    # infill.maxTokens allows up to P.MAX_CANVAS_TOKENS; the denoiser used to cut every canvas to 128
+    _, path = unix_worker
+    c = connect_unix(path)
+    msg = fill(1, options={"steps": 4})
+    msg["requests"] = [{**PY_REQ, "prefix": "values = sorted(", "suffix": ")\n", "canvas_tokens": 512}]
+    reply = c.call(msg)
+    assert reply["ok"], reply
+    (result,) = reply["results"]
+    assert result["timings"]["canvas_tokens"] == 512.0 and result["timings"]["context_dropped"] == 0
+    assert result["model_calls"] <= 4  # the per-call steps option reached the sampler
+
+
+def test_a_canvas_the_model_cannot_hold_is_refused_and_batched_neighbours_are_served(unix_worker):
+    _, path = unix_worker
+    c = connect_unix(path)
+    c.call(fill(1, canvas=2))  # model loaded
+    assert c.call({"id": 2, "op": "health"})["max_position"] == 1024  # the starter model's positions
+    c.send(fill(5, canvas=48, options={"steps": 48, "threshold": 0}))  # busy: the next two queue up together
+    c.send(fill(3, canvas=P.MAX_CANVAS_TOKENS))
+    c.send(fill(4))
+    answers = {m["id"]: m for m in (c.recv() for _ in range(3))}
+    assert answers[3]["ok"] is False and answers[3]["code"] == P.CANVAS_TOO_LONG
+    assert "1024 tokens does not fit this model's 1024 positions" in answers[3]["error"]
+    assert answers[4]["ok"] and answers[5]["ok"], answers
+    assert answers[4]["results"][0]["timings"]["batch_size"] == 1.0  # served alone after the refusal
+
+
+def test_hello_of_another_protocol_version_is_refused(unix_worker):
+    _, path = unix_worker
+    c = connect_unix(path)
+    reply = c.call({"id": 1, "op": "hello", "version": P.PROTOCOL_VERSION - 1})
+    assert reply["ok"] is False and "protocol version" in reply["error"]
+    with pytest.raises(P.ConnectionClosed):
+        c.recv()
 
 
 def test_oversized_frame_gets_an_error_and_the_connection_closes(unix_worker):

@@ -19,7 +19,7 @@ directory has one. ``infill export OUT/ema DST`` ships it.
 ``gpu-lease`` trains from scratch on a GPU for a fixed lease: AR first, then diffusion, in bf16 and
 compiled, at the largest batch that fits (``--batch-size 0`` probes it), saving every few minutes,
 stopping early enough that the final save, ``infill export`` into ``OUT/export`` and the report
-(``OUT/report.json`` and ``OUT/report.md``: tokens, throughput, held-out loss curve) fit the budget.
+(``OUT/report/report.json`` and ``report.md``: tokens, throughput, held-out loss curve) fit the budget.
 """
 
 from __future__ import annotations
@@ -242,11 +242,14 @@ def step_fits(step: Callable[[int], torch.Tensor], model, device, memory_fractio
     return fits
 
 
-REPORT_JSON, REPORT_MD = "report.json", "report.md"
+# in a folder of their own: a checkpoint directory holds only the files a checkpoint load accepts
+REPORT_DIR, REPORT_JSON, REPORT_MD = "report", "report.json", "report.md"
 
 
 def write_report(out: Path, report: dict) -> None:
-    """``OUT/report.json`` and a short ``OUT/report.md`` of one run: tokens, throughput, held-out loss curve."""
+    """``OUT/report/report.json`` and a short ``OUT/report/report.md`` of one run: tokens, throughput,
+    held-out loss curve."""
+    out = out / REPORT_DIR
     out.mkdir(parents=True, exist_ok=True)
     (out / REPORT_JSON).write_text(json.dumps(report, indent=2) + "\n")
     r = report
@@ -319,7 +322,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--export", action=argparse.BooleanOptionalAction, default=False,
                     help="at the end, write the shippable fp16 checkpoint to OUT/export (`infill export`)")
     ap.add_argument("--report", action=argparse.BooleanOptionalAction, default=False,
-                    help="at the end, write OUT/report.json and OUT/report.md (tokens, throughput, held-out loss curve)")
+                    help="at the end, write OUT/report/report.json and report.md (tokens, throughput, held-out loss curve)")
     ap.add_argument("--max-weights-mb", type=float, default=0.0,
                     help="refuse a model whose fp16 weights would be larger than this (0: any size)")
     ap.add_argument("--preset", choices=sorted(PRESETS), default=None,
@@ -510,7 +513,7 @@ def main(argv: list[str] | None = None) -> int:
             "tokens_per_wall_second": round(run_tokens / max(wall, 1e-9), 1),
             "heldout": run_history, "export": str(exported) if exported else None,
             "args": {k: v for k, v in vars(args).items() if k != "data"} | {"data": [str(d) for d in dirs]}})
-        print(f"report {out / REPORT_MD}", flush=True)
+        print(f"report {out / REPORT_DIR / REPORT_MD}", flush=True)
     return 0
 
 

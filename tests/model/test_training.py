@@ -278,18 +278,19 @@ def test_gpu_lease_preset_runs_on_time_and_ships_a_checkpoint_with_a_report(tmp_
     took = time.time() - t
     assert took <= budget_s + 3.0, took  # the budget covers the export and the report too
     run = tmp_path / "lease"
-    report = json.loads((run / "report.json").read_text())
+    report = json.loads((run / "report" / "report.json").read_text())
     assert report["batch_probed"] and report["batch_size"] == 16  # no memory limit on a CPU: the probe's ceiling
     assert report["hidden"] == 32 and not report["compiled"] and report["bf16"]
     assert report["tokens_run"] == report["steps"] * 16 * 128 > 0 and report["tokens_per_second"] > 0
     assert report["wall_seconds"] <= budget_s
     objectives = [h["objective"] for h in report["heldout"]]
     assert len(objectives) >= 3 and objectives[0] == "ar" and objectives[-1] == "diffusion"
-    assert "| tokens seen | objective | held-out loss |" in (run / "report.md").read_text()
+    assert "| tokens seen | objective | held-out loss |" in (run / "report" / "report.md").read_text()
     ship = run / "export"
     assert report["export"] == str(ship) and not (ship / "train_state.safetensors").exists()
     with safe_open(str(ship / "model.safetensors"), "pt") as f:
         assert {f.get_tensor(k).dtype for k in f.keys()} == {torch.float16}
+    assert load_denoiser(run, device="cpu").model is not None  # the report leaves the checkpoint loadable
     loaded = load_denoiser(ship, device="cpu", dtype="float32")
     with torch.no_grad():
         assert loaded.model(input_ids=torch.tensor([tiny_tokenizer.encode("def f(x):")])).logits.isfinite().all()

@@ -172,11 +172,11 @@ class GpuLease:
 
     objective: str = "diffusion"
     ar_fraction: float = 0.3  # the first 30 % of the run next-token, the rest diffusion (AR -> diffusion route)
-    hidden: int = 512  # 8 x 512: 28.2 M parameters, 56 MB of fp16 weights (under max_weights_mb)
+    hidden: int = 384  # 8 x 384: 16.9 M parameters, 33.8 MB of fp16 weights (the size MODEL_CARD.md chooses)
     layers: int = 8
-    heads: int = 8
+    heads: int = 6
     kv_heads: int = 2
-    intermediate: int = 1536
+    intermediate: int = 1152
     seq_len: int = 512
     batch_size: int = 0  # the largest that fits, probed
     max_batch_size: int = 512

@@ -6,6 +6,8 @@ line-level text rules for code that does not parse yet (an empty Python block, a
 
 Completion spans are always insertion points (``start == end == cursor``): the fill never replaces
 text the user already wrote; ``kind``/``multiline``/``indent`` tell the engine how much to write.
+With code after the cursor on its line the span is the hole between the two sides (``joins``: the
+fill must end where that code begins) or kind "none" where there is no hole (``_mid_line_span``).
 Selection and region spans replace ``[start, end)``.
 """
 
@@ -35,6 +37,9 @@ class Span:
     kind: str  # one of KINDS
     multiline: bool  # whether the filled text may span several lines
     indent: str
+    # Code follows the cursor on its line: the fill must end where that code begins (post-processing
+    # cuts a fill that runs into it, see ``infill.postprocess.join_suffix``).
+    joins: bool = False
 
 
 # Languages whose blocks open with ":" + an indented body rather than "{ ... }".
@@ -48,6 +53,14 @@ _OPERAND_KEYWORDS = {
     "instanceof", "delete", "void", "co_return", "co_yield", "sizeof",
 }
 _NOT_OPERATORS = {";", "++", "--", ")", "]", "}"}
+# Tokens after a cursor that end the operand slot before them.
+_CLOSE_TOKENS = {")", "]", "}", ";", ","}
+# Tokens that continue an operand and never start one: after a token that wants an operand, the
+# operand is missing (``return |.read()``, ``x = | == y``).
+_INFIX_ONLY = {
+    ".", "?.", "->", "=", "==", "!=", "===", "!==", "<=", ">=", "&&", "||", "+=", "-=", "*=", "/=",
+    "%=", ":=", "=>", "?", "and", "or", "in", "is", "instanceof", "as",
+}
 _BLOCKISH = re.compile(r"block|body|statement|declaration_list|program|module|source_file|ERROR")
 _SEPARATORS = {",", ";"}
 # Parents of a Python ":" that ends a block header, and of a ":" that ends a label in the brace
@@ -308,6 +321,12 @@ def completion_span(text: str, offset: int, language: str, tree=None) -> Span:
 
     blank = not before.strip() and not after.strip()
     container = _innermost_bracket(ctx, byte)
+    in_block = container is not None and any(_same(container, n) for n in caps.get("block", []))
+    if in_block and before.rstrip().endswith("{") and after.lstrip().startswith("}"):
+        unit = "\t" if "\t" in indent else ctx.indent_unit()
+        return Span(offset, offset, "block", True, indent + unit)
+    if before.strip() and ctx.code_of_line(line)[offset - line_start:].strip():
+        return _mid_line_span(ctx, offset, byte, indent, container, caps.get("args", []))
     paren_col = _unmatched_open_paren(before)
     if paren_col is not None and (container is None or container.start_byte < ctx.byte(line_start + paren_col)):
         # The tree did not see this "(" as a container (the call is unclosed): decide from text.
@@ -319,13 +338,9 @@ def completion_span(text: str, offset: int, language: str, tree=None) -> Span:
             indent = _blank_line_span(ctx, offset, line, before).indent
         return Span(offset, offset, "args", multiline, indent)
 
-    in_block = container is not None and any(_same(container, n) for n in caps.get("block", []))
     if blank and container is not None and not in_block:
         # a blank line inside a literal's brackets ({...}, [...]): more elements, several lines
         return Span(offset, offset, "expression", True, _blank_line_span(ctx, offset, line, before).indent)
-    if in_block and before.rstrip().endswith("{") and after.lstrip().startswith("}"):
-        unit = "\t" if "\t" in indent else ctx.indent_unit()
-        return Span(offset, offset, "block", True, indent + unit)
     if blank:
         return _blank_line_span(ctx, offset, line, before)
     if not before.strip() and _starts_code_line(ctx, after.lstrip(), line_start, line_end):
@@ -338,6 +353,61 @@ def completion_span(text: str, offset: int, language: str, tree=None) -> Span:
     if token is not None and token.start_byte >= ctx.byte(line_start) and _is_operator(ctx, token):
         return Span(offset, offset, "expression", False, indent)
     return Span(offset, offset, "line", False, indent)
+
+
+def _leaf_after(ctx: _Context, offset: int):
+    """The first token at or after ``offset`` (skipping blanks on the line), or None."""
+    line_end = ctx.index.line_end(ctx.index.line_of(offset))
+    rest = ctx.text[offset:line_end]
+    at = offset + len(rest) - len(rest.lstrip())
+    if at >= line_end:
+        return None
+    byte = ctx.byte(at)
+    node = syntax.node_for_range(ctx.tree, byte, byte + 1, named=False)
+    while node is not None and node.child_count:
+        node = next((c for c in node.children if c.end_byte > byte and c.end_byte > c.start_byte), None)
+    return node if node is not None and node.start_byte >= byte else None
+
+
+def _ends_operand(ctx: _Context, token) -> bool:
+    """Whether ``token`` (after the cursor) ends the operand slot before it: a closer, a separator,
+    or the ``:`` / ``{`` that ends a header or opens a block (not a dict's or an object's)."""
+    kind = token.type
+    if token.is_named:
+        return False
+    if kind in _CLOSE_TOKENS:
+        return True
+    return kind in (":", "{") and not _is_operator(ctx, token)
+
+
+def _mid_line_span(ctx: _Context, offset: int, byte: int, indent: str, container, args: list) -> Span:
+    """A cursor with code before and after it on its line: a hole between the two sides or nothing.
+
+    The token before the cursor either wants an operand (``=``, ``(``, ``,``, ``return``, ``.``) or
+    ends one; the text after either ends the slot (``)``, ``;``, a block's ``{``) or continues it.
+    An operand wanted and not there (``f(|)``, ``x = |;``, ``return |.read()``; any parse error
+    between the two tokens) is a hole to fill (kind "args" in an argument list, else "expression");
+    so is a missing operator (``a |b``) and more arguments after one (``f(a|)``). An operand already
+    there (``return |fh.read()``) or a complete line (``x = f(1)|;``) gets kind "none".
+    """
+    left = syntax.leaf_before(ctx.tree, byte)
+    right = _leaf_after(ctx, offset)
+    if left is None or right is None:
+        return Span(offset, offset, "none", False, indent)
+    # An error between the two tokens or inside the expression the right one starts (tree-sitter
+    # may put it a token later: ``if | != nil`` parses as ``!`` and an ERROR ``=``).
+    line_end = ctx.byte(ctx.index.line_end(ctx.index.line_of(offset)))
+    lo = min(left.end_byte, byte)
+    hi = min(line_end, max(right.parent.end_byte if right.parent is not None else right.end_byte, byte))
+    broken = any(r.start_byte <= hi and r.end_byte >= lo for r in syntax.error_regions(ctx.tree, lo, hi))
+    in_args = container is not None and any(_same(container, n) for n in args)
+    kind = "args" if in_args and left.type in ("(", ",") else "expression"
+    wants_operand = _is_operator(ctx, left)
+    if broken or (wants_operand and (_ends_operand(ctx, right) or right.type in _INFIX_ONLY)):
+        return Span(offset, offset, kind, False, indent, joins=True)
+    if not wants_operand and in_args and right.type in _CLOSE_TOKENS:
+        return Span(offset, offset, "args", False, indent, joins=True)
+    return Span(offset, offset, "none", False, indent)
 
 
 def _trim(text: str, start: int, end: int) -> tuple[int, int]:

@@ -2,7 +2,8 @@
 
 ``postprocess`` applies, in order: newline normalisation, the single-line cut, decoding-loop
 removal, trailing-whitespace trim, de-duplication against the suffix (repeated next lines, then an overlapping tail), bracket
-balancing against what the suffix already closes, indentation matching, and the empty check.
+balancing against what the suffix already closes, the join with the code after a mid-line cursor
+(``join_suffix``), indentation matching, and the empty check.
 ``validate`` counts tree-sitter ERROR/MISSING nodes before and after an insertion: only errors the
 insertion adds count, because the document being edited is often already broken.
 """
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import itertools
+import re
 from dataclasses import dataclass
 
 from infill import positions, syntax
@@ -183,13 +185,19 @@ def cut_single_line(s: str) -> str:
 
 
 def trim_trailing_whitespace(s: str, suffix: str = "") -> str:
-    """Drop trailing whitespace on every line and at the end; keep one space between two words."""
+    """Drop trailing whitespace on every line and at the end; keep one space before a word that
+    follows on the line when the fill ends with a word or an operator (``not |value``, ``a + |b``)."""
     trimmed = "\n".join(line.rstrip() for line in s.split("\n")).rstrip()
     tail = s[len(s.rstrip()):]
     rest = suffix.split("\n", 1)[0]
-    if trimmed and tail and "\n" not in tail and _is_word(rest[:1]) and _is_word(trimmed[-1]):
+    if trimmed and tail and "\n" not in tail and _is_word(rest[:1]) and (
+            _is_word(trimmed[-1]) or trimmed[-1] in _SPACED_OPERATORS):
         return trimmed + " "
     return trimmed
+
+
+# Characters ending an operator or separator that code style follows with a space before a name.
+_SPACED_OPERATORS = frozenset("=+-*/%<>&|^,;?:")
 
 
 def _is_word(ch: str) -> bool:
@@ -339,6 +347,99 @@ def close_open_string(s: str, language: str | None = None) -> str | None:
     return close_open_brackets(s + end, language)
 
 
+# --------------------------------------------------------------------------- joining the code after a mid-line cursor
+
+# Per language: how a line comment starts (the code after a cursor stops there) and whether ``'``
+# quotes strings (in the others it quotes one character or marks a lifetime: ``'a'``, ``&'a str``).
+_LINE_COMMENT = {"python": "#"}
+_SINGLE_QUOTE_STRINGS = frozenset({"python", "javascript", "typescript", "tsx"})
+_TOKEN = re.compile(r"""\s+|(?P<word>\w+)|(?P<str>"(?:\\.|[^"\\\n])*"|`(?:\\.|[^`\\])*`)|(?P<chr>'(?:\\.|[^'\\\n])*')|.""",
+                    re.S)
+_CHAR_LITERAL = re.compile(r"'(?:\\.[^'\n]{0,8}|[^'\\\n])'|.", re.S)  # or the lone quote
+_TOKEN_CLASS = {"word": "word", "str": "str", "chr": "str"}
+_SEPARATOR_TOKENS = frozenset({",", ";"})
+
+
+def _tokens(s: str, language: str | None) -> list[tuple[int, str, str]]:
+    """``(offset, text, class)`` of the code tokens of one line, up to a comment; class is ``word``
+    (names, keywords, numbers), ``str`` (a string or character literal) or ``punct`` (one character
+    each, so ``)+`` and ``) +`` compare equal)."""
+    comment = _LINE_COMMENT.get(language or "", "//")
+    out: list[tuple[int, str, str]] = []
+    i = 0
+    while i < len(s):
+        if s.startswith(comment, i) or (comment == "//" and s.startswith("/*", i)):
+            break
+        m = _TOKEN.match(s, i)
+        kind = m.lastgroup
+        if kind == "chr" and (language or "") not in _SINGLE_QUOTE_STRINGS:
+            m = _CHAR_LITERAL.match(s, i)
+            kind = "chr" if len(m.group()) > 1 else None
+        if not m.group().isspace():
+            out.append((i, m.group(), _TOKEN_CLASS.get(kind or "", "punct")))
+        i = m.end()
+    return out
+
+
+def _same_shape(a: tuple[int, str, str], b: tuple[int, str, str]) -> bool:
+    """Punctuation must be the same character; names match names and literals match literals."""
+    return a[1] == b[1] if "punct" in (a[2], b[2]) else a[2] == b[2]
+
+
+def _retyped_at(fill: list, rest: list):
+    """The fill tokens (first to last) from which the fill re-types the code after the cursor: it
+    starts with that code's first token and goes on in its shape (other names allowed: ``i in f``
+    before `` in items``), for all of it or, where the fill ends first, at least two tokens."""
+    for k in range(len(fill)):
+        n = min(len(rest), len(fill) - k)
+        if (fill[k][1] == rest[0][1] and n >= min(2, len(rest))
+                and all(_same_shape(f, r) for f, r in zip(fill[k:k + n], rest[:n]))):
+            yield k
+
+
+def _is_duplicate(fill: list, rest: list) -> bool:
+    """Whether the fill, separators at its ends aside, is the item that follows it (``f(|, b)`` with
+    ``b,``: the fill writes ``b`` twice)."""
+    core = [t[1] for t in fill]
+    while core and core[-1] in _SEPARATOR_TOKENS:
+        core.pop()
+    items = [t[1] for t in rest]
+    if items and items[0] in _SEPARATOR_TOKENS:
+        items = items[1:]
+    return bool(core) and items[:len(core)] == core and (
+        len(items) == len(core) or items[len(core)] in _SEPARATOR_TOKENS or items[len(core)] in _CLOSERS)
+
+
+def join_suffix(s: str, around: _Around) -> str:
+    """Make a single-line fill end where the code after the cursor on its line begins.
+
+    A fill that re-types that code is cut where the copy starts (``fh.read().strip()`` before
+    ``.read()`` -> ``fh``); one that is the item after it (a duplicate) is dropped; one whose last
+    name runs into the name after the cursor (``os.path`` + ``fh.read()``) is cut back to where its
+    tail stops having the shape of the code it runs into (``i in f`` + ``line in read_lines(path)``
+    re-types the line with other names: nothing is left). Closers the code after the cursor already
+    provides were cut by ``balance_brackets``; a bracket the fill opens and leaves open breaks the
+    parse, and the engine's repair closes it (``close_open_brackets``).
+    """
+    rest_line = around.suffix.split("\n", 1)[0]
+    rest = _tokens(rest_line, around.language)
+    if not rest or "\n" in s:
+        return s
+    fill = _tokens(s, around.language)
+    for k in _retyped_at(fill, rest):
+        cut = s[:fill[k][0]]
+        if _bracket_safe_cut(s, cut, around):
+            s, fill = cut, fill[:k]
+            break
+    if _is_duplicate(fill, rest):
+        return ""
+    if s and _is_word(s[-1]) and _is_word(rest_line[:1]):
+        k = next((k for k in range(len(fill)) if all(_same_shape(f, r) for f, r in zip(fill[k:], rest))), None)
+        if k is not None:
+            s = s[:fill[k][0]]
+    return s
+
+
 # Punctuation that ends a line's statement or header (``):``, ``);``, ``{``): a cut keeps it.
 _LINE_END = frozenset(")]};:{,")
 
@@ -485,6 +586,8 @@ def postprocess(fill: str, span, text: str, language: str | None = None) -> str 
     s = drop_repeated_lines(s, around)
     s = drop_suffix_overlap(s, around)
     s = balance_brackets(s, around)
+    if span.joins and not span.multiline:
+        s = join_suffix(s, around)
     if span.multiline:
         s = match_indentation(s, span.indent, around)
     elif _before_code_in_indentation(around):

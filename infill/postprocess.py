@@ -358,6 +358,8 @@ _TOKEN = re.compile(r"""\s+|(?P<word>\w+)|(?P<str>"(?:\\.|[^"\\\n])*"|`(?:\\.|[^
 _CHAR_LITERAL = re.compile(r"'(?:\\.[^'\n]{0,8}|[^'\\\n])'|.", re.S)  # or the lone quote
 _TOKEN_CLASS = {"word": "word", "str": "str", "chr": "str"}
 _SEPARATOR_TOKENS = frozenset({",", ";"})
+# What ends a statement or opens its block at a line's end: ``;``, a header's ``:``, ``{``.
+_STATEMENT_ENDS = frozenset({";", ":", "{"})
 
 
 def _tokens(s: str, language: str | None) -> list[tuple[int, str, str]]:
@@ -417,7 +419,8 @@ def join_suffix(s: str, around: _Around) -> str:
     ``.read()`` -> ``fh``); one that is the item after it (a duplicate) is dropped; one whose last
     name runs into the name after the cursor (``os.path`` + ``fh.read()``) is cut back to where its
     tail stops having the shape of the code it runs into (``i in f`` + ``line in read_lines(path)``
-    re-types the line with other names: nothing is left). Closers the code after the cursor already
+    re-types the line with other names: nothing is left); one that ends with the line's own end
+    (``n:`` before `` > 10:``) loses it. Closers the code after the cursor already
     provides were cut by ``balance_brackets``; a bracket the fill opens and leaves open breaks the
     parse, and the engine's repair closes it (``close_open_brackets``).
     """
@@ -431,6 +434,8 @@ def join_suffix(s: str, around: _Around) -> str:
         if _bracket_safe_cut(s, cut, around):
             s, fill = cut, fill[:k]
             break
+    if len(rest) > 1 and fill and fill[-1][1] == rest[-1][1] and fill[-1][1] in _STATEMENT_ENDS:
+        s, fill = s[:fill[-1][0]], fill[:-1]  # the fill ended the line itself: ``n:`` before `` > 10:``
     if _is_duplicate(fill, rest):
         return ""
     if s and _is_word(s[-1]) and _is_word(rest_line[:1]):

@@ -104,6 +104,10 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["cluster"]:  # the team server (needs the cluster extra): its own flags, not in the default suite
+        from . import cluster
+
+        return cluster.main(argv[1:])
     args = parser().parse_args(argv)
     if args.list:
         for name, help_ in BENCHMARKS.items():

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-ORDER = ("latency", "parallel", "cache", "typing", "scaling", "validity", "quality")
+ORDER = ("latency", "parallel", "cache", "typing", "scaling", "validity", "quality", "cluster")
 
 
 def _load(out_dir: Path) -> dict[str, dict]:
@@ -146,6 +146,11 @@ def render(out_dir: Path) -> str:
             lines.append(f"| {r['benchmark']} | {r['set']} | {r['n']} | {r['metric']} | {r['value']:g} | {r['setting']} |")
         if d.get("humaneval_skipped"):
             lines.append(f"\nHumanEval-Infilling skipped: {d['humaneval_skipped']}")
+    if "cluster" in docs:
+        from .cluster import table
+
+        d = docs["cluster"]
+        lines += ["", f"## Team server (`{d['command']}`; {d['params']['note']})", "", table(d["rows"])]
     failed = [b for b in run.get("benchmarks", []) if b["status"] != "ok"]
     if failed:
         lines += ["", "## Failed in the last run", ""] + [f"- {b['name']}: {b.get('error', '')}" for b in failed]

@@ -353,8 +353,8 @@ def close_open_string(s: str, language: str | None = None) -> str | None:
 # quotes strings (in the others it quotes one character or marks a lifetime: ``'a'``, ``&'a str``).
 _LINE_COMMENT = {"python": "#"}
 _SINGLE_QUOTE_STRINGS = frozenset({"python", "javascript", "typescript", "tsx"})
-_TOKEN = re.compile(r"""\s+|(?P<word>\w+)|(?P<str>"(?:\\.|[^"\\\n])*"|`(?:\\.|[^`\\])*`)|(?P<chr>'(?:\\.|[^'\\\n])*')|.""",
-                    re.S)
+_TOKEN = re.compile(r"""\s+|(?P<word>\w+)|(?P<str>"(?:\\.|[^"\\\n])*"|`(?:\\.|[^`\\])*`)"""
+                    r"""|(?P<chr>'(?:\\.|[^'\\\n])*')|.""", re.S)
 _CHAR_LITERAL = re.compile(r"'(?:\\.[^'\n]{0,8}|[^'\\\n])'|.", re.S)  # or the lone quote
 _TOKEN_CLASS = {"word": "word", "str": "str", "chr": "str"}
 _SEPARATOR_TOKENS = frozenset({",", ";"})

@@ -20,6 +20,8 @@ import time
 from pathlib import Path
 
 from .common import RESULTS, BenchContext, distribution, goal, write_result
+from . import summary
+from .summary import cluster_table
 
 NAME = "cluster"
 TOKEN = "bench-cluster-token"
@@ -137,20 +139,10 @@ def run(ctx: BenchContext, replica_counts=(1, 2), client_counts=(1, 4, 16), seco
                           "num_cpus_per_replica": 1.0, "note": note},
                "rows": rows, "goals": goals, "wall_s": round(time.perf_counter() - t_start, 1)}
     write_result(ctx, NAME, payload)
-    print(table(rows))
+    print(cluster_table(rows))
     for g in goals:
         print(f"[cluster] goal {g['name']}: {'met' if g['met'] else 'NOT met'} ({g['note']})")
     return payload
-
-
-def table(rows: list[dict]) -> str:
-    lines = ["| replicas | batching | clients | fills/s | p50 ms | p95 ms | mean batch | errors |",
-             "|---:|---|---:|---:|---:|---:|---:|---:|"]
-    for r in rows:
-        lat = r["latency_ms"]
-        lines.append(f"| {r['replicas']} | {'on' if r['batching'] else 'off'} | {r['clients']} | {r['fills_per_s']} | "
-                     f"{lat.get('p50')} | {lat.get('p95')} | {r['mean_batch_size']} | {r['errors']} |")
-    return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -167,8 +159,6 @@ def main(argv: list[str] | None = None) -> int:
     ctx = BenchContext(out_dir=Path(args.out), model=args.model, threads=args.threads, dtype=args.dtype,
                        quick=args.quick, command=" ".join(["infill bench cluster"] + [shlex.quote(a) for a in argv]))
     payload = run(ctx, seconds=args.seconds, steps=args.steps)
-    from . import summary
-
     print(f"[cluster] summary: {summary.write(ctx.out_dir)}")
     return 0 if all(g["met"] for g in payload["goals"]) else 1
 

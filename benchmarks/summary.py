@@ -147,14 +147,23 @@ def render(out_dir: Path) -> str:
         if d.get("humaneval_skipped"):
             lines.append(f"\nHumanEval-Infilling skipped: {d['humaneval_skipped']}")
     if "cluster" in docs:
-        from .cluster import table
-
         d = docs["cluster"]
-        lines += ["", f"## Team server (`{d['command']}`; {d['params']['note']})", "", table(d["rows"])]
+        lines += ["", f"## Team server (`{d['command']}`; {d['params']['note']})", "", cluster_table(d["rows"])]
     failed = [b for b in run.get("benchmarks", []) if b["status"] != "ok"]
     if failed:
         lines += ["", "## Failed in the last run", ""] + [f"- {b['name']}: {b.get('error', '')}" for b in failed]
     return "\n".join(lines) + "\n"
+
+
+def cluster_table(rows: list[dict]) -> str:
+    """``infill bench cluster``'s rows: fills/s and latency per replicas x batching x clients."""
+    lines = ["| replicas | batching | clients | fills/s | p50 ms | p95 ms | mean batch | errors |",
+             "|---:|---|---:|---:|---:|---:|---:|---:|"]
+    for r in rows:
+        lat = r["latency_ms"]
+        lines.append(f"| {r['replicas']} | {'on' if r['batching'] else 'off'} | {r['clients']} | {r['fills_per_s']} | "
+                     f"{lat.get('p50')} | {lat.get('p95')} | {r['mean_batch_size']} | {r['errors']} |")
+    return "\n".join(lines)
 
 
 def write(out_dir: Path) -> Path:

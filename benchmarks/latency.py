@@ -1,7 +1,7 @@
 """Editor latency over the real language server: inline completion as a user triggers it.
 
 Starts ``infill serve`` over stdio with the model, opens held-out files and replays a session:
-invoke inline completion in the middle of existing lines (single-line spans), empty a function
+cut a line after a word boundary and invoke inline completion at its end (single-line spans), empty a function
 body and invoke there (multi-line spans), type the first characters of a suggestion and invoke
 again (typed-ahead reuse), and cancel requests in flight. End-to-end time is measured at the
 client. Model time comes from the same request run in-process right after the server answered
@@ -134,10 +134,15 @@ async def _session(ctx: BenchContext, files, n_single: int, n_multi: int, n_type
         for fi, f in enumerate(files):
             uri = f"file:///bench/latency/{fi}_{f.path.replace('/', '_')}"
             sess.open(uri, f.text)
-            # single-line: rest of a line
+            # single-line: the rest of a line, deleted first (typing at a line's end; with code after the
+            # cursor the engine fills only a hole between the two sides, or nothing)
             for off in single_line_offsets(f.text, rng, 2 * per_file_single):
                 if n_s >= n_single:
                     break
+                line_end = sess.texts[uri].find("\n", off)
+                line_end = len(sess.texts[uri]) if line_end < 0 else line_end
+                rest = sess.texts[uri][off:line_end]
+                sess.edit(uri, off, line_end, "")
                 text = sess.texts[uri]
                 item, ms = await sess.inline(uri, off)
                 n_s += 1
@@ -151,6 +156,7 @@ async def _session(ctx: BenchContext, files, n_single: int, n_multi: int, n_type
                     _, ms2 = await sess.inline(uri, off + 1)
                     typed.append(ms2)
                     sess.edit(uri, off, off + 1, "")
+                sess.edit(uri, off, off, rest)
             # multi-line: an emptied function body
             bodies = function_bodies(f.text)
             rng.shuffle(bodies)

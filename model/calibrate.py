@@ -66,6 +66,7 @@ class CalibrationConfig:
     # timing, which runs at the fastest count only: a count whose threads wait on a busy core takes
     # seconds per full call.
     probe_tokens: int = 64
+    probe_slower: float = 3.0
     max_measure_s: float = 2.0  # bf16 is not timed when float32's timing alone took longer
     max_parameters: int = 200_000_000  # larger models are not timed at load (one call takes seconds)
 
@@ -353,15 +354,20 @@ def measure(model, dcfg, config: CalibrationConfig, dtype: str, threads: int, ca
 
 
 def probe_threads(model, dcfg, config: CalibrationConfig, counts: list[int]) -> dict[int, float]:
-    """{threads: ms of a short first call} (after one untimed call at each count, for its thread pool)."""
+    """{threads: ms of a short first call}, timed after one call at each count that starts its thread
+    pool; a count whose starting call alone takes ``probe_slower`` times the best so far keeps that
+    time (it is slower; timing it again would only cost load time)."""
     import torch
 
     bench = _Bench(model, dcfg, config)
-    out = {}
+    out: dict[int, float] = {}
     with torch.inference_mode():
         for n in counts:
             torch.set_num_threads(n)
-            bench.probe_ms()
+            start = bench.probe_ms()
+            if out and start > config.probe_slower * min(out.values()):
+                out[n] = round(start, 1)
+                continue
             out[n] = round(bench.probe_ms(), 1)
     return out
 

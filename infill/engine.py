@@ -64,6 +64,14 @@ class EngineConfig:
     # one, else about 3.5 characters per token.
     count_tokens: CountTokens | None = None
 
+    def max_fill_calls(self, explicit_range: bool = False) -> int:
+        """The most ``denoiser.fill`` calls (denoising passes, each one batch) one suggestion makes:
+        the first fill, each self-correction round and the retry; a rewrite or fill-in-the-middle
+        (``explicit_range``) whose first try offers nothing tries all of it once more."""
+        one = 1 + max(0, self.correction_rounds) + (1 if self.invalid_retry_candidates > 0 else 0)
+        again = explicit_range and self.range_retry_candidates > self.candidates
+        return one * (2 if again else 1)
+
 
 @dataclass
 class Edit:

@@ -111,7 +111,7 @@ def ensure_corpus(ctx: BenchContext) -> Path:
         return ctx.corpus
     print(f"[bench] no held-out corpus at {ctx.corpus}; building it with `infill corpus --out {ctx.corpus}`",
           flush=True)
-    r = subprocess.run([sys.executable, "-m", "lsp_server.cli", "corpus", "--out", str(ctx.corpus)], cwd=REPO)
+    r = subprocess.run([sys.executable, "-m", "diffusion_infill", "corpus", "--out", str(ctx.corpus)], cwd=REPO)
     if r.returncode != 0 or not (ctx.corpus / "heldout.jsonl.gz").is_file():
         raise BenchError(f"could not build the held-out corpus at {ctx.corpus} (infill corpus exited {r.returncode})")
     return ctx.corpus

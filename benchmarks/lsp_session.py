@@ -57,7 +57,7 @@ class Session:
     async def start(self, timeout: float = 120) -> None:
         """Start the server, initialize, and wait until the model worker is ready."""
         started = time.perf_counter()
-        await self.client.start_io(sys.executable, "-m", "lsp_server.cli", "serve", "--log-level", self.log_level,
+        await self.client.start_io(sys.executable, "-m", "diffusion_infill", "serve", "--log-level", self.log_level,
                                    env=ENV, cwd=str(REPO))
         self._drain = asyncio.create_task(self._drain_stderr())
         await self.client.initialize_async(lsp.InitializeParams(

@@ -54,7 +54,7 @@ def score_setting(den, cases, k, threshold, batch_size: int, extra: dict | None 
     """Exact match, edit similarity and tokens per call of one sampler setting over ``cases``; with
     ``baseline`` (another setting's ``outputs``, same case order) also how many outputs equal it."""
     from model.training.evaluate import CASE_CANVAS, CASE_SHAPE, case_stop_bias, edit_similarity
-    from model.fill_cli import finish
+    from model.batch_fill import finish
     from infill.types import FillRequest
 
     tot = {"n": 0, "exact": 0, "edit": 0.0, "kept": 0, "committed": 0, "row_calls": 0, "model_calls": 0}

@@ -67,7 +67,7 @@ def markdown(payload: dict) -> str:
 
 def run(ctx: BenchContext) -> dict:
     from model.training.evaluate import heldout_cases, humaneval_pass, load_humaneval, score_heldout
-    from model.fill_cli import BatchOptions, fill_records
+    from model.batch_fill import BatchOptions, fill_records
 
     per_shape = size(ctx, "quality_per_shape", 8, 1)
     limit = size(ctx, "limit", 8, 1)

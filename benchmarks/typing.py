@@ -24,7 +24,7 @@ TYPED = (0, 2, 4, 6, 8)  # characters of the reference typed before each request
 def run(ctx: BenchContext) -> dict:
     from infill.types import FillRequest
     from model.training.evaluate import CASE_CANVAS, case_stop_bias, edit_similarity, heldout_cases, mean_and_standard_error
-    from model.fill_cli import finish
+    from model.batch_fill import finish
     from model.text_denoiser import DenoiserOptions, TextDenoiser
 
     per_shape = size(ctx, "typing_cases", 40, 4)

@@ -18,6 +18,24 @@ SPECIAL_TOKENS = ("<|pad|>", "<|mask|>", "<|delete|>", "<|eof|>")
 # What a checkpoint's weights may be loaded as (``model.modeling.pick_dtype``); "auto" lets the device decide.
 DTYPE_NAMES = ("auto", "float32", "bfloat16", "float16")
 
+# Where a checkpoint runs (``model.modeling.pick_device``): "auto" is the GPU when torch sees one, else
+# the CPU; "cuda:N" picks a GPU. The server's ``infill.device`` and ``infill fill --device`` mean the same.
+DEVICE_NAMES = ("auto", "cpu", "cuda", "cuda:N")
+
+
+def check_device(value: str) -> str:
+    """``value`` normalized (stripped, lower case) if it is one of ``DEVICE_NAMES``; ValueError if not."""
+    v = value.strip().lower()
+    if v in DEVICE_NAMES[:3] or (v.startswith("cuda:") and v[5:].isdigit()):
+        return v
+    raise ValueError(f"unknown device {value!r}: one of {', '.join(DEVICE_NAMES)}")
+
+
+# Canvas tokens per hole shape where only the shape is known: a batch fill's record (its HumanEval-Infilling
+# task id, ``model.batch_fill.record_shape``) and ``infill eval``'s cases. The editor's requests are sized
+# from their span instead (``infill.canvas``); training places canvases of these lengths too.
+SHAPE_CANVAS = {"line": 32, "lines": 96, "free": 64}
+
 
 @dataclass
 class DiffusionConfig:

@@ -34,9 +34,9 @@ from infill import syntax
 from infill.canvas import CanvasConfig
 from infill.types import FillRequest
 
-from ..config import DTYPE_NAMES
+from ..batch_fill import BatchOptions, fill_records, finish
+from ..config import DTYPE_NAMES, SHAPE_CANVAS
 from .corpus import read_corpus
-from ..fill_cli import SHAPE_CANVAS, BatchOptions, fill_records, finish
 
 EXPRESSION_TYPES = ("call", "binary_operator", "comparison_operator", "boolean_operator", "subscript",
                     "attribute", "call_expression", "binary_expression", "member_expression",

@@ -36,10 +36,10 @@ class MaskingConfig:
 
 def engine_canvas_sizes() -> tuple[int, ...]:
     """Every canvas length placed for a completion: by the engine (``infill.canvas.completion_canvas_sizes``)
-    and by the batch fill CLI's shapes (``model.fill_cli.SHAPE_CANVAS``, e.g. 96 for a few lines)."""
+    and by batch fills' hole shapes (``model.config.SHAPE_CANVAS``, e.g. 96 for a few lines)."""
     from infill.canvas import completion_canvas_sizes
 
-    from ..fill_cli import SHAPE_CANVAS
+    from ..config import SHAPE_CANVAS
 
     return tuple(sorted(set(completion_canvas_sizes()) | set(SHAPE_CANVAS.values())))
 

@@ -42,7 +42,7 @@ def nvim_env(home: Path) -> dict[str, str]:
         path.mkdir(parents=True, exist_ok=True)
         env[var] = str(path)
     env.update(
-        INFILL_NVIM_CMD=json.dumps([sys.executable, "-m", "lsp_server.cli", "serve"]),
+        INFILL_NVIM_CMD=json.dumps([sys.executable, "-m", "diffusion_infill", "serve"]),
         INFILL_NVIM_SETTINGS=json.dumps(server_settings()),
         INFILL_NVIM_LOG="1",
         OMP_NUM_THREADS="1",

@@ -157,7 +157,7 @@ def test_inline_suggestion_in_vscode(tools: Toolchain, tmp_path: Path):
     ghost = result["ghostText"].replace("\u00a0", " ").replace("\n", "")
     assert ghost.strip(), context
     assert "textDocument/inlineCompletion" in ext_log, context
-    assert f"Starting {sys.executable} -m lsp_server.cli serve" in ext_log, "not the configured server"
+    assert f"Starting {sys.executable} -m diffusion_infill serve" in ext_log, "not the configured server"
 
     lines = sample.read_text().splitlines()
     before = SAMPLE.splitlines()

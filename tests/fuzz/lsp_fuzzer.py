@@ -32,7 +32,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-SERVER_CMD = [sys.executable, "-m", "lsp_server.cli", "serve", "--log-level", "WARNING"]
+SERVER_CMD = [sys.executable, "-m", "diffusion_infill", "serve", "--log-level", "WARNING"]
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"}
 MB = 1024 * 1024
 

@@ -15,7 +15,7 @@ from pytest_lsp import ClientServerConfig, LanguageClient, client_capabilities
 from infill.positions import LineIndex
 
 
-SERVER = [sys.executable, "-m", "lsp_server.cli", "serve", "--log-level", "INFO"]
+SERVER = [sys.executable, "-m", "diffusion_infill", "serve", "--log-level", "INFO"]
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"}
 SETTINGS = {"device": "cpu", "threads": 1, "debounceMs": 20, "latencyBudgetMs": 20000, "maxTokens": 16}
 CLIENTS = ["neovim@v0.11.0", "visual-studio-code"]

@@ -78,7 +78,7 @@ def test_multi_hole_rows_splice_several_canvases_into_the_stream():
 def test_engine_sized_canvases_follow_the_engine_canvas_lengths():
     from infill.canvas import CanvasConfig, canvas_lengths
     from infill.spans import Span
-    from model.fill_cli import SHAPE_CANVAS
+    from model.config import SHAPE_CANVAS
     from model.training.masking import engine_canvas_sizes
 
     sizes = engine_canvas_sizes()
@@ -87,7 +87,7 @@ def test_engine_sized_canvases_follow_the_engine_canvas_lengths():
     for kind, multiline in (("line", False), ("args", False), ("expression", False), ("block", True)):
         for n in canvas_lengths(Span(14, 19, kind, multiline, ""), text, CanvasConfig(), candidates=4):
             assert n in sizes, (kind, n, sizes)
-    assert set(SHAPE_CANVAS.values()) <= set(sizes)  # and the batch fill CLI's (infill eval's) canvases
+    assert set(SHAPE_CANVAS.values()) <= set(sizes)  # and batch fills' (infill eval's) canvases
     tokens = np.arange(5000, dtype=np.int64) + 10  # position-identifying stream
     spans = np.array([[1000, 1005], [2000, 2030], [3000, 3003]], dtype=np.int64)
     cfg = MaskingConfig(seq_len=160, span_fraction=1.0, max_extra_delete=2, engine_canvas_fraction=1.0)

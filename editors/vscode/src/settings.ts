@@ -103,7 +103,7 @@ export function readSettings(get: ConfigReader): SettingsResult {
 /** The command line that starts the server over stdio. */
 export function serverCommand(settings: ClientSettings): { command: string; args: string[] } {
   if (settings.pythonPath) {
-    return { command: settings.pythonPath, args: ['-m', 'lsp_server.cli', 'serve', ...settings.extraArgs] };
+    return { command: settings.pythonPath, args: ['-m', 'diffusion_infill', 'serve', ...settings.extraArgs] };
   }
   return { command: settings.serverPath, args: ['serve', ...settings.extraArgs] };
 }

@@ -64,7 +64,7 @@ test('pythonPath runs the module, with extra args', () => {
   const { settings } = readSettings(reader({ 'server.pythonPath': ' /venv/bin/python ', 'server.extraArgs': ['--log', 'x'] }));
   assert.deepEqual(serverCommand(settings), {
     command: '/venv/bin/python',
-    args: ['-m', 'lsp_server.cli', 'serve', '--log', 'x'],
+    args: ['-m', 'diffusion_infill', 'serve', '--log', 'x'],
   });
 });
 

@@ -1,11 +1,13 @@
-"""`infill fill --jsonl` on a small file with a tiny checkpoint made in the test."""
+"""Batch fills (``model.batch_fill``, ``infill fill --jsonl``) with a tiny checkpoint made in the test,
+and their scoring (``infill eval --score`` / ``--compare``)."""
 
 import gzip
 import json
 
 import pytest
 
-from model import fill_cli
+from diffusion_infill import fill as fill_command
+from model import batch_fill
 from model.training.evaluate import humaneval_pass, load_humaneval, run_program
 
 
@@ -20,7 +22,7 @@ def test_batch_fill_writes_a_completion_per_good_record_and_names_bad_lines(tmp_
     ]
     src.write_text("\n".join(lines) + "\n")
     out = tmp_path / "out.jsonl"
-    rc = fill_cli.main(["--jsonl", str(src), "--out", str(out), "--model", str(tiny_checkpoint)])
+    rc = fill_command.main(["--jsonl", str(src), "--out", str(out), "--model", str(tiny_checkpoint)])
     assert rc == 0
     err = capsys.readouterr().err
     assert "line 2: expected a JSON object" in err
@@ -32,7 +34,7 @@ def test_batch_fill_writes_a_completion_per_good_record_and_names_bad_lines(tmp_
     assert "\n" not in recs[0]["completion"].rstrip("\n")  # a single-line hole keeps one line
     # deterministic by default
     out2 = tmp_path / "out2.jsonl"
-    fill_cli.main(["--jsonl", str(src), "--out", str(out2), "--model", str(tiny_checkpoint)])
+    fill_command.main(["--jsonl", str(src), "--out", str(out2), "--model", str(tiny_checkpoint)])
     assert out.read_text() == out2.read_text()
 
 
@@ -50,7 +52,7 @@ def test_accepts_humaneval_infilling_files_as_they_are(tmp_path, tiny_checkpoint
         for r in recs:
             fh.write(json.dumps(r) + "\n")
     out = tmp_path / "he_out.jsonl"
-    assert fill_cli.main(["--jsonl", str(src), "--out", str(out), "--model", str(tiny_checkpoint)]) == 0
+    assert fill_command.main(["--jsonl", str(src), "--out", str(out), "--model", str(tiny_checkpoint)]) == 0
     done = [json.loads(l) for l in out.read_text().splitlines()]
     assert len(done) == 3 and all("completion" in r for r in done)
     # the harness itself: the reference solution passes, an empty hole does not
@@ -65,8 +67,8 @@ def test_run_program_times_out():
 
 
 def test_finish_shapes():
-    assert fill_cli.finish("    x = 1\n    y = 2", "line", "def f():\n", "    return x\n") == "    x = 1\n"
-    assert fill_cli.finish("a + b", "free", "x = ", "\n") == "a + b"
+    assert batch_fill.finish("    x = 1\n    y = 2", "line", "def f():\n", "    return x\n") == "    x = 1\n"
+    assert batch_fill.finish("a + b", "free", "x = ", "\n") == "a + b"
 
 
 def test_eval_score_mode_scores_a_filled_file_without_a_model(tmp_path, capsys):
@@ -79,30 +81,6 @@ def test_eval_score_mode_scores_a_filled_file_without_a_model(tmp_path, capsys):
                     + json.dumps(dict(rec, completion="    y = x\n")) + "\n")
     assert evaluate.main(["--score", str(path)]) == 0
     assert "2 records, pass@1 50.00 %" in capsys.readouterr().out
-
-
-def test_one_shot_fill_prints_the_edit_as_json(tmp_path, tiny_checkpoint, capsys):
-    src = tmp_path / "a.py"
-    src.write_text("def f(a, b):\n    return max(a, )\n")
-    assert fill_cli.main(["--model", str(tiny_checkpoint), str(src), "--at", "2:19"]) == 0
-    out = json.loads(capsys.readouterr().out)
-    assert set(out) == {"edit"} or {"edit", "kind", "model_calls", "corrected", "repaired", "retried"} == set(out)
-    if out["edit"] is not None:
-        assert out["edit"]["start"] == out["edit"]["end"] == len("def f(a, b):\n    return max(a, ")
-        assert out["kind"] == "args" and out["model_calls"] >= 1
-
-
-def test_one_shot_fill_refuses_unreadable_files_clearly(tmp_path, tiny_checkpoint, capsys):
-    binary = tmp_path / "b.py"
-    binary.write_bytes(b"\xff\xfe\x00bad")
-    assert fill_cli.main(["--model", str(tiny_checkpoint), str(binary), "--at", "1:1"]) == 2
-    assert "not UTF-8 text" in capsys.readouterr().err
-    assert fill_cli.main(["--model", str(tiny_checkpoint), str(tmp_path / "missing.py"), "--at", "1:1"]) == 2
-    assert "cannot read" in capsys.readouterr().err
-    src = tmp_path / "c.py"
-    src.write_text("x = 1\n")
-    assert fill_cli.main(["--model", str(tiny_checkpoint), str(src), "--at", "9:1"]) == 2
-    assert "outside the file" in capsys.readouterr().err
 
 
 def test_eval_compare_pairs_cases_and_reports_the_difference(tmp_path, capsys):
@@ -217,13 +195,13 @@ def test_batch_holes_get_the_engine_s_stop_bias_for_their_shape():
             {"task_id": "MultiLineInfilling/A/0", "prompt": "a", "suffix": "b", "canonical_solution": "xyz"},
             {"task_id": "RandomSpanInfilling/A/0", "prompt": "a", "suffix": "b", "canonical_solution": "xyz"}]
     c = CanvasConfig()
-    fill_cli.fill_records(Recorder(), recs, fill_cli.BatchOptions())
+    batch_fill.fill_records(Recorder(), recs, batch_fill.BatchOptions())
     assert [r.stop_bias for r in seen] == [c.line_stop_bias, c.block_stop_bias, 0.0]
     seen.clear()
-    fill_cli.fill_records(Recorder(), recs, fill_cli.BatchOptions(oracle_length=True))
+    batch_fill.fill_records(Recorder(), recs, batch_fill.BatchOptions(oracle_length=True))
     assert [r.stop_bias for r in seen] == [0.0] * 3 and [r.canvas_tokens for r in seen] == [3] * 3
     seen.clear()
-    fill_cli.fill_records(Recorder(), recs, fill_cli.BatchOptions(stop_bias=-1.5))
+    batch_fill.fill_records(Recorder(), recs, batch_fill.BatchOptions(stop_bias=-1.5))
     assert [r.stop_bias for r in seen] == [-1.5] * 3
     assert (case_stop_bias("single-line"), case_stop_bias("multi-line"), case_stop_bias("expression")) == (
         c.line_stop_bias, c.block_stop_bias, c.expression_stop_bias)

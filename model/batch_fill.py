@@ -1,0 +1,117 @@
+"""Fill-in-the-middle over records that carry their own prefix and suffix (JSON lines, evaluation sets).
+
+A record has ``prompt`` (the text before the hole) and ``suffix`` (after it), optionally ``task_id``
+and ``language``. The hole's shape (one line, whole lines, or a free span) comes from the caller or
+from a HumanEval-Infilling task id and sets the canvas (``model.config.SHAPE_CANVAS``) and the stop
+token's bias. Used by ``infill fill --jsonl``, ``infill eval`` and the benchmarks; no argument parsing.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+from dataclasses import dataclass
+
+from infill.types import FillRequest
+
+from .config import SHAPE_CANVAS
+
+
+def shape_stop_bias(shape: str, canvas=None) -> float:
+    """The stop token's bias for a hole shape, as the engine sets it for the matching span kind
+    (``infill.canvas.stop_bias``); ``free`` (a random span, any length) keeps the model's odds.
+    ``canvas``: an ``infill.canvas.CanvasConfig`` (default: its defaults)."""
+    if canvas is None:
+        from infill.canvas import CanvasConfig  # imported here: infill.canvas loads tree-sitter
+
+        canvas = CanvasConfig()
+    return {"line": canvas.line_stop_bias, "lines": canvas.block_stop_bias, "free": 0.0}[shape]
+
+
+@dataclass
+class BatchOptions:
+    shape: str = "auto"  # auto | line | lines | free
+    max_tokens: int | None = None  # canvas tokens; None: by shape (SHAPE_CANVAS)
+    oracle_length: bool = False  # canvas = the record's canonical_solution length (labelled in the output)
+    batch_size: int = 8
+    stop_bias: float | None = None  # None: by shape (shape_stop_bias); 0 with the oracle length
+
+
+def record_shape(rec: dict, shape: str) -> str:
+    """The hole's shape: given, or from a HumanEval-Infilling task id."""
+    if shape != "auto":
+        return shape
+    tid = str(rec.get("task_id", ""))
+    if tid.startswith("SingleLine"):
+        return "line"
+    if tid.startswith("MultiLine"):
+        return "lines"
+    return "free"
+
+
+def finish(text: str, shape: str, prompt: str, suffix: str) -> str:
+    """Shape the raw fill: a single-line hole keeps one line; whole-line holes end with a newline."""
+    whole_lines = (not prompt or prompt.endswith("\n")) and (not suffix or suffix.startswith((" ", "\t", "\n")) or
+                                                              prompt.endswith("\n"))
+    if shape == "line":
+        text = text.split("\n", 1)[0]
+    if whole_lines and shape in ("line", "lines") and text and not text.endswith("\n"):
+        text += "\n"
+    return text
+
+
+def read_jsonl(path: str) -> list[tuple[int, dict | None, str | None]]:
+    """(line number, record or None, error or None) for each non-empty line."""
+    opener = gzip.open if path.endswith(".gz") else open
+    out = []
+    with opener(path, "rt", encoding="utf-8") as fh:
+        for n, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                rec = json.loads(line)
+            except json.JSONDecodeError as exc:
+                out.append((n, None, f"line {n}: not valid JSON ({exc.msg})"))
+                continue
+            if not isinstance(rec, dict):
+                out.append((n, None, f"line {n}: expected a JSON object, got {type(rec).__name__}"))
+            elif not isinstance(rec.get("prompt"), str):
+                out.append((n, None, f"line {n}: missing string field 'prompt'"))
+            elif not isinstance(rec.get("suffix", ""), str):
+                out.append((n, None, f"line {n}: field 'suffix' must be a string"))
+            else:
+                out.append((n, rec, None))
+    return out
+
+
+def fill_records(denoiser, records: list[dict], opts: BatchOptions) -> list[dict]:
+    """Fill each record's hole; returns new records with ``completion`` (and ``model_calls`` and
+    ``confidence``, the mean probability of the fill's tokens)."""
+    tok = denoiser.tokenizer
+    reqs = []
+    shapes = []
+    for rec in records:
+        shape = record_shape(rec, opts.shape)
+        shapes.append(shape)
+        if opts.oracle_length:
+            canvas = max(1, len(tok.encode(rec.get("canonical_solution", ""))))
+            bias = 0.0  # the canvas is the answer's length: nothing to end early
+        else:
+            canvas = opts.max_tokens or SHAPE_CANVAS[shape]
+            bias = shape_stop_bias(shape)
+        if opts.stop_bias is not None:
+            bias = opts.stop_bias
+        reqs.append(FillRequest(rec["prompt"], rec.get("suffix", ""), canvas, rec.get("language"), shape == "line",
+                                stop_bias=bias))
+    out = []
+    for i in range(0, len(reqs), opts.batch_size):
+        chunk = reqs[i:i + opts.batch_size]
+        for j, res in enumerate(denoiser.fill(chunk)):
+            rec = dict(records[i + j])
+            rec["completion"] = finish(res.text, shapes[i + j], chunk[j].prefix, chunk[j].suffix)
+            rec["model_calls"] = res.model_calls
+            rec["confidence"] = round(res.confidence, 4)
+            if opts.oracle_length:
+                rec["oracle_length"] = True
+            out.append(rec)
+    return out

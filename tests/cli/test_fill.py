@@ -1,0 +1,207 @@
+"""``infill fill``: argument checks before the model loads, the diff and JSON it prints, the model-call
+accounting and its bound; fills with the tiny test checkpoint, and one with the embedded model."""
+
+from __future__ import annotations
+
+import ast
+import json
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from diffusion_infill import fill
+from infill.engine import EngineConfig, complete, rewrite
+from infill.positions import LineIndex
+from infill.types import FillResult
+
+ROOT = Path(__file__).resolve().parents[2]
+SUMMARY = re.compile(r"^infill: (\S+) at (\S+): (\d+) model calls? in (\d+) of at most (\d+) passes, "
+                     r"(\d+\.\d\d) s in the model$")
+
+
+def run(capsys, *argv) -> tuple[int, str, str]:
+    rc = fill.main(list(argv))
+    out, err = capsys.readouterr()
+    return rc, out, err
+
+
+@pytest.fixture
+def source(tmp_path):
+    path = tmp_path / "a.py"
+    path.write_text("def f(a, b):\n    return max(a, )\n", encoding="utf-8")
+    return path
+
+
+# --------------------------------------------------------------------------- checks before loading
+
+@pytest.mark.parametrize("argv, message", [
+    ([], "give FILE with --at LINE:COL or --select L1:C1-L2:C2, or --jsonl IN --out OUT"),
+    (["{src}"], "give --at LINE:COL or --select L1:C1-L2:C2 with {src}"),
+    (["{src}", "--at", "2"], "--at expects LINE:COL (1-based numbers), got '2'"),
+    (["{src}", "--at", "0:1"], "--at 0:1: line 0 is outside the file (it has 2 lines; 3:1 is its end)"),
+    (["{src}", "--at", "4:1"], "--at 4:1: line 4 is outside the file (it has 2 lines; 3:1 is its end)"),
+    (["{src}", "--at", "2:21"], "--at 2:21: column 21 is outside line 2 (columns 1..20; 20 is the end of the line)"),
+    (["{src}", "--select", "2:5-1:3"], "--select 2:5-1:3: the start 2:5 comes after the end 1:3"),
+    (["{src}", "--select", "2:5-2:5"], "--select 2:5-2:5 is empty; use --at 2:5 to complete at a cursor"),
+    (["{src}", "--select", "2:5"], "--select expects L1:C1-L2:C2, got '2:5'"),
+    (["{src}", "--at", "1:1", "--language", "cobol"], "unknown --language 'cobol'; one of: python, javascript"),
+    (["{src}", "--at", "1:1", "--shape", "line"], "--shape applies to --jsonl batches only"),
+    (["--jsonl", "{src}", "--out", "o.jsonl", "--format", "json"], "--format applies to one hole in a FILE only"),
+    (["--jsonl", "{src}"], "--jsonl needs --out OUT"),
+    (["{missing}", "--at", "1:1"], "cannot read {missing}: No such file or directory"),
+])
+def test_bad_arguments_are_named_before_the_model_loads(capsys, source, tmp_path, argv, message):
+    names = {"src": str(source), "missing": str(tmp_path / "missing.py")}
+    argv = [a.format(**names) for a in argv]
+    rc, out, err = run(capsys, *argv, "--model", str(tmp_path / "no-such-model"))  # never loaded
+    assert rc == 2 and out == ""
+    assert err.startswith("infill fill: " + message.format(**names))
+
+
+def test_a_file_without_a_known_extension_asks_for_a_language(capsys, tmp_path):
+    notes = tmp_path / "notes.txt"
+    notes.write_text("x = 1\n")
+    rc, _, err = run(capsys, str(notes), "--at", "1:5")
+    assert rc == 2 and err == ("infill fill: no language for .txt; pass --language LANG (one of: python, javascript, "
+                               "typescript, tsx, go, rust, java, c, cpp)\n")
+    bare = tmp_path / "Makefile"
+    bare.write_text("all:\n")
+    assert "no language for Makefile (no file extension)" in run(capsys, str(bare), "--at", "1:1")[2]
+
+
+def test_unreadable_files_are_refused_clearly(capsys, tmp_path):
+    binary = tmp_path / "b.py"
+    binary.write_bytes(b"\xff\xfe\x00bad")
+    assert run(capsys, str(binary), "--at", "1:1")[2] == f"infill fill: cannot read {binary}: not UTF-8 text\n"
+    nul = tmp_path / "n.py"
+    nul.write_bytes(b"x = 1\x00\n")
+    assert "it contains NUL bytes" in run(capsys, str(nul), "--at", "1:1")[2]
+
+
+def test_positions_count_characters_and_keep_crlf_offsets(tmp_path):
+    path = tmp_path / "w.py"
+    path.write_bytes("é = 1\r\nx = \r\n".encode("utf-8"))
+    args = fill.build_parser().parse_args([str(path), "--at", "2:5"])
+    job = fill.check_hole(args)
+    assert job.text == "é = 1\r\nx = \r\n" and job.start == job.end == 11  # \r\n counts two characters
+    index = LineIndex(job.text)
+    assert fill.position_of(index, job.start) == (2, 5)
+    assert fill.offset_of(index, 1, 6, "--at", "1:6") == 5  # the end of line 1, before its \r\n
+    with pytest.raises(fill.UsageError, match="columns 1..6"):
+        fill.offset_of(index, 1, 7, "--at", "1:7")
+
+
+# --------------------------------------------------------------------------- output
+
+def test_the_diff_names_the_file_like_git_and_marks_a_missing_final_newline():
+    d = fill.unified_diff("./src/a.py", "a\nb", "a\nc")
+    assert d.splitlines() == ["--- a/src/a.py", "+++ b/src/a.py", "@@ -1,2 +1,2 @@", " a", "-b",
+                              "\\ No newline at end of file", "+c", "\\ No newline at end of file"]
+    assert fill.unified_diff("a.py", "same\n", "same\n") == ""
+
+
+@pytest.mark.skipif(shutil.which("git") is None, reason="git applies the diff")
+@pytest.mark.parametrize("old, new", [
+    ("def f():\n    return 1\n", "def f():\n    return 2\n"),
+    ("x = 1\r\ny = 2\r\n", "x = 1\r\ny = 3 + 4\r\n"),  # CRLF kept
+    ("a = (\n", "a = (1, 2)\n"),
+    ("last = 1", "last = 10"),  # no final newline
+])
+def test_git_applies_the_printed_diff(tmp_path, old, new):
+    (tmp_path / "f.py").write_bytes(old.encode())
+    patch = "infill: a summary line first\n" + fill.unified_diff("f.py", old, new)
+    subprocess.run(["git", "apply", "-"], input=patch.encode(), cwd=tmp_path, check=True, capture_output=True)
+    assert (tmp_path / "f.py").read_bytes() == new.encode()
+
+
+class Fake:
+    """A denoiser whose every row reports ``calls`` model calls, as a batch's rows share theirs."""
+
+    tokenizer = None
+
+    def __init__(self, text="* *", calls=3):
+        self.text, self.calls, self.fills = text, calls, 0
+
+    def fill(self, requests, cancel=None):
+        self.fills += 1
+        return [FillResult(self.text, self.calls, tokens=1, confidence=0.5) for _ in requests]
+
+
+def test_a_batch_counts_its_model_calls_once():
+    from infill.types import FillRequest
+
+    counter = fill.CountingDenoiser(Fake(calls=4))
+    counter.fill([FillRequest("a", "b", 8)] * 3)
+    assert (counter.passes, counter.model_calls) == (1, 4)  # not 3 rows x 4
+    counter.fill([FillRequest("a", "b", 8, temperature=0.8), FillRequest("a", "b", 8)])
+    assert (counter.passes, counter.model_calls) == (3, 12)  # two temperatures: two batches
+    assert counter.tokenizer is None  # the rest is the wrapped denoiser's
+
+
+@pytest.mark.parametrize("config", [EngineConfig(), EngineConfig(correction_rounds=0, invalid_retry_candidates=0),
+                                    EngineConfig(correction_rounds=5, invalid_retry_candidates=2)],
+                         ids=["default", "no-extra-passes", "more-corrections"])
+def test_the_pass_bound_is_what_a_fill_that_never_parses_uses(config):
+    """A fill that stays broken runs every pass there is: exactly the bound, for a cursor and a selection."""
+    config.repair_cuts = 0  # no cut of "* *" parses anyway; without the repair the passes are the fills
+    text = "def f(a):\n    x = \n    return x\n"
+    fake = Fake()
+    assert complete(text, text.index("x = ") + 4, "python", fake, config) is None
+    assert fake.fills == config.max_fill_calls()
+    fake = Fake()
+    start = text.index("x = ")
+    assert rewrite(text, start, start + 5, "python", fake, config) is None
+    assert fake.fills == config.max_fill_calls(explicit_range=True)
+
+
+# --------------------------------------------------------------------------- fills with a model
+
+def test_json_output_has_offsets_positions_and_the_bounded_calls(capsys, source, tiny_checkpoint):
+    rc, out, err = run(capsys, "--model", str(tiny_checkpoint), "--device", "cpu", str(source), "--at", "2:19",
+                       "--format", "json", "--steps", "2", "--corrections", "0", "--retry-rows", "0")
+    answer = json.loads(out)
+    assert err == "" and answer["max_passes"] == 1 and answer["passes"] <= 1 and answer["model_calls"] <= 2
+    assert answer["model_ms"] >= 0.0
+    if answer["edit"] is None:  # random weights: the engine may drop the fill
+        assert rc == 1 and set(answer) == {"edit", "model_calls", "passes", "max_passes", "model_ms"}
+        return
+    assert rc == 0 and answer["kind"] == "args"
+    e = answer["edit"]
+    assert e["start"] == e["end"] == len("def f(a, b):\n    return max(a, ")
+    assert (e["start_line"], e["start_column"], e["end_line"], e["end_column"]) == (2, 19, 2, 19)
+
+
+def test_diff_output_is_a_summary_line_and_the_file_with_the_fill(capsys, source, tiny_checkpoint):
+    before = source.read_text()
+    rc, out, err = run(capsys, "--model", str(tiny_checkpoint), "--device", "cpu", str(source), "--select", "2:5-2:20")
+    first, _, diff = out.partition("\n")
+    m = SUMMARY.match(first)
+    assert err == "" and source.read_text() == before  # the file itself is never changed
+    if m is None:
+        assert rc == 1 and re.match(r"^infill: no suggestion at 2:5-2:20: \d+ model calls? in \d+ of at most 8 passes",
+                                    first) and diff == ""
+        return
+    assert rc == 0 and m.group(2) == "2:5-2:20" and int(m.group(4)) <= int(m.group(5)) == 8
+    assert diff.startswith(f"--- a/{source.as_posix().lstrip('/')}\n+++ b/")
+
+
+def test_the_embedded_model_fills_the_demo_and_prints_only_the_diff():
+    """The README's Quick start: a diff on stdout and nothing on stderr (no warnings, no progress bars)."""
+    r = subprocess.run([sys.executable, "-m", "diffusion_infill", "fill", "examples/demo.py", "--at", "13:18"], cwd=ROOT,
+                       capture_output=True, text=True, timeout=600)
+    assert r.stderr == "" and r.returncode == 0, r.stderr
+    first, _, diff = r.stdout.partition("\n")
+    m = SUMMARY.match(first)
+    assert m and m.group(1) == "expression" and m.group(2) == "13:18", first
+    assert int(m.group(4)) <= int(m.group(5)) and int(m.group(3)) >= 1
+    lines = diff.splitlines()
+    assert lines[:2] == ["--- a/examples/demo.py", "+++ b/examples/demo.py"]
+    removed = [l[1:] for l in lines[3:] if l.startswith("-")]
+    added = [l[1:] for l in lines[3:] if l.startswith("+")]
+    assert removed == ["        total += "] and len(added) == 1 and added[0].startswith("        total += ")
+    demo = (ROOT / "examples" / "demo.py").read_text()
+    ast.parse(demo.replace(removed[0], added[0]))  # the suggestion keeps the file valid Python

@@ -96,3 +96,47 @@ def test_replace_all():
     doc.replace_all("def g(): pass\n", version=5)
     assert doc.version == 5 and doc.text == "def g(): pass\n"
     assert_in_sync(doc)
+
+
+def test_a_ranged_change_applies_at_exact_utf16_positions():
+    doc = Document("a😀b\r\nc\n", "python", version=1)
+    assert doc.apply_range((0, 3), (1, 0), "X", range_length=3, version=2)  # "b\r\n" is 3 units
+    assert doc.text == "a😀Xc\n" and doc.version == 2 and doc.diverged is None
+    assert doc.apply_range((1, 0), (1, 0), "tail")  # the empty last line exists
+    assert doc.text == "a😀Xc\ntail"
+    assert_in_sync(doc)
+
+
+@pytest.mark.parametrize("start, end, range_length, why", [
+    ((5, 0), (5, 0), None, "past the last line"),
+    ((0, 9), (0, 9), None, "past the end of line 0"),
+    ((1, 0), (0, 0), None, "after its end"),
+    ((0, 2), (0, 2), None, "splits a surrogate pair"),
+    ((0, 0), (0, 1), 4, "rangeLength 4"),
+    ((-1, 0), (0, 0), None, "not a position"),
+])
+def test_a_change_that_does_not_fit_is_refused_and_never_clamped(start, end, range_length, why):
+    text = "a😀b\nc\n"
+    doc = Document(text, "python", version=1)
+    with pytest.raises(InfillError, match=why):
+        doc.apply_range(start, end, "Z", range_length=range_length, version=2)
+    assert doc.text == text and doc.version == 2 and why.split()[0] in doc.diverged
+    # diverged: later ranged changes are skipped, not applied to a text the editor does not have
+    assert doc.apply_range((0, 0), (0, 0), "Q", version=3) is False
+    assert doc.text == text and doc.version == 3
+    doc.replace_all("x = 1\n", version=4)  # a full-text change brings it back
+    assert doc.diverged is None and doc.text == "x = 1\n"
+    assert doc.apply_range((0, 5), (0, 5), "0", version=5) and doc.text == "x = 10\n"
+    assert_in_sync(doc)
+
+
+def test_a_document_without_a_tree_follows_changes_too():
+    doc = Document("héllo\x00\nworld\n", None, version=1)
+    assert doc.tree is None and doc.language is None
+    assert doc.apply_range((1, 0), (1, 5), "there")
+    assert doc.text == "héllo\x00\nthere\n" and doc.data == encode(doc.text)
+    big = Document("x = 1\n", "python", parse=False)
+    big.apply_change(0, 1, "y")
+    assert big.tree is None and big.text == "y = 1\n"
+    big.replace_all("z = 2\n")
+    assert big.tree is None and big.language == "python"

@@ -35,6 +35,7 @@ Events (worker -> client, no id)::
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import math
 import socket
@@ -337,3 +338,15 @@ def result_from_wire(data: dict) -> FillResult:
 
 def error_response(msg_id: int | None, error: str, code: str = BAD_REQUEST) -> dict:
     return {"id": msg_id if _is_int(msg_id) else -1, "ok": False, "error": error, "code": code}
+
+
+def parse_tcp(value: str) -> tuple[str, int]:
+    """``HOST:PORT`` for a ``--tcp`` listener (``[::1]:PORT`` for IPv6; ``:PORT`` is 127.0.0.1).
+
+    Port 0 asks the operating system for a free (ephemeral) port; the listener logs the one it got.
+    Raises ``argparse.ArgumentTypeError`` (it is an argparse ``type=``) for anything else malformed.
+    """
+    host, sep, port = value.rpartition(":")
+    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise argparse.ArgumentTypeError(f"expected HOST:PORT with a port from 0 to 65535, got {value!r}")
+    return host.strip("[]") or "127.0.0.1", int(port)

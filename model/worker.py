@@ -31,6 +31,7 @@ from infill.types import CancelToken, Cancelled, FillRequest
 
 from . import protocol as P
 from .config import DTYPE_NAMES
+from .protocol import parse_tcp
 from .errors import CanvasTooLong
 
 log = logging.getLogger("infill.worker")
@@ -474,13 +475,6 @@ def _watch_parent(worker: Worker) -> None:
             log.info("parent process exited; stopping")
             worker.stop()
             os._exit(0)
-
-
-def parse_tcp(value: str) -> tuple[str, int]:
-    host, sep, port = value.rpartition(":")
-    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
-        raise argparse.ArgumentTypeError(f"expected HOST:PORT, got {value!r}")
-    return host.strip("[]") or "127.0.0.1", int(port)
 
 
 def build_parser() -> argparse.ArgumentParser:

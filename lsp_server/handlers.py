@@ -1,4 +1,6 @@
-"""LSP features, each a thin handler: get the document, call the engine off the event loop, convert.
+"""LSP features, each a thin module-level handler: get the document, call the engine off the event
+loop, convert. The server object is each handler's typed first parameter; ``lsp_server/server.py``
+registers them (``FEATURES``, ``COMMANDS``).
 
 Implements textDocument/didOpen|didChange|didClose, textDocument/inlineCompletion,
 textDocument/completion (fallback), textDocument/codeAction, workspace/executeCommand
@@ -18,12 +20,12 @@ from typing import Any, Callable
 from lsprotocol import types as lsp
 
 from infill import engine
-from infill.documents import Document
+from infill.documents import ChangeRejected
 from infill.types import Cancelled, InfillError
 
 from . import convert
+from .infill_server import PARSE_LIMIT_CHARS, WINDOW_CHARS, InfillServer, Snapshot, open_document
 from .scheduler import PlainEdit, context_key
-from .server import PARSE_LIMIT_CHARS, WINDOW_CHARS, InfillServer, Snapshot, open_document
 
 log = logging.getLogger("infill.handlers")
 
@@ -84,7 +86,16 @@ async def run_engine(ls: InfillServer, kind: str, snap: Snapshot, fn: Callable, 
         call = functools.partial(fn, text, *args, snap.language, denoiser, ls.engine_config(), token,
                                  snap.tree if not shift and len(text) == len(snap.text) else None)
         ls.stats["engine_calls"] += 1
-        suggestion = await asyncio.get_running_loop().run_in_executor(ls.engine_pool, call)
+        ls.compute_started()
+        cut = False
+        try:
+            suggestion = await asyncio.get_running_loop().run_in_executor(ls.engine_pool, call)
+            cut = suggestion is not None and suggestion.cut_short
+        except Cancelled:
+            cut = token.expired  # the latency budget, not a newer request or $/cancelRequest
+            raise
+        finally:
+            ls.compute_ended(cut)
         if suggestion is None:
             return None
         if suggestion.cut_short:
@@ -114,8 +125,10 @@ def _window(snap: Snapshot, offsets: tuple) -> tuple[str, tuple, int]:
 
 
 def fresh(ls: InfillServer, snap: Snapshot) -> bool:
-    """The document is still at the version the result was computed on; otherwise the result is dropped."""
-    if ls.current_version(snap.uri) == snap.version:
+    """The document is still at the version the result was computed on (and in sync with the
+    editor); otherwise the result is dropped."""
+    doc = ls.documents.get(snap.uri)
+    if doc is not None and doc.version == snap.version and doc.diverged is None:
         return True
     ls.stats["stale_dropped"] += 1
     log.info("dropping a result for %s version %s (now %s)", snap.uri, snap.version, ls.current_version(snap.uri))
@@ -165,145 +178,184 @@ async def _complete_after_selected(ls, kind, snap: Snapshot, selected, debounce)
     return PlainEdit(start, end, final[start:len(final) - (len(snap.text) - end)])
 
 
-# ------------------------------------------------------------------ registration
+# ------------------------------------------------------------------ features
 
-def register(server: InfillServer) -> None:
-    """Attach every feature to ``server``."""
 
-    @server.feature(lsp.INITIALIZE)
-    def initialize(ls: InfillServer, params: lsp.InitializeParams) -> None:
-        ls.initialization_options = params.initialization_options
+def initialize(ls: InfillServer, params: lsp.InitializeParams) -> None:
+    """Keep the initialization options; they are validated once the client is initialized."""
+    ls.initialization_options = params.initialization_options
 
-    @server.feature(lsp.INITIALIZED)
-    async def initialized(ls: InfillServer, params: lsp.InitializedParams) -> None:
-        ls.loop = asyncio.get_running_loop()
-        ls.apply_settings(ls.initialization_options, initial=True)
-        ls.start_worker()
 
-    @server.feature(lsp.SHUTDOWN)
-    def shutdown(ls: InfillServer, params: None) -> None:
-        ls.shutdown_worker()
+async def initialized(ls: InfillServer, params: lsp.InitializedParams) -> None:
+    """Take the settings and start the model worker (the model loads in the background)."""
+    ls.loop = asyncio.get_running_loop()
+    ls.apply_settings(ls.initialization_options, initial=True)
+    ls.start_worker()
 
-    @server.feature(lsp.WORKSPACE_DID_CHANGE_CONFIGURATION)
-    @isolated()
-    async def did_change_configuration(ls: InfillServer, params: lsp.DidChangeConfigurationParams) -> None:
-        settings = params.settings
-        if not settings and getattr(getattr(ls.client_capabilities, "workspace", None), "configuration", False):
-            # Pull-model clients send an empty notification and answer workspace/configuration instead.
-            (settings,) = await ls.workspace_configuration_async(lsp.ConfigurationParams(
-                items=[lsp.ConfigurationItem(section="infill")]))
-        if settings:
-            ls.apply_settings(settings)
 
-    @server.feature(lsp.TEXT_DOCUMENT_DID_OPEN)
-    @isolated()
-    def did_open(ls: InfillServer, params: lsp.DidOpenTextDocumentParams) -> None:
-        d = params.text_document
-        ls.documents[d.uri] = open_document(d.text, d.language_id, d.uri, d.version)
+def shutdown(ls: InfillServer, params: None) -> None:
+    """Stop the model worker this server started."""
+    ls.shutdown_worker()
 
-    @server.feature(lsp.TEXT_DOCUMENT_DID_CHANGE)
-    @isolated()
-    def did_change(ls: InfillServer, params: lsp.DidChangeTextDocumentParams) -> None:
-        uri = params.text_document.uri
-        doc = ls.documents.get(uri)
-        if doc is None:
-            return
-        # In-flight completions are for text that no longer exists; commands finish and are then dropped.
-        ls.supersede.cancel_all(uri, ("inline", "completion"))
-        try:
-            for change in params.content_changes:
-                if isinstance(change, lsp.TextDocumentContentChangePartial):
-                    start, end = convert.offsets_of(doc.index, change.range)
-                    doc.apply_change(start, end, change.text, params.text_document.version)
-                else:
-                    doc.replace_all(change.text, params.text_document.version)
-        except InfillError as exc:
-            log.warning("bad change for %s (%s); keeping the text as it stands", uri, exc)
-            ls.documents[uri] = open_document(doc.text, doc.language, uri, params.text_document.version)
-        if isinstance(doc, Document) and len(doc.text) > PARSE_LIMIT_CHARS:  # grew past the parse limit
-            ls.documents[uri] = open_document(doc.text, doc.language, uri, doc.version)
 
-    @server.feature(lsp.TEXT_DOCUMENT_DID_CLOSE)
-    @isolated()
-    def did_close(ls: InfillServer, params: lsp.DidCloseTextDocumentParams) -> None:
-        uri = params.text_document.uri
-        ls.documents.pop(uri, None)
-        ls.supersede.cancel_all(uri)
-        ls.typed_ahead.forget(uri)
+@isolated()
+async def did_change_configuration(ls: InfillServer, params: lsp.DidChangeConfigurationParams) -> None:
+    settings = params.settings
+    if not settings and getattr(getattr(ls.client_capabilities, "workspace", None), "configuration", False):
+        # Pull-model clients send an empty notification and answer workspace/configuration instead.
+        (settings,) = await ls.workspace_configuration_async(lsp.ConfigurationParams(
+            items=[lsp.ConfigurationItem(section="infill")]))
+    if settings:
+        ls.apply_settings(settings)
 
-    @server.feature(lsp.TEXT_DOCUMENT_INLINE_COMPLETION, lsp.InlineCompletionOptions())
-    @isolated(None)
-    async def inline_completion(ls: InfillServer, params: lsp.InlineCompletionParams):
-        snap = ls.snapshot(params.text_document.uri)
-        if snap is None or not ls.serves(snap):
-            return None
-        offset = convert.offset_of(snap.index, params.position)
-        automatic = params.context.trigger_kind == lsp.InlineCompletionTriggerKind.Automatic
-        selected = None
-        info = params.context.selected_completion_info
-        if info is not None:
-            rs, re_ = convert.offsets_of(snap.index, info.range)
-            if rs <= offset and re_ >= rs:
-                selected = (rs, re_, info.text)
-        edit = await suggest_at(ls, snap, offset, "inline", debounce=automatic, selected=selected)
-        return None if edit is None else convert.inline_completion(snap.index, edit)
 
-    @server.feature(lsp.TEXT_DOCUMENT_COMPLETION, lsp.CompletionOptions())
-    @isolated(None)
-    async def completion(ls: InfillServer, params: lsp.CompletionParams):
-        snap = ls.snapshot(params.text_document.uri)
-        if snap is None or not ls.serves(snap):
-            return None
-        offset = convert.offset_of(snap.index, params.position)
-        edit = await suggest_at(ls, snap, offset, "completion", debounce=True)
-        return None if edit is None else convert.completion_list(snap.index, edit, offset)
+@isolated()
+def did_open(ls: InfillServer, params: lsp.DidOpenTextDocumentParams) -> None:
+    d = params.text_document
+    ls.documents[d.uri] = open_document(d.text, d.language_id, d.uri, d.version)
 
-    @server.feature(lsp.TEXT_DOCUMENT_CODE_ACTION, lsp.CodeActionOptions(
-        code_action_kinds=[lsp.CodeActionKind.RefactorRewrite]))
-    @isolated([])
-    def code_action(ls: InfillServer, params: lsp.CodeActionParams):
-        snap = ls.snapshot(params.text_document.uri)
-        if snap is None or not ls.serves(snap):
-            return []
-        return convert.code_actions(params.text_document.uri, params.range, params.context.only)
 
-    async def apply_region(ls: InfillServer, kind: str, fn: Callable, args: tuple) -> dict:
-        """Compute a rewrite/fill for ``[uri, range]`` and send it as a versioned workspace/applyEdit."""
-        uri, rng = convert.command_arguments(list(args))
-        snap = ls.snapshot(uri)
-        if snap is None:
-            return {"applied": False, "reason": f"unknown document {uri}"}
-        if not ls.serves(snap):
-            return {"applied": False, "reason": f"language {snap.language!r} is not enabled"}
-        start, end = convert.offsets_of(snap.index, rng)
-        try:
-            edit = await run_engine(ls, kind, snap, fn, start, end)
-        except Cancelled:
-            return {"applied": False, "reason": "cancelled"}
-        if edit is None:
-            return {"applied": False, "reason": "no suggestion"}
-        if not fresh(ls, snap):
-            return {"applied": False, "reason": "the document changed while the edit was computed"}
-        wedit = convert.workspace_edit(uri, snap.version, snap.index, edit)
-        result = await ls.workspace_apply_edit_async(lsp.ApplyWorkspaceEditParams(edit=wedit, label=kind))
-        return {"applied": bool(result and result.applied), "version": snap.version,
-                "reason": getattr(result, "failure_reason", None)}
+@isolated()
+def did_change(ls: InfillServer, params: lsp.DidChangeTextDocumentParams) -> None:
+    uri, version = params.text_document.uri, params.text_document.version
+    doc = ls.documents.get(uri)
+    if doc is None:
+        return
+    # In-flight completions are for text that no longer exists; commands finish and are then dropped.
+    ls.supersede.cancel_all(uri, ("inline", "completion"))
+    for change in params.content_changes:
+        if isinstance(change, lsp.TextDocumentContentChangePartial):
+            start, end = change.range.start, change.range.end
+            try:
+                doc.apply_range((start.line, start.character), (end.line, end.character), change.text,
+                                change.range_length, version)
+            except ChangeRejected as exc:  # never clamped: the document stops serving instead
+                ls.document_diverged(uri, exc)
+        else:
+            if doc.diverged is not None:
+                log.info("%s is in sync again (full-text change)", uri)
+            doc.replace_all(change.text, version)
+    if doc.parsed and len(doc.text) > PARSE_LIMIT_CHARS and doc.diverged is None:  # grew past the parse limit
+        ls.documents[uri] = open_document(doc.text, doc.language, uri, doc.version)
 
-    @server.command(convert.REWRITE_COMMAND)
-    @isolated({"applied": False, "reason": "invalid request"})
-    async def rewrite_selection(ls: InfillServer, *args):
-        return await apply_region(ls, "rewrite", engine.rewrite, args)
 
-    @server.command(convert.FILL_MIDDLE_COMMAND)
-    @isolated({"applied": False, "reason": "invalid request"})
-    async def fill_middle(ls: InfillServer, *args):
-        return await apply_region(ls, "fill_middle", engine.fill_middle, args)
+@isolated()
+def did_close(ls: InfillServer, params: lsp.DidCloseTextDocumentParams) -> None:
+    uri = params.text_document.uri
+    ls.documents.pop(uri, None)
+    ls.supersede.cancel_all(uri)
+    ls.typed_ahead.forget(uri)
 
-    @server.feature("infill/stats")
-    def stats(ls: InfillServer, params: Any = None) -> dict:
-        """Counters for tests and benchmarks: engine and model calls, reuse, cancellations, the worker."""
-        worker = ls.worker
-        return {**ls.stats, "cache_size": len(ls.cache._items), "documents": len(ls.documents),
-                "worker_pid": worker.worker_pid() if worker else None,
-                "worker_state": worker.state if worker else "stopped",
-                "worker_starts": worker.starts if worker else 0}
+
+@isolated(None)
+async def inline_completion(ls: InfillServer, params: lsp.InlineCompletionParams):
+    result = await _inline_completion(ls, params)
+    ls.count_answer(result is not None)
+    return result
+
+
+async def _inline_completion(ls: InfillServer, params: lsp.InlineCompletionParams):
+    snap = ls.snapshot(params.text_document.uri)
+    if snap is None or snap.diverged or not ls.serves(snap):
+        return None
+    offset = convert.offset_of(snap.index, params.position)
+    automatic = params.context.trigger_kind == lsp.InlineCompletionTriggerKind.Automatic
+    selected = None
+    info = params.context.selected_completion_info
+    if info is not None:
+        rs, re_ = convert.offsets_of(snap.index, info.range)
+        if rs <= offset and re_ >= rs:
+            selected = (rs, re_, info.text)
+    edit = await suggest_at(ls, snap, offset, "inline", debounce=automatic, selected=selected)
+    return None if edit is None else convert.inline_completion(snap.index, edit)
+
+
+@isolated(None)
+async def completion(ls: InfillServer, params: lsp.CompletionParams):
+    snap = ls.snapshot(params.text_document.uri)
+    if snap is None or snap.diverged or not ls.serves(snap):
+        ls.count_answer(False)
+        return None
+    offset = convert.offset_of(snap.index, params.position)
+    edit = await suggest_at(ls, snap, offset, "completion", debounce=True)
+    ls.count_answer(edit is not None)
+    return None if edit is None else convert.completion_list(snap.index, edit, offset)
+
+
+@isolated([])
+def code_action(ls: InfillServer, params: lsp.CodeActionParams):
+    snap = ls.snapshot(params.text_document.uri)
+    if snap is None or snap.diverged or not ls.serves(snap):
+        return []
+    return convert.code_actions(params.text_document.uri, params.range, params.context.only)
+
+
+async def apply_region(ls: InfillServer, kind: str, fn: Callable, args: tuple) -> dict:
+    """Compute a rewrite/fill for ``[uri, range]`` and send it as a versioned workspace/applyEdit."""
+    uri, rng = convert.command_arguments(list(args))
+    snap = ls.snapshot(uri)
+    if snap is None:
+        return {"applied": False, "reason": f"unknown document {uri}"}
+    if snap.diverged:
+        return {"applied": False, "reason": f"the server lost track of the document's text ({snap.diverged}); "
+                                            "reopen it"}
+    if not ls.serves(snap):
+        return {"applied": False, "reason": f"language {snap.language!r} is not enabled"}
+    start, end = convert.offsets_of(snap.index, rng)
+    try:
+        edit = await run_engine(ls, kind, snap, fn, start, end)
+    except Cancelled:
+        return {"applied": False, "reason": "cancelled"}
+    if edit is None:
+        return {"applied": False, "reason": "no suggestion"}
+    if not fresh(ls, snap):
+        return {"applied": False, "reason": "the document changed while the edit was computed"}
+    wedit = convert.workspace_edit(uri, snap.version, snap.index, edit)
+    result = await ls.workspace_apply_edit_async(lsp.ApplyWorkspaceEditParams(edit=wedit, label=kind))
+    return {"applied": bool(result and result.applied), "version": snap.version,
+            "reason": getattr(result, "failure_reason", None)}
+
+
+@isolated({"applied": False, "reason": "invalid request"})
+async def rewrite_selection(ls: InfillServer, *args):
+    return await apply_region(ls, "rewrite", engine.rewrite, args)
+
+
+@isolated({"applied": False, "reason": "invalid request"})
+async def fill_middle(ls: InfillServer, *args):
+    return await apply_region(ls, "fill_middle", engine.fill_middle, args)
+
+
+def stats(ls: InfillServer, params: Any = None) -> dict:
+    """Counters for tests and benchmarks: engine and model calls, reuse, cancellations, the worker,
+    and the ``infill/status`` state with its counters (served, empty, cut)."""
+    worker = ls.worker
+    board = ls.status
+    return {**ls.stats, "cache_size": len(ls.cache._items), "documents": len(ls.documents),
+            "status": board.state, "served": board.served, "empty": board.empty, "cut": board.cut,
+            "worker_pid": worker.worker_pid() if worker else None,
+            "worker_state": worker.state if worker else "stopped",
+            "worker_starts": worker.starts if worker else 0}
+
+
+# (method, options, handler): what ``server.build_server`` registers.
+FEATURES: list[tuple[str, Any, Callable]] = [
+    (lsp.INITIALIZE, None, initialize),
+    (lsp.INITIALIZED, None, initialized),
+    (lsp.SHUTDOWN, None, shutdown),
+    (lsp.WORKSPACE_DID_CHANGE_CONFIGURATION, None, did_change_configuration),
+    (lsp.TEXT_DOCUMENT_DID_OPEN, None, did_open),
+    (lsp.TEXT_DOCUMENT_DID_CHANGE, None, did_change),
+    (lsp.TEXT_DOCUMENT_DID_CLOSE, None, did_close),
+    (lsp.TEXT_DOCUMENT_INLINE_COMPLETION, lsp.InlineCompletionOptions(), inline_completion),
+    (lsp.TEXT_DOCUMENT_COMPLETION, lsp.CompletionOptions(), completion),
+    (lsp.TEXT_DOCUMENT_CODE_ACTION, lsp.CodeActionOptions(code_action_kinds=[lsp.CodeActionKind.RefactorRewrite]),
+     code_action),
+    ("infill/stats", None, stats),
+]
+
+# (workspace/executeCommand name, handler)
+COMMANDS: list[tuple[str, Callable]] = [
+    (convert.REWRITE_COMMAND, rewrite_selection),
+    (convert.FILL_MIDDLE_COMMAND, fill_middle),
+]

@@ -7,6 +7,8 @@ Everything is bounded: a message count, a wall-clock limit, and a timeout on eve
 Invariants (each breach is recorded in ``Report.violations``):
   * the server process stays up and every frame it writes parses;
   * a cheap request (``infill/stats``) round-trips after every step;
+  * a message body that is not UTF-8 JSON is answered with one ParseError (-32700, id null) and the
+    next request is served; no other message gets one;
   * every request with an id gets exactly one response, within ``answer_timeout_s``;
   * every edit returned for a document version that is still current lies inside that version
     (no clamping, no split surrogate pair), inline ranges contain the cursor, and applying the
@@ -41,6 +43,7 @@ FUZZ_SETTINGS = {"device": "cpu", "threads": 1, "debounceMs": 5, "latencyBudgetM
                  "steps": 2, "cacheSize": 64}
 
 REQUEST_CANCELLED = -32800
+PARSE_ERROR = -32700
 METHOD_NOT_FOUND = -32601
 
 
@@ -74,6 +77,7 @@ class Report:
     results: int = 0
     errors: dict = field(default_factory=dict)  # LSP error code -> count
     pings: int = 0
+    parse_errors: int = 0  # ParseError (-32700, id null) answers to unparseable bodies
     edits_checked: int = 0  # returned edits checked against their version
     suggestions: int = 0  # non-empty inline/completion answers for a current version
     stale_discarded: int = 0  # answers for a version the client had left (dropped, like an editor)
@@ -109,7 +113,7 @@ class Report:
         lines = [
             f"messages sent        {self.sent} ({self.requests} requests) in {self.steps} steps",
             f"responses            {self.responses} ({self.results} results, {sum(self.errors.values())} errors "
-            f"{dict(sorted(self.errors.items()))}), pings {self.pings}",
+            f"{dict(sorted(self.errors.items()))}), pings {self.pings}, parse errors {self.parse_errors}",
             f"edits checked        {self.edits_checked} ({self.suggestions} suggestions, {self.accepted} accepted); "
             f"stale answers discarded {self.stale_discarded}",
             f"workspace/applyEdit  {self.apply_edits} ({self.applied} applied, {self.stale_rejected} stale rejected)",
@@ -279,6 +283,7 @@ class Fuzzer:
         self._uris = 0
         self._huge_opened = 0
         self.messages: list[dict] = []  # window/showMessage and window/logMessage params
+        self.statuses: list[dict] = []  # infill/status params, in arrival order
         self._reader_task: asyncio.Task | None = None
         self._dead: str | None = None
         self._kill_steps: set[int] = set()
@@ -369,6 +374,8 @@ class Fuzzer:
                 self.messages.append(msg.get("params") or {})
                 if msg["method"] == "window/showMessage":
                     self.report.show_messages += 1
+            elif msg["method"] == "infill/status":
+                self.statuses.append(msg.get("params") or {})
         elif "id" in msg:
             self._response(msg)
         else:
@@ -377,6 +384,9 @@ class Fuzzer:
     def _response(self, msg: dict) -> None:
         msg_id = _key(msg["id"])
         self.report.responses += 1
+        if msg_id is None and (msg.get("error") or {}).get("code") == PARSE_ERROR:
+            self.report.parse_errors += 1
+            return
         if msg_id in self.tolerated and msg_id not in self.pending:
             return  # an answer to a request whose id was not a JSON-RPC id (pygls may coerce it, e.g. true -> 1)
         if msg_id in self.answered:
@@ -949,6 +959,8 @@ class Fuzzer:
                          "no_jsonrpc", "garbage_header", "array", "weird_id", "no_length", "bad_length_value",
                          "empty_body", "nested"])
         self.report.kinds["framing:" + kind] = self.report.kinds.get("framing:" + kind, 0) + 1
+        # bodies json.loads refuses (cut short, not UTF-8, not JSON, nested past its recursion limit)
+        unparseable = kind in ("short_length", "truncated", "bad_utf8", "nested")
         if kind == "short_length":
             data = b"Content-Length: %d\r\n\r\n" % (len(body) - r.randint(1, 10)) + body
         elif kind in ("long_length", "truncated"):
@@ -962,6 +974,7 @@ class Fuzzer:
                 self.maybe_ids.add(msg_id)
         elif kind == "not_json":
             payload = r.choice([b"{not json", b"null", b"42", b"\"str\"", b"{}", b"{\"id\": 1}", b"[]"])
+            unparseable = payload == b"{not json"
             if payload == b"{\"id\": 1}":
                 self.tolerated.add(1)  # the server may answer InvalidRequest with the id it found (JSON-RPC 2.0 s. 5)
             data = self.frame(payload)
@@ -992,7 +1005,12 @@ class Fuzzer:
         else:  # deeply nested JSON: a recursion bomb in 20 kB
             depth = 5000
             data = self.frame(b'{"jsonrpc": "2.0", "method": "x", "params": ' + b"[" * depth + b"]" * depth + b"}")
+        before = self.report.parse_errors
         await self.write(data + b"\r\n\r\n")  # blank lines end any half-read header block
+        await self.stats()  # the next request is served (answers come in order: a ParseError first)
+        got = self.report.parse_errors - before
+        if got != int(unparseable):
+            self.report.violate(f"framing {kind}: {got} ParseError answers, expected {int(unparseable)}")
 
     async def act_kill_worker(self, mid_fill: bool) -> None:
         """SIGKILL the model worker (mid-fill when we catch it), then require a restart and a served request."""

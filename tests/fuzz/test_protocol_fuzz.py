@@ -30,6 +30,7 @@ def test_fuzzed_session_has_no_crash_and_no_invariant_violation(tmp_path):
     assert report.edits_checked >= 10 and report.accepted >= 1
     assert report.errors.get(-32602, 0) >= 1  # wrong param types answered with InvalidParams
     assert report.kinds.get("framing", 0) >= 30 and report.huge_opened == 1
+    assert report.parse_errors >= 5  # unparseable bodies answered with ParseError (checked one by one)
     # crash recovery: every kill was followed by a restart that served the next request; told once
     assert report.worker_kills == 2 and report.recoveries == 2 and report.worker_messages == 1
     # memory: after the documents are closed the server is back near where it started

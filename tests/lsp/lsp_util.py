@@ -25,6 +25,11 @@ def make_client() -> LanguageClient:
     """pytest-lsp's client, plus a workspace/applyEdit handler that records and accepts edits."""
     client = pytest_lsp.make_test_lsp_client()
     client.applied_edits = []
+    client.statuses = []  # infill/status params, in arrival order
+
+    @client.feature("infill/status")
+    def status(params):
+        client.statuses.append(plain(params))
 
     @client.feature(lsp.WORKSPACE_APPLY_EDIT)
     def apply_edit(params: lsp.ApplyWorkspaceEditParams):

@@ -21,10 +21,11 @@ pytestmark = pytest.mark.slow
 
 # Junk from the untrained starter model stays valid inside a string literal, so holes there get answers.
 STRINGS = 'greeting = "hello "\nname = "wor"\nprint(greeting + name)\n'
-# Inline positions in code, not inside string literals: there the shipped model's fills break the
-# parse and the engine drops them.
+# Inline positions in code, not inside string literals (there the shipped model's fills break the
+# parse and the engine drops them), at line ends: with code after the cursor the engine fills only
+# a hole between the sides, or nothing.
 CODE = 'def greet(name):\n    message = "Hello, " + name\n    return message\n'
-CODE_POSITIONS = [(1, 26), (1, 14), (2, 11)]
+CODE_POSITIONS = [(1, 30), (2, 18), (0, 16)]
 LONG = "".join(f"def f{i}(x):\n    return x + {i}\n\n\n" for i in range(30)) + "def g(y):\n    \n"
 SLOW = {**SETTINGS, "maxTokens": 256, "steps": 0, "latencyBudgetMs": 60000, "debounceMs": 300}
 REGION = {"start": {"line": 0, "character": 0}, "end": {"line": 40, "character": 0}}  # ~10 functions: a long fill

@@ -76,7 +76,7 @@ def test_the_model_gate_sends_the_sampler_settings_with_each_fill():
     from collections import Counter
 
     from infill.types import FillRequest, FillResult
-    from lsp_server.server import ModelGate
+    from lsp_server.gate import ModelGate
 
     sent = []
 

@@ -431,10 +431,12 @@ def calibrate_loaded(loaded, config: CalibrationConfig, dtype_setting: str = "au
 
 
 def load_calibrated(path, device: str = "auto", dtype: str = "auto", threads: int = 0,
-                    config: CalibrationConfig | None = None):
+                    config: CalibrationConfig | None = None, options=None):
     """A ``TextDenoiser`` on the settings the machine serves fastest (CPU: measured here; a GPU keeps
     ``pick_dtype``'s choice). Its ``calibration`` attribute holds the ``Calibration`` (None on a GPU
-    or when timing failed, which is logged and leaves the settings as given)."""
+    or when timing failed, which is logged and leaves the settings as given). ``options``: the
+    ``DenoiserOptions`` to serve with (default: its defaults); their sampler's steps are the steps
+    setting, and a step budget the measurement sets replaces them in a copy."""
     import torch
 
     from .modeling import load_denoiser, pick_device
@@ -444,12 +446,12 @@ def load_calibrated(path, device: str = "auto", dtype: str = "auto", threads: in
     config = config or CalibrationConfig()
     if threads > 0:
         torch.set_num_threads(threads)
+    options = replace(options) if options is not None else DenoiserOptions()
     if pick_device(device).type != "cpu":
-        den = TextDenoiser(path, device=device, dtype=dtype)
+        den = TextDenoiser(path, device=device, options=options, dtype=dtype)
         den.calibration = None
         return den
     loaded = load_denoiser(path, device="cpu", dtype="float32" if dtype == "auto" else dtype)
-    options = DenoiserOptions()
     calibration = None
     try:
         loaded, calibration = calibrate_loaded(loaded, config, dtype, threads, options.sampler.steps,

@@ -10,7 +10,7 @@ characters. The file is never changed.
 Output (--format diff, the default): one summary line, then the change as a unified diff of FILE
 (a/FILE and b/FILE, as git names them; `infill fill ... | git apply` applies it):
 
-  infill: expression at 13:18: 18 model calls in 3 of at most 4 passes, 1.84 s in the model
+  infill: expression at 13:18: 18 model calls in 3 of at most 4 passes, 0.22 s in the model; float32, 1 thread (measured in 0.61 s)
   --- a/examples/demo.py
   +++ b/examples/demo.py
   @@ -10,7 +10,7 @@ ...
@@ -19,15 +19,23 @@ Output (--format diff, the default): one summary line, then the change as a unif
   A pass is one batch sent to the model: the first fill, then, for a fill that breaks the file's
   syntax, up to --corrections rounds re-filling only the broken part and one sampled retry of
   --retry-rows rows; a --select that offers nothing at first tries all of it once more.
+  After the ";": the weights' dtype and the CPU threads the model ran on, and where each came from:
+  "as set" (--dtype, --threads), "measured" (chosen at load as the server chooses, by timing the
+  model on this machine: thread counts, and float32 against bf16 on a CPU with bf16 instructions;
+  the measurement's time is shown) or "default" (nothing to choose between, or a GPU). -v logs the
+  timings behind the choice.
 
 Output (--format json): one JSON object,
   {"edit": {"start", "end", "text", "start_line", "start_column", "end_line", "end_column"},
-   "kind", "model_calls", "passes", "max_passes", "model_ms", "corrected", "repaired", "retried"}
+   "kind", "model_calls", "passes", "max_passes", "model_ms", "corrected", "repaired", "retried",
+   "settings": {"device", "dtype", "threads", "dtype_from", "threads_from", "measure_ms"}}
   start, end      0-based character offsets into FILE (line breaks count, \\r\\n as two): the edit
                   replaces FILE[start:end] with text
   *_line/_column  the same two positions as 1-based LINE:COL, as --at and --select take them
   kind            the syntax span filled; corrected: syntax correction changed the fill; repaired:
                   cut back to a prefix that parses; retried: taken from the sampled retry
+  settings        what the summary line shows after its ";" (threads null on a GPU; measure_ms
+                  null when nothing was timed)
   With no suggestion "edit" is null (and there is no kind).
 
 Model calls: a pass makes at most --steps model calls (0: at most one per canvas token), so a fill
@@ -40,7 +48,14 @@ Batch: infill fill --jsonl IN --out OUT reads records with "prompt" (the text be
 "suffix" (after it), optional "task_id" and "language", and writes each record back with
 "completion", "model_calls" (of the batch it was filled in) and "confidence". The hole's shape
 (--shape) sets the canvas; the true hole length is never used unless --oracle-length is given (then
-the record's canonical_solution token count sets the canvas, and the output says so).
+the record's canonical_solution token count sets the canvas, and the output says so). The line on
+stderr that counts the completions also names the dtype and threads, as the summary line does.
+
+Speed and repeatability: with --dtype auto and --threads 0 (the defaults) the model is timed at load,
+as the server times it (model.calibrate; about a second on a small CPU), because torch's own default
+of one thread per core is several times slower when another process keeps a core busy. Give both
+--dtype and --threads to skip the timing; give --dtype also for output that repeats exactly from run
+to run, since float32 and bf16 can fill differently and the faster one can change with the load.
 """
 
 from __future__ import annotations
@@ -51,12 +66,12 @@ import logging
 import re
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from infill.languages import LANGUAGES, UnknownLanguage, normalize_language
 from infill.positions import LineIndex
-from model.batch_fill import BatchOptions
+from model.batch_fill import BatchOptions, ModelSettings
 from model.config import DTYPE_NAMES, SHAPE_CANVAS, check_device
 
 PROG = "infill fill"
@@ -136,8 +151,11 @@ def build_parser() -> argparse.ArgumentParser:
     model.add_argument("--device", type=_device, default="auto",
                        help="auto (default: the GPU if torch sees one, else the CPU, as the server) | cpu | cuda | cuda:N")
     model.add_argument("--dtype", default="auto", choices=DTYPE_NAMES,
-                       help="weights' dtype (default auto: bf16 on a GPU or on a CPU with AMX, float32 on other CPUs)")
-    model.add_argument("--threads", type=_count(0), default=0, metavar="N", help="torch threads (0, default: torch's choice)")
+                       help="weights' dtype (default auto: on a CPU, float32 or bf16, whichever the load-time timing "
+                            "finds faster (bf16 only on a CPU with bf16 instructions); on a GPU bf16, or fp16 where it "
+                            "has no bf16 units)")
+    model.add_argument("--threads", type=_count(0), default=0, metavar="N",
+                       help="torch CPU threads (0, default: the fastest count timed at load, as the server chooses)")
     model.add_argument("--steps", type=_count(0), default=0, metavar="N",
                        help="most model calls per pass (0, default: one per canvas token); see 'Model calls' above")
     model.add_argument("--threshold", type=_threshold, default=None,
@@ -314,39 +332,57 @@ def unified_diff(path: str, old: str, new: str) -> str:
     return "".join(out)
 
 
-def summary_line(job: HoleJob, sug, counter: CountingDenoiser, max_passes: int) -> str:
+def settings_text(s: ModelSettings) -> str:
+    """``float32, 1 thread (measured in 0.61 s)``: what the model ran on and where each setting came from."""
+    parts = [(s.dtype, s.dtype_from)]
+    if s.threads is not None:
+        parts.append((f"{s.threads} thread{'s' * (s.threads != 1)}", s.threads_from))
+    else:
+        parts[0] = (f"{s.dtype} on {s.device}", s.dtype_from)
+
+    def source(where: str) -> str:
+        return f"measured in {s.measure_ms / 1000:.2f} s" if where == "measured" and s.measure_ms is not None else where
+
+    if len({where for _, where in parts}) == 1:
+        return ", ".join(value for value, _ in parts) + f" ({source(parts[0][1])})"
+    return ", ".join(f"{value} ({source(where)})" for value, where in parts)
+
+
+def summary_line(job: HoleJob, sug, counter: CountingDenoiser, max_passes: int, settings: ModelSettings) -> str:
     what = f"{sug.span.kind} at {job.where}" if sug is not None else f"no suggestion at {job.where}"
     calls = "model call" if counter.model_calls == 1 else "model calls"
     return (f"infill: {what}: {counter.model_calls} {calls} in {counter.passes} of at most {max_passes} passes, "
-            f"{counter.seconds:.2f} s in the model")
+            f"{counter.seconds:.2f} s in the model; {settings_text(settings)}")
 
 
-def json_answer(job: HoleJob, sug, counter: CountingDenoiser, max_passes: int) -> dict:
+def json_answer(job: HoleJob, sug, counter: CountingDenoiser, max_passes: int, settings: ModelSettings) -> dict:
     counts = {"model_calls": counter.model_calls, "passes": counter.passes, "max_passes": max_passes,
               "model_ms": round(counter.seconds * 1000.0, 1)}
     if sug is None:
-        return {"edit": None, **counts}
+        return {"edit": None, **counts, "settings": asdict(settings)}
     e = sug.edit
     index = LineIndex(job.text)
     (sl, sc), (el, ec) = position_of(index, e.start), position_of(index, e.end)
     return {"edit": {"start": e.start, "end": e.end, "text": e.text, "start_line": sl, "start_column": sc,
                      "end_line": el, "end_column": ec},
             "kind": sug.span.kind, **counts, "corrected": sug.corrected, "repaired": sug.repaired,
-            "retried": sug.retried}
+            "retried": sug.retried, "settings": asdict(settings)}
 
 
 # --------------------------------------------------------------------------- running
 
 def load_denoiser(args: argparse.Namespace):
-    """The model, as asked for; UsageError for a model that cannot be found or loaded."""
+    """The model, as asked for (what is left at auto measured at load: ``model.batch_fill.load_fill_model``)
+    and the settings it runs on; UsageError for a model that cannot be found or loaded."""
     from transformers.utils import logging as hf_logging
 
     import torch
 
+    from model.batch_fill import load_fill_model, model_settings
     from model.errors import CheckpointError
     from model.hub import ModelNotFoundError, resolve_model
     from model.sampler import SamplerOptions
-    from model.text_denoiser import DenoiserOptions, TextDenoiser, default_model_path
+    from model.text_denoiser import DenoiserOptions, default_model_path
 
     hf_logging.disable_progress_bar()  # the answer on stdout, no weight-loading bar on stderr
     torch.manual_seed(args.seed)
@@ -355,10 +391,11 @@ def load_denoiser(args: argparse.Namespace):
         sampler.threshold = args.threshold
     try:
         path = resolve_model(args.model, download=args.download) if args.model else default_model_path()
-        return TextDenoiser(path, device=args.device, options=DenoiserOptions(sampler=sampler), dtype=args.dtype,
-                            threads=args.threads or None)
+        den = load_fill_model(path, device=args.device, dtype=args.dtype, threads=args.threads,
+                              options=DenoiserOptions(sampler=sampler))
     except (ModelNotFoundError, CheckpointError) as exc:
         raise UsageError(str(exc)) from None
+    return den, model_settings(den, args.dtype, args.threads)
 
 
 def run_hole(args: argparse.Namespace, job: HoleJob) -> int:
@@ -371,7 +408,8 @@ def run_hole(args: argparse.Namespace, job: HoleJob) -> int:
     if args.retry_rows is not None:
         config.invalid_retry_candidates = args.retry_rows
     max_passes = config.max_fill_calls(explicit_range=job.select)
-    counter = CountingDenoiser(load_denoiser(args))
+    den, settings = load_denoiser(args)
+    counter = CountingDenoiser(den)
     try:
         if job.select:
             sug = engine.rewrite(job.text, job.start, job.end, job.language, counter, config)
@@ -380,9 +418,9 @@ def run_hole(args: argparse.Namespace, job: HoleJob) -> int:
     except InfillError as exc:
         raise UsageError(str(exc)) from None
     if args.format == "json":
-        print(json.dumps(json_answer(job, sug, counter, max_passes), indent=2))
+        print(json.dumps(json_answer(job, sug, counter, max_passes, settings), indent=2))
     else:
-        print(summary_line(job, sug, counter, max_passes))
+        print(summary_line(job, sug, counter, max_passes, settings))
         if sug is not None:
             e = sug.edit
             sys.stdout.write(unified_diff(job.path, job.text, job.text[:e.start] + e.text + job.text[e.end:]))
@@ -403,12 +441,16 @@ def run_batch(args: argparse.Namespace) -> int:
     opts = BatchOptions(shape=args.shape or "auto", max_tokens=args.max_tokens, oracle_length=bool(args.oracle_length))
     if args.batch_size is not None:
         opts.batch_size = args.batch_size
-    done = fill_records(load_denoiser(args), records, opts) if records else []
+    done, settings = [], None
+    if records:
+        den, settings = load_denoiser(args)
+        done = fill_records(den, records, opts)
     with open(args.out, "w", encoding="utf-8") as fh:
         for rec in done:
             fh.write(json.dumps(rec) + "\n")
     print(f"{PROG}: {len(done)} completions written to {args.out}"
-          + (f"; {len(errors)} bad lines skipped" if errors else ""), file=sys.stderr)
+          + (f"; {len(errors)} bad lines skipped" if errors else "")
+          + (f"; {settings_text(settings)}" if settings else ""), file=sys.stderr)
     return 1 if errors and not done else 0
 
 

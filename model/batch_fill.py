@@ -4,6 +4,7 @@ A record has ``prompt`` (the text before the hole) and ``suffix`` (after it), op
 and ``language``. The hole's shape (one line, whole lines, or a free span) comes from the caller or
 from a HumanEval-Infilling task id and sets the canvas (``model.config.SHAPE_CANVAS``) and the stop
 token's bias. Used by ``infill fill --jsonl``, ``infill eval`` and the benchmarks; no argument parsing.
+``load_fill_model`` loads the model for ``infill fill`` the way the worker does (measured at load).
 """
 
 from __future__ import annotations
@@ -15,6 +16,57 @@ from dataclasses import dataclass
 from infill.types import FillRequest
 
 from .config import SHAPE_CANVAS
+
+
+@dataclass(frozen=True)
+class ModelSettings:
+    """What a loaded denoiser runs on and where each setting came from: ``"as set"`` (given),
+    ``"measured"`` (chosen by the load-time measurement, ``model.calibrate``) or ``"default"``
+    (not measured: a GPU, a model too large to time at load, or a measurement that failed)."""
+
+    device: str
+    dtype: str
+    threads: int | None  # torch's CPU threads; None on a GPU
+    dtype_from: str
+    threads_from: str
+    measure_ms: float | None = None  # the load-time measurement's time; None when nothing was timed
+
+
+def load_fill_model(path=None, device: str = "auto", dtype: str = "auto", threads: int = 0, options=None):
+    """A ``TextDenoiser`` for fills run from the command line. What is left at auto (``dtype``
+    "auto", ``threads`` 0) is chosen by the worker's load-time measurement
+    (``model.calibrate.load_calibrated``), what is given is kept; with both given nothing is timed.
+    There is no latency budget here, so the measurement never sets a step budget: ``options``'
+    sampler steps stay as given."""
+    import math
+
+    from .calibrate import CalibrationConfig, load_calibrated
+    from .text_denoiser import TextDenoiser, default_model_path
+
+    path = path or default_model_path()
+    if dtype != "auto" and threads > 0:
+        den = TextDenoiser(path, device=device, options=options, threads=threads, dtype=dtype)
+        den.calibration = None
+        return den
+    return load_calibrated(path, device=device, dtype=dtype, threads=threads,
+                           config=CalibrationConfig(budget_ms=math.inf), options=options)
+
+
+def model_settings(den, dtype: str = "auto", threads: int = 0) -> ModelSettings:
+    """The settings ``den`` (from ``load_fill_model``) runs on, given the ``dtype`` and ``threads``
+    it was loaded with."""
+    import torch
+
+    cal = getattr(den, "calibration", None)
+    timed = cal.timings if cal is not None else []
+    dtype_timed = len({t["dtype"] for t in timed}) > 1  # one dtype timed (no bf16 instructions): nothing chosen
+    threads_timed = cal is not None and len(cal.probes_ms) > 1
+    return ModelSettings(
+        device=str(den.device), dtype=str(den.dtype).removeprefix("torch."),
+        threads=torch.get_num_threads() if den.device.type == "cpu" else None,
+        dtype_from="as set" if dtype != "auto" else "measured" if dtype_timed else "default",
+        threads_from="as set" if threads > 0 else "measured" if threads_timed else "default",
+        measure_ms=cal.measure_ms if timed else None)
 
 
 def shape_stop_bias(shape: str, canvas=None) -> float:

@@ -4,6 +4,7 @@ accounting and its bound; fills with the tiny test checkpoint, and one with the 
 from __future__ import annotations
 
 import ast
+import inspect
 import json
 import re
 import shutil
@@ -17,16 +18,30 @@ from diffusion_infill import fill
 from infill.engine import EngineConfig, complete, rewrite
 from infill.positions import LineIndex
 from infill.types import FillResult
+from model.batch_fill import ModelSettings
 
 ROOT = Path(__file__).resolve().parents[2]
 SUMMARY = re.compile(r"^infill: (\S+) at (\S+): (\d+) model calls? in (\d+) of at most (\d+) passes, "
-                     r"(\d+\.\d\d) s in the model$")
+                     r"(\d+\.\d\d) s in the model; (.+)$")
+# the settings after the ";" with --dtype and --threads left at auto: chosen at load, or "(default)" where there
+# was nothing to choose between (one dtype on a CPU without bf16 instructions, one thread count on one core)
+AUTO_SETTINGS = re.compile(r"^(float32|bfloat16)(?: \(default\))?, \d+ threads? \((measured in \d+\.\d\d s|default)\)$")
 
 
 def run(capsys, *argv) -> tuple[int, str, str]:
     rc = fill.main(list(argv))
     out, err = capsys.readouterr()
     return rc, out, err
+
+
+@pytest.fixture(autouse=True)
+def torch_threads():
+    """Leaves torch's thread count as the test found it (a fill sets it for the process)."""
+    import torch
+
+    before = torch.get_num_threads()
+    yield
+    torch.set_num_threads(before)
 
 
 @pytest.fixture
@@ -167,7 +182,7 @@ def test_json_output_has_offsets_positions_and_the_bounded_calls(capsys, source,
     assert err == "" and answer["max_passes"] == 1 and answer["passes"] <= 1 and answer["model_calls"] <= 2
     assert answer["model_ms"] >= 0.0
     if answer["edit"] is None:  # random weights: the engine may drop the fill
-        assert rc == 1 and set(answer) == {"edit", "model_calls", "passes", "max_passes", "model_ms"}
+        assert rc == 1 and set(answer) == {"edit", "model_calls", "passes", "max_passes", "model_ms", "settings"}
         return
     assert rc == 0 and answer["kind"] == "args"
     e = answer["edit"]
@@ -198,6 +213,7 @@ def test_the_embedded_model_fills_the_demo_and_prints_only_the_diff():
     m = SUMMARY.match(first)
     assert m and m.group(1) == "expression" and m.group(2) == "13:18", first
     assert int(m.group(4)) <= int(m.group(5)) and int(m.group(3)) >= 1
+    assert AUTO_SETTINGS.match(m.group(7)), first  # dtype and threads chosen at load, as the server does
     lines = diff.splitlines()
     assert lines[:2] == ["--- a/examples/demo.py", "+++ b/examples/demo.py"]
     removed = [l[1:] for l in lines[3:] if l.startswith("-")]
@@ -205,3 +221,103 @@ def test_the_embedded_model_fills_the_demo_and_prints_only_the_diff():
     assert removed == ["        total += "] and len(added) == 1 and added[0].startswith("        total += ")
     demo = (ROOT / "examples" / "demo.py").read_text()
     ast.parse(demo.replace(removed[0], added[0]))  # the suggestion keeps the file valid Python
+
+
+# --------------------------------------------------------------------------- dtype and threads
+
+@pytest.mark.parametrize("s, text", [
+    (ModelSettings("cpu", "float32", 1, "measured", "measured", 612.0), "float32, 1 thread (measured in 0.61 s)"),
+    (ModelSettings("cpu", "bfloat16", 2, "as set", "as set"), "bfloat16, 2 threads (as set)"),
+    (ModelSettings("cpu", "float32", 1, "measured", "as set", 400.0), "float32 (measured in 0.40 s), 1 thread (as set)"),
+    (ModelSettings("cpu", "float32", 2, "default", "measured", 250.0), "float32 (default), 2 threads (measured in 0.25 s)"),
+    (ModelSettings("cuda:0", "bfloat16", None, "default", "default"), "bfloat16 on cuda:0 (default)"),
+])
+def test_the_settings_say_what_the_model_ran_on_and_where_each_came_from(s, text):
+    assert fill.settings_text(s) == text
+
+
+def _pretend_bf16_cpu_with_two_cores(monkeypatch):
+    """Both choices exist whatever CPU runs the test: two thread counts and two dtypes to time."""
+    from model import calibrate
+
+    real = calibrate.machine_info
+    monkeypatch.setattr(calibrate, "machine_info", lambda: {**real(), "bf16": "avx512_bf16", "physical_cores": 2})
+
+
+def _spy_on_the_calibrated_loader(monkeypatch) -> list[dict]:
+    """Records each call of the worker's loader (``model.calibrate.load_calibrated``) and what it returned."""
+    from model import calibrate
+
+    calls, real = [], calibrate.load_calibrated
+
+    def spy(*args, **kwargs):
+        den = real(*args, **kwargs)
+        bound = inspect.signature(real).bind(*args, **kwargs)
+        bound.apply_defaults()
+        calls.append({**bound.arguments, "den": den})
+        return den
+    monkeypatch.setattr(calibrate, "load_calibrated", spy)
+    return calls
+
+
+@pytest.mark.parametrize("threads, dtype", [("1", "bfloat16"), ("2", "float32")])
+def test_given_threads_and_dtype_are_used_as_given_and_nothing_is_timed(capsys, source, tiny_checkpoint, monkeypatch,
+                                                                        threads, dtype):
+    import torch
+
+    from model import calibrate
+
+    def no_timing(*args, **kwargs):
+        raise AssertionError("timed the model although --threads and --dtype were given")
+    monkeypatch.setattr(calibrate, "measure", no_timing)
+    monkeypatch.setattr(calibrate, "probe_threads", no_timing)
+    calls = _spy_on_the_calibrated_loader(monkeypatch)
+    rc, out, err = run(capsys, "--model", str(tiny_checkpoint), "--device", "cpu", str(source), "--at", "2:19",
+                       "--format", "json", "--steps", "2", "--threads", threads, "--dtype", dtype)
+    answer = json.loads(out)
+    assert err == "" and calls == []
+    assert answer["settings"] == {"device": "cpu", "dtype": dtype, "threads": int(threads), "dtype_from": "as set",
+                                  "threads_from": "as set", "measure_ms": None}
+    assert torch.get_num_threads() == int(threads)
+
+
+def test_auto_settings_go_through_the_worker_s_calibrated_loader(capsys, source, tiny_checkpoint, monkeypatch):
+    import math
+
+    import torch
+
+    from model.worker import WorkerConfig, load_text_denoiser
+
+    _pretend_bf16_cpu_with_two_cores(monkeypatch)
+    calls = _spy_on_the_calibrated_loader(monkeypatch)
+    rc, out, err = run(capsys, "--model", str(tiny_checkpoint), "--device", "cpu", str(source), "--at", "2:19",
+                       "--steps", "2")
+    first = out.partition("\n")[0]
+    m = SUMMARY.match(first) or re.match(r"^infill: no suggestion at 2:19: .*; (.+)$", first)
+    assert err == "" and m, first
+    (call,) = calls
+    assert (call["dtype"], call["threads"]) == ("auto", 0)
+    assert call["options"].sampler.steps == 2  # the steps given, which no latency budget replaces
+    assert math.isinf(call["config"].budget_ms)
+    cal = call["den"].calibration
+    assert sorted(t["dtype"] for t in cal.timings) == ["bfloat16", "float32"] and set(cal.probes_ms) >= {"1", "2"}
+    assert str(call["den"].dtype) == f"torch.{cal.dtype}" and torch.get_num_threads() == cal.threads
+    plural = "s" * (cal.threads != 1)
+    assert re.fullmatch(rf"{cal.dtype}, {cal.threads} thread{plural} \(measured in \d+\.\d\d s\)", m.groups()[-1]), first
+    # the server's worker loads through the same function
+    load_text_denoiser(WorkerConfig(model=str(tiny_checkpoint), device="cpu"))
+    assert len(calls) == 2 and (calls[1]["dtype"], calls[1]["threads"]) == ("auto", 0)
+
+
+def test_one_given_setting_is_kept_and_the_other_measured(capsys, source, tiny_checkpoint, monkeypatch):
+    _pretend_bf16_cpu_with_two_cores(monkeypatch)
+    calls = _spy_on_the_calibrated_loader(monkeypatch)
+    rc, out, err = run(capsys, "--model", str(tiny_checkpoint), "--device", "cpu", str(source), "--at", "2:19",
+                       "--format", "json", "--steps", "2", "--threads", "1")
+    settings = json.loads(out)["settings"]
+    (call,) = calls
+    cal = call["den"].calibration
+    assert (call["dtype"], call["threads"]) == ("auto", 1) and cal.probes_ms == {}  # no other thread count timed
+    assert sorted((t["dtype"], t["threads"]) for t in cal.timings) == [("bfloat16", 1), ("float32", 1)]
+    assert settings["threads"] == 1 and settings["threads_from"] == "as set"
+    assert settings["dtype"] == cal.dtype and settings["dtype_from"] == "measured" and settings["measure_ms"] > 0

@@ -3,12 +3,23 @@ and their scoring (``infill eval --score`` / ``--compare``)."""
 
 import gzip
 import json
+import re
 
 import pytest
 
 from diffusion_infill import fill as fill_command
 from model import batch_fill
 from model.training.evaluate import humaneval_pass, load_humaneval, run_program
+
+
+@pytest.fixture(autouse=True)
+def torch_threads():
+    """Leaves torch's thread count as the test found it (a fill sets it for the process)."""
+    import torch
+
+    before = torch.get_num_threads()
+    yield
+    torch.set_num_threads(before)
 
 
 def test_batch_fill_writes_a_completion_per_good_record_and_names_bad_lines(tmp_path, tiny_checkpoint, capsys):
@@ -28,14 +39,19 @@ def test_batch_fill_writes_a_completion_per_good_record_and_names_bad_lines(tmp_
     assert "line 2: expected a JSON object" in err
     assert "line 3: missing string field 'prompt'" in err
     assert "line 4: not valid JSON" in err
+    # the summary names what the model ran on (dtype and threads, measured at load: both left at auto)
+    assert re.search(r"2 completions written to .*; (float32|bfloat16)(?: \(\w+\))?, \d+ threads? \(", err), err
     recs = [json.loads(l) for l in out.read_text().splitlines()]
     assert [r.get("task_id") for r in recs] == ["SingleLineInfilling/X/0", "t4"]
     assert all(isinstance(r["completion"], str) and r["model_calls"] >= 1 for r in recs)
     assert "\n" not in recs[0]["completion"].rstrip("\n")  # a single-line hole keeps one line
-    # deterministic by default
-    out2 = tmp_path / "out2.jsonl"
-    fill_command.main(["--jsonl", str(src), "--out", str(out2), "--model", str(tiny_checkpoint)])
-    assert out.read_text() == out2.read_text()
+    # deterministic for given settings (left at auto, the dtype measured fastest may differ from run to run)
+    fixed = ["--jsonl", str(src), "--model", str(tiny_checkpoint), "--dtype", "float32", "--threads", "1"]
+    out2, out3 = tmp_path / "out2.jsonl", tmp_path / "out3.jsonl"
+    fill_command.main([*fixed, "--out", str(out2)])
+    fill_command.main([*fixed, "--out", str(out3)])
+    assert out2.read_text() == out3.read_text() and len(out2.read_text().splitlines()) == 2
+    assert "float32, 1 thread (as set)" in capsys.readouterr().err
 
 
 def test_accepts_humaneval_infilling_files_as_they_are(tmp_path, tiny_checkpoint):

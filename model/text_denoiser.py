@@ -71,8 +71,8 @@ class DenoiserOptions:
     # only the new tokens (model.cache: approximate, like the dual cache). Bounded in new or dropped
     # tokens and in how many reuses in a row, after which a context is computed whole again.
     # None (auto): only with float32 weights. In bf16 the moved keys carry a second rounding, and
-    # `infill bench typing` found the fills worse beyond its standard error there (phase 13: -1.15 +/-
-    # 0.60 edit-similarity points; float32 -0.51 +/- 0.58, within it).
+    # `infill bench typing` found the fills worse beyond its standard error there (bf16: -1.15 +/-
+    # 0.60 edit-similarity points with the shipped model; float32 -0.51 +/- 0.58, within it).
     reuse_context: bool | None = None
     reuse_max_fresh: int = 32
     reuse_max_generations: int = 8

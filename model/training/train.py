@@ -290,7 +290,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--span-fraction", type=float, default=0.7)
     ap.add_argument("--engine-canvas-fraction", type=float, default=0.0,
                     help="share of span canvases sized like the engine's (a short span on a 64-token canvas); "
-                         "the rest get span + 0..32 deletes (0: as phases 1-6 were trained)")
+                         "the rest get span + 0..32 deletes (0: every span canvas is span + deletes)")
     ap.add_argument("--max-holes", type=int, default=1,
                     help="span canvases per span row (more: more scored tokens per forward; held-out loss uses 1)")
     ap.add_argument("--hidden", type=int, default=256)

@@ -94,7 +94,7 @@ function M.check()
   end
   local stats = require('infill.ghost').stats
   h.info(
-    ('ghost text this session: %d requests, %d shown, %d accepted, %d dropped as stale, %d errors'):format(
+    ('ghost text since Neovim started: %d requests, %d shown, %d accepted, %d dropped as stale, %d errors'):format(
       stats.requests,
       stats.shown,
       stats.accepted,

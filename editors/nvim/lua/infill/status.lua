@@ -28,7 +28,7 @@ local COUNTERS = { 'served', 'empty', 'cut' }
 M.by_client = {}
 ---@type infill.Status? the last status from any client
 M.last = nil
---- Whether the one-time "a request was cut" message has been shown this session.
+--- Whether the one-time "a request was cut" message has been shown since Neovim started.
 M.cut_notified = false
 
 --- Check and copy notification params; nil and a reason when they do not follow the contract.

@@ -9,7 +9,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 HISTORY = re.compile(
     r"\bphases? \d|\b(first|second|third|fourth|fifth|sixth|seventh|eighth|ninth|tenth|eleventh|twelfth|"
-    r"thirteenth|\d+th) session\b|\bthis session\b|\bsession \d|(?<!")\bruns/[a-z0-9_]", re.IGNORECASE)
+    r"thirteenth|\d+th) session\b|\bthis session\b|\bsession \d|(?<!\")\bruns/[a-z0-9_]", re.IGNORECASE)
 SUFFIXES = {".md", ".py", ".lua", ".ts", ".mjs", ".scm", ".toml", ".sh"}
 
 

@@ -78,6 +78,11 @@ class FillRequest:
     # Added to the stop (delete) token's log-odds for this hole; None: the denoiser's sampler setting.
     # The engine sets it per span kind (``infill.canvas.stop_bias``): the model ends spans too late.
     stop_bias: float | None = None
+    # Texts other than prefix and suffix that the denoiser's copy prior may copy token runs from
+    # (other open documents, workspace snippets), most relevant first. Over the wire their total
+    # length is bounded (``model.protocol.MAX_RELATED_CHARS``, ``MAX_RELATED_TEXTS``); the denoiser
+    # indexes at most ``CopyPriorConfig.max_related_tokens`` of their tokens, in this order.
+    related: tuple[str, ...] = ()
 
 
 @dataclass

@@ -99,7 +99,10 @@ class WorkerClient:
         if deadline_ms is None and cancel is not None and cancel.deadline is not None:
             deadline_ms = max(1, int((cancel.deadline - time.monotonic()) * 1000))
         msg_id = next(self._ids)
-        message = P.fill_message(msg_id, list(requests), deadline_ms, options)
+        try:
+            message = P.fill_message(msg_id, list(requests), deadline_ms, options)
+        except P.ProtocolError as exc:  # e.g. related texts over the protocol's bound
+            raise WorkerError(f"request refused before sending: {exc}") from exc
         future, generation = self._send(message)
         response = self._wait(future, msg_id, cancel)
         if not response["ok"]:

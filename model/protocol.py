@@ -13,12 +13,15 @@ Requests (client -> worker)::
                                               "canvas_tokens": int, "language": str | None,
                                               "single_line": bool (optional),
                                               "temperature": float | None (optional),
-                                              "stop_bias": float | None (optional)}],
+                                              "stop_bias": float | None (optional),
+                                              "related": [str] (optional)}],
                                 "deadline_ms": int | None, "options": FillOptions as a map}
     {"id": int, "op": "cancel", "target": int}
 
 ``options`` holds only the sampler settings this call changes (``FillOptions``); a missing one keeps
-the worker's own. A request's ``temperature`` and ``stop_bias`` travel with the request, not here.
+the worker's own. A request's ``temperature``, ``stop_bias`` and ``related`` texts travel with the request, not here;
+``related`` holds at most ``MAX_RELATED_TEXTS`` strings of at most ``MAX_RELATED_CHARS`` characters
+in all.
 A ``hello`` whose ``version`` differs from ``PROTOCOL_VERSION`` is refused (a client that sends
 none is taken to speak this version).
 
@@ -47,7 +50,8 @@ import msgpack
 
 from infill.types import FillRequest, FillResult
 
-PROTOCOL_VERSION = 2  # 2: ``options`` is the FillOptions schema (was any scalar map); hello checks it
+# 2: ``options`` is the FillOptions schema (was any scalar map); hello checks it. 3: ``related`` texts
+PROTOCOL_VERSION = 3
 MAX_MESSAGE_BYTES = 8 * 1024 * 1024  # a request's text is capped far below this by the server
 MAX_BATCH = 64  # requests in one fill message
 # The largest canvas a fill request may ask for: the one bound of ``infill.maxTokens`` and of the
@@ -58,6 +62,10 @@ MAX_STEPS = 512  # FillOptions.steps (and ``infill.steps``)
 MAX_SPECULATE = 16  # FillOptions.speculate (and ``infill.speculate``)
 MAX_TEMPERATURE = 4.0  # a request's sampling temperature
 MAX_STOP_BIAS = 20.0  # |stop_bias|: beyond it the stop token always (or never) wins anyway
+# A request's ``related`` texts (``FillRequest.related``): how many, and their characters in all.
+# The denoiser indexes far fewer tokens than this allows (``CopyPriorConfig.max_related_tokens``).
+MAX_RELATED_TEXTS = 32
+MAX_RELATED_CHARS = 256 * 1024
 HEADER = struct.Struct(">I")
 
 OPS = ("hello", "health", "fill", "cancel")
@@ -192,10 +200,11 @@ def _check_fill_requests(requests: Any) -> None:
         if not isinstance(req, dict):
             raise ProtocolError(f"'fill': requests[{i}] must be a map")
         keys = set(req)
-        if (keys - {"prefix", "suffix", "canvas_tokens", "language", "single_line", "temperature", "stop_bias"}
+        if (keys - {"prefix", "suffix", "canvas_tokens", "language", "single_line", "temperature", "stop_bias",
+                    "related"}
                 or not {"prefix", "suffix", "canvas_tokens"} <= keys):
             raise ProtocolError(f"'fill': requests[{i}] must have prefix, suffix, canvas_tokens and optional "
-                                "language, single_line, temperature and stop_bias")
+                                "language, single_line, temperature, stop_bias and related")
         if not isinstance(req["prefix"], str) or not isinstance(req["suffix"], str):
             raise ProtocolError(f"'fill': requests[{i}] prefix and suffix must be strings")
         if not _is_int(req["canvas_tokens"]) or not 1 <= req["canvas_tokens"] <= MAX_CANVAS_TOKENS:
@@ -211,6 +220,21 @@ def _check_fill_requests(requests: Any) -> None:
         if b is not None and (isinstance(b, bool) or not isinstance(b, (int, float)) or not abs(b) <= MAX_STOP_BIAS):
             raise ProtocolError(f"'fill': requests[{i}].stop_bias must be nil or a number in "
                                 f"[-{MAX_STOP_BIAS}, {MAX_STOP_BIAS}]")
+        _check_related(req.get("related"), f"requests[{i}].related")
+
+
+def _check_related(related: Any, where: str) -> None:
+    """A request's ``related`` texts: nil or a list of strings, bounded in count and total characters."""
+    if related is None:
+        return
+    if not isinstance(related, list) or not all(isinstance(t, str) for t in related):
+        raise ProtocolError(f"'fill': {where} must be nil or a list of strings")
+    if len(related) > MAX_RELATED_TEXTS:
+        raise ProtocolError(f"'fill': {where} has {len(related)} texts; at most {MAX_RELATED_TEXTS} are allowed")
+    chars = sum(len(t) for t in related)
+    if chars > MAX_RELATED_CHARS:
+        raise ProtocolError(f"'fill': {where} has {chars} characters in all; at most {MAX_RELATED_CHARS} "
+                            "are allowed (send fewer or shorter snippets)")
 
 
 def _int_in(lo: int, hi: int):
@@ -300,9 +324,19 @@ def fill_message(msg_id: int, requests: list[FillRequest], deadline_ms: int | No
         "id": msg_id, "op": "fill", "deadline_ms": deadline_ms, "options": (options or FillOptions()).to_wire(),
         "requests": [{"prefix": _utf8_safe(r.prefix), "suffix": _utf8_safe(r.suffix), "canvas_tokens": r.canvas_tokens,
                       "language": r.language, "single_line": r.single_line, "temperature": r.temperature,
-                      "stop_bias": r.stop_bias}
+                      "stop_bias": r.stop_bias, **_related_wire(r.related)}
                      for r in requests],
     }
+
+
+def _related_wire(related: tuple[str, ...]) -> dict:
+    """The ``related`` field of a wire request: absent when there are none. Oversize input is refused
+    here, on the client, with the worker's own message rather than after the frame is sent."""
+    if not related:
+        return {}
+    texts = [_utf8_safe(t) for t in related]
+    _check_related(texts, "a request's related texts")
+    return {"related": texts}
 
 
 def _utf8_safe(text: str) -> str:
@@ -316,7 +350,8 @@ def _utf8_safe(text: str) -> str:
 
 def requests_from_message(msg: dict) -> list[FillRequest]:
     return [FillRequest(r["prefix"], r["suffix"], r["canvas_tokens"], r.get("language"), r.get("single_line", False),
-                        _float_or_none(r.get("temperature")), _float_or_none(r.get("stop_bias")))
+                        _float_or_none(r.get("temperature")), _float_or_none(r.get("stop_bias")),
+                        tuple(r.get("related") or ()))
             for r in msg["requests"]]
 
 

@@ -142,7 +142,13 @@ def build_parser() -> argparse.ArgumentParser:
     batch.add_argument("--max-tokens", type=_count(1), default=None, metavar="N", help="canvas tokens (default: by shape)")
     batch.add_argument("--oracle-length", action="store_true", default=None,
                        help="canvas = the record's canonical_solution length (labelled in the output)")
-    batch.add_argument("--batch-size", type=_count(1), default=None, metavar="N", help=f"records per model batch (default {BatchOptions.batch_size})")
+    batch.add_argument("--batch-size", type=_count(1), default=None, metavar="N",
+                       help=f"records per model batch with --via raw (default {BatchOptions.batch_size})")
+    batch.add_argument("--via", choices=("engine", "raw"), default=None,
+                       help="engine (default): each hole filled as the editor fills it, one at a time (the "
+                            "engine's post-processing, checks, self-correction and choice; a hole of whole lines "
+                            "is an empty line, a hole of several starting at the indentation an editor gives); "
+                            "raw: the denoiser alone, records batched, --shape and --max-tokens setting the canvas")
 
     model = ap.add_argument_group("model")
     model.add_argument("--model", default=None, help="checkpoint directory or hub id (default: the embedded starter model)")
@@ -241,8 +247,8 @@ def read_source(path: str) -> str:
     return text
 
 
-HOLE_ONLY = ("at", "select", "language", "format", "corrections", "retry_rows")
-BATCH_ONLY = ("out", "shape", "max_tokens", "oracle_length", "batch_size")
+HOLE_ONLY = ("at", "select", "language", "format")
+BATCH_ONLY = ("out", "shape", "max_tokens", "oracle_length", "batch_size", "via")
 
 
 def _flag(name: str) -> str:
@@ -398,15 +404,23 @@ def load_denoiser(args: argparse.Namespace):
     return den, model_settings(den, args.dtype, args.threads)
 
 
-def run_hole(args: argparse.Namespace, job: HoleJob) -> int:
+def engine_config(args: argparse.Namespace):
+    """The engine's settings: the editor's, with what the command line changes."""
     from infill import engine
-    from infill.types import InfillError
 
     config = engine.EngineConfig()
     if args.corrections is not None:
         config.correction_rounds = args.corrections
     if args.retry_rows is not None:
         config.invalid_retry_candidates = args.retry_rows
+    return config
+
+
+def run_hole(args: argparse.Namespace, job: HoleJob) -> int:
+    from infill import engine
+    from infill.types import InfillError
+
+    config = engine_config(args)
     max_passes = config.max_fill_calls(explicit_range=job.select)
     den, settings = load_denoiser(args)
     counter = CountingDenoiser(den)
@@ -438,7 +452,8 @@ def run_batch(args: argparse.Namespace) -> int:
     for e in errors:
         print(f"{PROG}: {e}", file=sys.stderr)
     records = [r for _, r, _ in rows if r is not None]
-    opts = BatchOptions(shape=args.shape or "auto", max_tokens=args.max_tokens, oracle_length=bool(args.oracle_length))
+    opts = BatchOptions(shape=args.shape or "auto", max_tokens=args.max_tokens, oracle_length=bool(args.oracle_length),
+                        via=args.via or "engine", engine=engine_config(args))
     if args.batch_size is not None:
         opts.batch_size = args.batch_size
     done, settings = [], None

@@ -222,6 +222,18 @@ def fill_middle(text: str, start: int, end: int, language: str, denoiser: Denois
     return _suggest_range(region_span, text, start, end, language, denoiser, config, cancel, tree)
 
 
+def fill_span(text: str, span: Span, language: str, denoiser: Denoiser, config: EngineConfig | None = None,
+              cancel: CancelToken | None = None, tree=None) -> Suggestion | None:
+    """Fill a span the caller chose (an evaluation set's hole, exactly where it is, with the shape it
+    has), through the same flow as ``complete``: post-processing, validation, self-correction."""
+    started = time.perf_counter()
+    _check_text(text)
+    _check_range(text, span.start, span.end)
+    lang = _check_language(language)
+    tree = tree if tree is not None else syntax.parse(positions.encode(text), lang)
+    return _suggest(text, span, lang, denoiser, config or EngineConfig(), cancel, tree, started)
+
+
 def _suggest_range(span_of, text, start, end, language, denoiser, config, cancel, tree) -> Suggestion | None:
     """Shared by rewrite and fill_middle: check the range, pick the span with ``span_of``, suggest."""
     started = time.perf_counter()

@@ -87,6 +87,11 @@ class BatchOptions:
     oracle_length: bool = False  # canvas = the record's canonical_solution length (labelled in the output)
     batch_size: int = 8
     stop_bias: float | None = None  # None: by shape (shape_stop_bias); 0 with the oracle length
+    # "engine": each hole through ``infill.engine`` as the editor fills it (post-processing, syntax and
+    # scope checks, self-correction, ranking, abstention; one record at a time); "raw": the denoiser
+    # alone, records batched, the hole's shape setting the canvas (``SHAPE_CANVAS``).
+    via: str = "engine"
+    engine: object = None  # an ``infill.engine.EngineConfig`` for via="engine" (None: its defaults)
 
 
 def record_shape(rec: dict, shape: str) -> str:
@@ -136,9 +141,81 @@ def read_jsonl(path: str) -> list[tuple[int, dict | None, str | None]]:
     return out
 
 
+def editor_indent(prompt: str) -> str:
+    """The indentation an editor puts the cursor at on a new line after ``prompt`` (which ends a
+    line): the last code line's, one level deeper after a line ending in ``:`` or an opening
+    bracket. The level is the file's step between indentations (4 spaces when it has none)."""
+    lines = [ln for ln in prompt.split("\n") if ln.strip()]
+    if not lines:
+        return ""
+    last = lines[-1]
+    indent = last[: len(last) - len(last.lstrip(" \t"))]
+    if last.rstrip().endswith((":", "{", "(", "[")):
+        widths = sorted({len(ln) - len(ln.lstrip(" ")) for ln in lines if ln.startswith(" ")})
+        steps = [b - a for a, b in zip([0] + widths, widths) if b > a]
+        indent += "\t" if indent.startswith("\t") else " " * (min(steps) if steps else 4)
+    return indent
+
+
+def hole_span(rec: dict, shape: str):
+    """The document and ``infill.spans.Span`` the engine fills for a record, as an editor user meets
+    the hole: a hole of whole lines is an empty line (inserted between prompt and suffix) that the
+    fill replaces, one line for ``line`` holes, lines starting at the editor's indentation
+    (``editor_indent``) for ``lines``; any other hole is the insertion point between prompt and
+    suffix (a single-line fill joining the code after it on its line)."""
+    from infill.spans import Span
+
+    prompt, suffix = rec["prompt"], rec.get("suffix", "")
+    whole = not prompt or prompt.endswith("\n")
+    if whole and shape in ("line", "lines"):
+        text = prompt + "\n" + suffix
+        start, end = len(prompt), len(prompt) + 1
+        if shape == "line":
+            return text, Span(start, end, "line", False, "")
+        return text, Span(start, end, "region", True, editor_indent(prompt))
+    text, at = prompt + suffix, len(prompt)
+    line_end = suffix.split("\n", 1)[0]
+    if shape == "line":
+        return text, Span(at, at, "line", False, "", joins=bool(line_end.strip()))
+    return text, Span(at, at, "region", True, editor_indent(prompt[: prompt.rfind("\n") + 1]))
+
+
+def _engine_fill(denoiser, rec: dict, shape: str, config) -> dict:
+    from infill import engine
+
+    text, span = hole_span(rec, shape)
+    calls = _CallCounter(denoiser)
+    sug = engine.fill_span(text, span, rec.get("language") or "python", calls, config)
+    out = dict(rec)
+    out["completion"] = "" if sug is None else sug.edit.text
+    out["model_calls"] = calls.calls
+    out["confidence"] = 0.0 if sug is None else round(sug.confidence, 4)
+    return out
+
+
+class _CallCounter:
+    """Counts the model calls of the fills made through it (the engine sums them per row)."""
+
+    def __init__(self, inner):
+        self.inner, self.calls = inner, 0
+
+    def fill(self, requests, cancel=None):
+        results = self.inner.fill(requests, cancel)
+        self.calls += max((r.model_calls for r in results), default=0)  # one batch: its rows run together
+        return results
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
+
 def fill_records(denoiser, records: list[dict], opts: BatchOptions) -> list[dict]:
     """Fill each record's hole; returns new records with ``completion`` (and ``model_calls`` and
-    ``confidence``, the mean probability of the fill's tokens)."""
+    ``confidence``, the mean probability of the fill's tokens). ``opts.via`` says whether the engine
+    fills them as the editor would (the default; not with the oracle length) or the denoiser alone."""
+    if opts.via == "engine" and not opts.oracle_length:
+        return [_engine_fill(denoiser, rec, record_shape(rec, opts.shape), opts.engine) for rec in records]
+    if opts.via not in ("engine", "raw"):
+        raise ValueError(f"via must be 'engine' or 'raw', not {opts.via!r}")
     tok = denoiser.tokenizer
     reqs = []
     shapes = []

@@ -52,6 +52,11 @@ def load_query(language: str, name: str) -> ts.Query | None:
     return None
 
 
+def compile_query(language: str, source: str) -> ts.Query:
+    """A query compiled from ``source`` for ``language`` (for queries assembled from several files)."""
+    return ts.Query(get_language(language), source)
+
+
 def captures(query: ts.Query, node: ts.Node) -> dict[str, list[ts.Node]]:
     """Capture name -> nodes for a query run over ``node``."""
     return ts.QueryCursor(query).captures(node)

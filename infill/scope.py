@@ -1,0 +1,269 @@
+"""Which names a candidate fill refers to that no definition makes visible where it writes them.
+
+The per-language facts are data: ``queries/<lang>/locals.scm`` says which nodes open scopes, which
+identifiers define names (and in which scope), which are uses, and what makes a file undecidable;
+``queries/<lang>/builtins.txt`` lists the names known everywhere. A ``locals.scm`` may begin with
+``; inherits: a,b`` to include ``queries/a/locals.scm`` and ``queries/b/locals.scm`` first. Every
+definition is visible in the whole of its scope, whatever the order, which errs towards "known":
+a name wrongly called unknown would make the engine throw a good fill away.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from dataclasses import dataclass, field
+from importlib import resources
+
+from infill import positions, syntax
+
+_INHERITS = re.compile(r"^;\s*inherits:\s*([\w,\s]+)$", re.MULTILINE)
+_WORD = re.compile(r"[^\W\d]\w*")
+_MAX_ERROR_SHARE = 0.5  # past this share of the document in ERROR nodes, scopes are unknown
+
+
+@dataclass(frozen=True)
+class NameUse:
+    """A name use in the text: ``text[start:end] == name`` (str offsets)."""
+
+    start: int
+    end: int
+    name: str
+
+
+@dataclass(eq=False)
+class _Scope:
+    start: int  # bytes
+    end: int
+    kind: str  # "block", "function", "class" or "module"
+    binds: set[str] = field(default_factory=set)
+    names: set[str] = field(default_factory=set)
+    parent: "_Scope | None" = None
+
+
+@dataclass(frozen=True)
+class _Facts:
+    query: object  # the compiled locals query (a tree_sitter.Query)
+    builtins: frozenset[str]
+
+
+def _resource(lang: str, name: str):
+    return resources.files("infill").joinpath("queries", lang, name)
+
+
+def _query_text(lang: str, seen: tuple[str, ...] = ()) -> str | None:
+    res = _resource(lang, "locals.scm")
+    if not res.is_file() or lang in seen:
+        return None
+    text = res.read_text(encoding="utf-8")
+    parts = []
+    match = _INHERITS.search(text)
+    if match:
+        for base in (b.strip() for b in match.group(1).split(",")):
+            inherited = _query_text(base, seen + (lang,)) if base else None
+            if inherited is not None:
+                parts.append(inherited)
+    parts.append(text)
+    return "\n".join(parts)
+
+
+def _builtins(lang: str) -> frozenset[str]:
+    res = _resource(lang, "builtins.txt")
+    if not res.is_file():
+        return frozenset()
+    names = set()
+    for line in res.read_text(encoding="utf-8").splitlines():
+        line = line.strip()
+        if line.startswith("; inherits:"):
+            for base in line.split(":", 1)[1].split(","):
+                if base.strip() and base.strip() != lang:
+                    names |= _builtins(base.strip())
+        elif line and not line.startswith(("#", ";")):
+            names.add(line)
+    return frozenset(names)
+
+
+@functools.cache
+def _facts(lang: str) -> _Facts | None:
+    """The compiled locals query and builtins of a normalised language, or None without data."""
+    source = _query_text(lang)
+    if source is None:
+        return None
+    return _Facts(syntax.compile_query(lang, source), _builtins(lang))
+
+
+def has_scope_data(lang: str) -> bool:
+    """Whether ``lang`` (normalised) has a ``locals.scm``: otherwise every check answers None."""
+    try:
+        return _facts(syntax.normalize_language(lang)) is not None
+    except syntax.UnknownLanguage:
+        return False
+
+
+@dataclass
+class _Analysis:
+    root: _Scope
+    refs: list[tuple[int, int, str, _Scope]]  # byte start, byte end, name, innermost scope
+    known: frozenset[str]  # builtins, .global definitions, names inside ERROR nodes
+
+
+def _analyse(text: str, lang: str, tree, lo: int, hi: int, point: int | None) -> _Analysis | None:
+    """Scopes and definitions of the whole document; the references within bytes ``[lo, hi)``;
+    with ``point``, the innermost scope at that byte offset is returned as ``refs``' only entry."""
+    try:
+        lang = syntax.normalize_language(lang)
+    except syntax.UnknownLanguage:
+        return None
+    facts = _facts(lang)
+    if facts is None:
+        return None
+    data = positions.encode(text)
+    if tree is None:
+        tree = syntax.parse(data, lang)
+    root_node = tree.root_node
+    extra_known: set[str] = set()
+    if root_node.has_error:
+        regions = syntax.error_regions(tree)
+        if sum(r.end_byte - r.start_byte for r in regions) > _MAX_ERROR_SHARE * max(1, len(data)):
+            return None
+        for r in regions:
+            if point is None and r.start_byte <= hi and r.end_byte >= lo:
+                return None  # the span itself does not parse: its scopes are unknown
+            # what an ERROR node swallowed may define anything: take its words as known
+            extra_known.update(_WORD.findall(data[r.start_byte:r.end_byte].decode("utf-8", "replace")))
+    caps = syntax.captures(facts.query, root_node)
+    if caps.get("local.undecidable"):
+        return None
+
+    root = _Scope(0, len(data), "module")
+    scopes: dict[tuple[int, int], _Scope] = {}
+    rank = {"block": 0, "class": 1, "function": 2}
+    for cap, nodes in caps.items():
+        if cap.startswith("local.scope"):
+            kind = cap[len("local.scope."):] or "block"
+            for n in nodes:
+                key = (n.start_byte, n.end_byte)
+                if key[1] <= key[0]:
+                    continue
+                sc = scopes.get(key)
+                if sc is None:
+                    scopes[key] = _Scope(key[0], key[1], kind)
+                elif rank.get(kind, 0) > rank.get(sc.kind, 0):
+                    sc.kind = kind
+    for cap, nodes in caps.items():
+        if cap.startswith("local.binds."):
+            name = cap[len("local.binds."):]
+            for n in nodes:
+                sc = scopes.get((n.start_byte, n.end_byte))
+                if sc is not None:
+                    sc.binds.add(name)
+
+    ignored = {(n.start_byte, n.end_byte) for n in caps.get("local.ignore", ())}
+    items: list[tuple[int, int, str | None]] = []  # start, end, definition modifiers (None: a use)
+    defined: set[tuple[int, int]] = set()
+    for cap, nodes in caps.items():
+        if cap.startswith("local.definition"):
+            mods = cap[len("local.definition"):]
+            for n in nodes:
+                defined.add((n.start_byte, n.end_byte))
+                items.append((n.start_byte, n.end_byte, mods))
+    for n in caps.get("local.reference", ()):
+        key = (n.start_byte, n.end_byte)
+        if key in ignored or key in defined or n.end_byte <= lo or n.start_byte >= hi or lo == hi:
+            continue
+        items.append((key[0], key[1], None))
+    if point is not None:
+        items.append((point, point, "@point"))
+    items.sort(key=lambda it: it[0])
+
+    ordered = sorted(scopes.values(), key=lambda s: (s.start, -s.end))
+    stack = [root]
+    refs: list[tuple[int, int, str, _Scope]] = []
+    known_global: set[str] = set()
+    si = 0
+    for start, end, mods in items:
+        while si < len(ordered) and ordered[si].start <= start and (mods != "@point" or ordered[si].start < start):
+            sc = ordered[si]
+            while len(stack) > 1 and stack[-1].end < sc.end:
+                stack.pop()
+            sc.parent = stack[-1]
+            stack.append(sc)
+            si += 1
+        while len(stack) > 1 and stack[-1].end < end:
+            stack.pop()
+        scope = stack[-1]
+        if mods == "@point":
+            refs.append((start, end, "", scope))
+            continue
+        name = data[start:end].decode("utf-8", "replace")
+        if mods is None:
+            refs.append((start, end, name, scope))
+            continue
+        if ".global" in mods:
+            known_global.add(name)
+            continue
+        target = scope
+        if ".outer" in mods and target.parent is not None:
+            target = target.parent
+        if ".hoisted" in mods:
+            while target.kind == "block" and target.parent is not None:
+                target = target.parent
+        target.names.add(name)
+    return _Analysis(root, refs, facts.builtins | known_global | extra_known)
+
+
+def _visible(scope: _Scope, name: str) -> bool:
+    crossed_function = False
+    sc: _Scope | None = scope
+    while sc is not None:
+        if not (sc.kind == "class" and crossed_function) and (name in sc.names or name in sc.binds):
+            return True
+        if sc.kind == "function":
+            crossed_function = True
+        sc = sc.parent
+    return False
+
+
+def unknown_names(text: str, lang: str, start: int, end: int, tree=None) -> list[NameUse] | None:
+    """References to names inside ``text[start:end)`` (the candidate, already inserted in the
+    document ``text``) that resolve to no definition visible at their position, in text order.
+
+    Definitions the candidate makes count; attribute names after ``.`` and keyword-argument names
+    are never checked. None means "unchecked": the language has no scope data, the file is
+    undecidable (Python ``from m import *``, ``exec``; JavaScript ``with``, ``eval``), or the span
+    does not parse. ``tree`` is an optional tree-sitter tree of ``text``."""
+    if not 0 <= start <= end <= len(text):
+        return None
+    index = positions.LineIndex.of(text)
+    lo, hi = index.byte_offset(start), index.byte_offset(end)
+    analysis = _analyse(text, lang, tree, lo, hi, None)
+    if analysis is None:
+        return None
+    out = []
+    for b_start, b_end, name, scope in analysis.refs:
+        if name in analysis.known or _visible(scope, name):
+            continue
+        out.append(NameUse(index.str_offset(b_start), index.str_offset(b_end), name))
+    out.sort(key=lambda u: u.start)
+    return out
+
+
+def names_in_scope(text: str, lang: str, offset: int, tree=None) -> frozenset[str] | None:
+    """Every name visible at ``offset`` (definitions in enclosing scopes, module level, imports,
+    builtins), or None when the language has no scope data or the file is undecidable."""
+    if not 0 <= offset <= len(text):
+        return None
+    byte = positions.LineIndex.of(text).byte_offset(offset)
+    analysis = _analyse(text, lang, tree, byte, byte, byte)
+    if analysis is None:
+        return None
+    names = set(analysis.known)
+    crossed_function = False
+    sc: _Scope | None = analysis.refs[0][3]
+    while sc is not None:
+        if not (sc.kind == "class" and crossed_function):
+            names |= sc.names | sc.binds
+        if sc.kind == "function":
+            crossed_function = True
+        sc = sc.parent
+    return frozenset(names)

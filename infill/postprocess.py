@@ -13,7 +13,7 @@ from __future__ import annotations
 import functools
 import itertools
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from infill import positions, syntax
 
@@ -285,7 +285,10 @@ def _stripped_lines(text: str) -> str:
 
 
 def _before_code_in_indentation(around: _Around) -> bool:
-    """The span starts in a line's indentation, with code after it on that line."""
+    """The span starts in a line's indentation, with code after it on that line (a span that
+    replaces through the line's end has none after it: the suffix starts the next line)."""
+    if around.replaced.endswith("\n"):
+        return False
     return not around.line_prefix.strip() and bool(around.suffix.split("\n", 1)[0].strip())
 
 
@@ -628,6 +631,7 @@ class Validation:
     errors_after: int
     regions: tuple[Region, ...]  # str offsets of ERROR/MISSING regions in the new text
     new_regions: tuple[Region, ...] = ()  # those touching the inserted text, not in the original
+    tree: object = field(default=None, compare=False, repr=False)  # the parse of the new text
 
     @property
     def errors_added(self) -> int:
@@ -709,7 +713,7 @@ def validate(text_after_insertion: str, language: str, original_text: str | None
         new_regions = tuple(r for r in regions if r not in known and r[0] <= new_end and r[1] >= start)
     if edit is not None:
         new_regions += _new_invalid(text_after_insertion, data, tree, language, edit, original_text, original_tree)
-    return Validation(errors_before, len(regions), regions, new_regions)
+    return Validation(errors_before, len(regions), regions, new_regions, tree)
 
 
 def _line_window(text: str, a: int, b: int) -> tuple[int, int]:

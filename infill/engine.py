@@ -1,10 +1,18 @@
-"""The library API: plan a span, ask the denoiser, finish and validate, self-correct.
+"""The library API: plan a span, ask the denoiser, finish and validate, self-correct, rank.
 
 ``complete`` (cursor), ``rewrite`` (selection) and ``fill_middle`` (region) share one flow:
 span -> context window -> canvas length(s) -> ``denoiser.fill`` -> post-process -> validate ->
-best candidate. If the best candidate adds tree-sitter ERROR/MISSING nodes, only the broken part
+candidates. If the best candidate adds tree-sitter ERROR/MISSING nodes, only the broken part
 of it is masked again and re-denoised with the rest of the candidate as context (syntax-guided
-self-correction, at most ``correction_rounds`` rounds). The engine knows text, never tokens.
+self-correction, at most ``correction_rounds`` rounds). A candidate that refers to names nothing
+binds where it is inserted (``infill.scope.unknown_names``) gets those names masked and
+re-denoised the same way (scope-guided self-correction, ``scope_rounds``).
+
+Every usable candidate made on the way (each canvas length, retry row, corrected and repaired
+version) is kept, de-duplicated by text, and ranked by (parse errors added, unknown names
+introduced, lower confidence). The ``Suggestion`` returned is the best; ``Suggestion.alternatives``
+holds the next ones, best first (``EngineConfig.max_suggestions`` in all). The engine knows text,
+never tokens.
 """
 
 from __future__ import annotations
@@ -15,7 +23,7 @@ import time
 from dataclasses import dataclass, field, replace
 from typing import Callable, Sequence
 
-from infill import positions, syntax
+from infill import positions, scope, syntax
 from infill.canvas import CanvasConfig, canvas_lengths, stop_bias
 from infill.context import ContextConfig, ContextWindow, CountTokens, build_context, default_count_tokens
 from infill.postprocess import (Region, Validation, close_header, close_open_block, close_open_brackets,
@@ -34,6 +42,18 @@ class EngineConfig:
     canvas: CanvasConfig = field(default_factory=CanvasConfig)
     correction_rounds: int = 2  # re-denoise rounds for a candidate that breaks the parse
     candidates: int = 1  # canvas lengths tried in one batch
+    # Candidates returned, best first (the suggestion and its alternatives); ``infill.maxSuggestions``.
+    max_suggestions: int = 3
+    # Check every valid candidate for names nothing binds where it is inserted
+    # (``infill.scope.unknown_names``; a name already unresolved elsewhere in the document is not the
+    # candidate's fault). False: no check, no ranking by names, no scope correction, nothing dropped.
+    scope_check: bool = True
+    # Scope-guided self-correction: fills (each one batch, one row per shown candidate that
+    # introduces unknown names) that mask such a name and re-denoise it; 0 turns the correction off.
+    scope_rounds: int = 1
+    # A completion at a cursor (not a rewrite or fill asked for explicitly) that still introduces
+    # unknown names after scope correction is dropped; explicit requests keep it, ranked last.
+    drop_unknown_names: bool = True
     # A rewrite / fill-in-the-middle was asked for explicitly: when the first pass offers nothing
     # (every candidate unchanged, empty or invalid), try once more with this many canvas lengths.
     range_retry_candidates: int = 4
@@ -66,9 +86,10 @@ class EngineConfig:
 
     def max_fill_calls(self, explicit_range: bool = False) -> int:
         """The most ``denoiser.fill`` calls (denoising passes, each one batch) one suggestion makes:
-        the first fill, each self-correction round and the retry; a rewrite or fill-in-the-middle
+        the first fill, each self-correction round, the retry and each scope-correction round; a rewrite or fill-in-the-middle
         (``explicit_range``) whose first try offers nothing tries all of it once more."""
         one = 1 + max(0, self.correction_rounds) + (1 if self.invalid_retry_candidates > 0 else 0)
+        one += max(0, self.scope_rounds) if self.scope_check else 0
         again = explicit_range and self.range_retry_candidates > self.candidates
         return one * (2 if again else 1)
 
@@ -83,8 +104,26 @@ class Edit:
 
 
 @dataclass
+class Alternative:
+    """A ranked candidate other than the suggestion's own: its edit and what ranked it."""
+
+    edit: Edit
+    confidence: float  # mean probability of its tokens
+    unknown_names: tuple[str, ...] = ()  # names it introduces that nothing binds where it goes
+    errors_added: int = 0  # parse errors its insertion adds (non-zero only with ``allow_invalid``)
+    corrected: bool = False  # syntax-guided self-correction made it
+    scope_corrected: bool = False  # scope-guided self-correction made it
+    repaired: bool = False
+    retried: bool = False
+
+
+@dataclass
 class Suggestion:
-    """One suggestion and how it was made."""
+    """The best candidate and how it was made; ``alternatives`` are the next best, in rank order.
+
+    The rank: fewest parse errors added, then fewest unknown names introduced, then the highest
+    confidence. ``edits()`` lists all of them, this one first, for a client that cycles through them.
+    """
 
     edit: Edit
     span: Span
@@ -99,6 +138,14 @@ class Suggestion:
     # The request's deadline stopped self-correction or the retry (or left no time to start them):
     # this is the best candidate made before it.
     cut_short: bool = False
+    unknown_names: tuple[str, ...] = ()  # names it introduces that nothing binds (explicit requests)
+    scope_corrected: bool = False  # scope-guided self-correction made it
+    alternatives: list[Alternative] = field(default_factory=list)  # at most ``max_suggestions - 1``
+    candidates_made: int = 1  # distinct usable candidates made before ranking and dropping
+
+    def edits(self) -> list[Edit]:
+        """This suggestion's edit, then each alternative's: best first."""
+        return [self.edit] + [a.edit for a in self.alternatives]
 
 
 @dataclass
@@ -109,6 +156,17 @@ class _Candidate:
     corrected: bool = False
     repaired: bool = False
     retried: bool = False
+    # Unknown names the candidate introduces: (start, end, name), offsets into ``text``
+    unknown: tuple[tuple[int, int, str], ...] = ()
+    scope_corrected: bool = False
+
+    @property
+    def unknown_names(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(name for _, _, name in self.unknown))
+
+    def rank(self) -> tuple:
+        """Sort key, best first: errors added, unknown names introduced, then confidence."""
+        return (self.validation.errors_added, len(self.unknown_names), -self.confidence)
 
 
 class _Run:
@@ -192,8 +250,12 @@ def _check_range(text: str, start: int, end: int) -> None:
 # --------------------------------------------------------------------------- public API
 
 def complete(text: str, offset: int, language: str, denoiser: Denoiser, config: EngineConfig | None = None,
-             cancel: CancelToken | None = None, tree=None) -> Suggestion | None:
-    """Complete at the cursor ``offset``: fill the syntax-aligned span found there, or None."""
+             cancel: CancelToken | None = None, tree=None, related: Sequence[str] = ()) -> Suggestion | None:
+    """Complete at the cursor ``offset``: fill the syntax-aligned span found there, or None.
+
+    A completion is asked for automatically, so candidates below ``min_confidence`` and (with
+    ``drop_unknown_names``) those introducing unknown names are not offered. ``related``: texts the
+    denoiser's copy prior may copy from (other open documents, workspace snippets)."""
     started = time.perf_counter()
     _check_text(text)
     _check_offset(text, offset, "offset")
@@ -201,53 +263,59 @@ def complete(text: str, offset: int, language: str, denoiser: Denoiser, config: 
     tree = tree if tree is not None else syntax.parse(positions.encode(text), lang)
     span = completion_span(text, offset, lang, tree)
     config = config or EngineConfig()
-    sug = _suggest(text, span, lang, denoiser, config, cancel, tree, started)
-    if sug is not None and sug.confidence < config.min_confidence:
-        log.info("dropping suggestion: its confidence %.3f is below infill.minConfidence %.3f",
-                 sug.confidence, config.min_confidence)
-        return None
-    return sug
+    return _suggest(text, span, lang, denoiser, config, cancel, tree, started, _related(related), automatic=True)
 
 
 def rewrite(text: str, start: int, end: int, language: str, denoiser: Denoiser, config: EngineConfig | None = None,
-            cancel: CancelToken | None = None, tree=None) -> Suggestion | None:
+            cancel: CancelToken | None = None, tree=None, related: Sequence[str] = ()) -> Suggestion | None:
     """Rewrite the selection ``text[start:end]`` (snapped to whole syntax nodes), or None."""
-    return _suggest_range(selection_span, text, start, end, language, denoiser, config, cancel, tree)
+    return _suggest_range(selection_span, text, start, end, language, denoiser, config, cancel, tree, related)
 
 
 def fill_middle(text: str, start: int, end: int, language: str, denoiser: Denoiser,
                 config: EngineConfig | None = None, cancel: CancelToken | None = None,
-                tree=None) -> Suggestion | None:
+                tree=None, related: Sequence[str] = ()) -> Suggestion | None:
     """Fill the region ``text[start:end]`` (e.g. a ``<FILL>`` hole or a function body), or None."""
-    return _suggest_range(region_span, text, start, end, language, denoiser, config, cancel, tree)
+    return _suggest_range(region_span, text, start, end, language, denoiser, config, cancel, tree, related)
 
 
 def fill_span(text: str, span: Span, language: str, denoiser: Denoiser, config: EngineConfig | None = None,
-              cancel: CancelToken | None = None, tree=None) -> Suggestion | None:
+              cancel: CancelToken | None = None, tree=None, related: Sequence[str] = (),
+              automatic: bool = False) -> Suggestion | None:
     """Fill a span the caller chose (an evaluation set's hole, exactly where it is, with the shape it
-    has), through the same flow as ``complete``: post-processing, validation, self-correction."""
+    has), through the same flow as ``complete``: post-processing, validation, self-correction.
+    ``automatic``: drop candidates as for a cursor completion (``min_confidence``, ``drop_unknown_names``)."""
     started = time.perf_counter()
     _check_text(text)
     _check_range(text, span.start, span.end)
     lang = _check_language(language)
     tree = tree if tree is not None else syntax.parse(positions.encode(text), lang)
-    return _suggest(text, span, lang, denoiser, config or EngineConfig(), cancel, tree, started)
+    return _suggest(text, span, lang, denoiser, config or EngineConfig(), cancel, tree, started, _related(related),
+                    automatic=automatic)
 
 
-def _suggest_range(span_of, text, start, end, language, denoiser, config, cancel, tree) -> Suggestion | None:
+def _related(related: Sequence[str]) -> tuple[str, ...]:
+    if isinstance(related, str) or not all(isinstance(r, str) for r in related):
+        raise InfillError("related must be a sequence of texts")
+    return tuple(related)
+
+
+def _suggest_range(span_of, text, start, end, language, denoiser, config, cancel, tree,
+                   related: Sequence[str]) -> Suggestion | None:
     """Shared by rewrite and fill_middle: check the range, pick the span with ``span_of``, suggest."""
     started = time.perf_counter()
     _check_text(text)
     _check_range(text, start, end)
     lang = _check_language(language)
+    related = _related(related)
     tree = tree if tree is not None else syntax.parse(positions.encode(text), lang)
     span = span_of(text, start, end, lang, tree)
     config = config or EngineConfig()
-    sug = _suggest(text, span, lang, denoiser, config, cancel, tree, started)
+    sug = _suggest(text, span, lang, denoiser, config, cancel, tree, started, related, automatic=False)
     if sug is None and span.kind != "none" and config.range_retry_candidates > config.candidates:
         log.debug("no different valid text at one length; retrying with %d", config.range_retry_candidates)
         sug = _suggest(text, span, lang, denoiser, replace(config, candidates=config.range_retry_candidates),
-                       cancel, tree, started)
+                       cancel, tree, started, related, automatic=False)
     return sug
 
 
@@ -310,7 +378,8 @@ def _validation_doc(text: str, span: Span, lang: str, tree, limit: int) -> _Doc:
 @dataclass
 class _Job:
     """One suggestion's fixed inputs, shared by every stage after the span is planned: the
-    first fill, self-correction, the repair and the retry."""
+    first fill, self-correction, the repair and the retry; and every usable candidate made
+    (``pool``, by text)."""
 
     text: str
     span: Span
@@ -320,6 +389,11 @@ class _Job:
     config: EngineConfig
     count: CountTokens
     run: _Run
+    related: tuple[str, ...] = ()
+    # Names already unresolved in the document: a candidate using them is not blamed (None: the
+    # document is not checked, so no candidate is)
+    known_unknown: frozenset[str] | None = None
+    pool: dict[str, _Candidate] = field(default_factory=dict)
 
     def finish(self, fill: str) -> tuple[str, Validation] | None:
         """Post-process a raw fill and validate it in ``doc``; None if nothing usable is left. The
@@ -337,18 +411,80 @@ class _Job:
         return post, validate(new_text, self.lang, doc.text, edit=(start, end, len(post)),
                               original_regions=doc.regions, original_tree=doc.tree)
 
+    def make(self, fill: str, confidence: float, **flags) -> _Candidate | None:
+        """A finished, validated and name-checked candidate from a raw fill (None if nothing usable
+        is left); it joins ``pool`` unless a candidate with the same text ranks as high."""
+        finished = self.finish(fill)
+        if finished is None:
+            return None
+        cand = _Candidate(finished[0], confidence, finished[1], **flags)
+        cand.unknown = self.unknown_in(cand)
+        self.keep(cand)
+        return cand
+
+    def keep(self, cand: _Candidate) -> None:
+        old = self.pool.get(cand.text)
+        if old is None or cand.rank() < old.rank():
+            self.pool[cand.text] = cand
+
+    def unknown_in(self, cand: _Candidate) -> tuple[tuple[int, int, str], ...]:
+        """The uses of names ``cand`` introduces that nothing binds where it is inserted, offsets into
+        its text. Unchecked (empty): a candidate adding parse errors, a language or document the
+        name resolution does not cover, or the check turned off."""
+        if self.known_unknown is None or cand.validation.errors_added:
+            return ()
+        start = self.span.start - self.doc.shift
+        new_text = self.doc.text[:start] + cand.text + self.doc.text[self.span.end - self.doc.shift:]
+        uses = scope.unknown_names(new_text, self.lang, start, start + len(cand.text), cand.validation.tree)
+        if not uses:
+            return ()
+        return tuple((u.start - start, u.end - start, u.name) for u in uses if u.name not in self.known_unknown)
+
+    def ranked(self) -> list[_Candidate]:
+        return sorted(self.pool.values(), key=_Candidate.rank)
+
     def candidates(self, results: Sequence[FillResult], leads: Sequence[str] | None = None,
                    retried: bool = False):
         """The fills of ``results`` that leave something usable, finished and validated, in order
         (lazily); ``leads[i]`` is text the grammar put before fill ``i`` (see ``_clause_leads``)."""
         for i, result in enumerate(results):
-            finished = self.finish((leads[i] if leads else "") + result.text)
-            if finished is not None:
-                yield _Candidate(finished[0], result.confidence, finished[1], retried=retried)
+            cand = self.make((leads[i] if leads else "") + result.text, result.confidence, retried=retried)
+            if cand is not None:
+                yield cand
+
+    def shown(self, automatic: bool) -> list[_Candidate]:
+        """The candidates offered, best first: at most ``max_suggestions``, none adding parse errors
+        (unless ``allow_invalid``); for an automatic request none below ``min_confidence`` and (with
+        ``drop_unknown_names``) none introducing unknown names."""
+        config = self.config
+        out = []
+        for cand in self.ranked():
+            if cand.validation.errors_added and not config.allow_invalid:
+                continue
+            if automatic and config.drop_unknown_names and cand.unknown:
+                log.debug("dropping candidate %r: it introduces unknown names %s", cand.text[:60], cand.unknown_names)
+                continue
+            if automatic and cand.confidence < config.min_confidence:
+                log.debug("dropping candidate %r: its confidence %.3f is below infill.minConfidence %.3f",
+                          cand.text[:60], cand.confidence, config.min_confidence)
+                continue
+            out.append(cand)
+        return out[:max(1, config.max_suggestions)]
+
+
+def _known_unknown(doc: _Doc, lang: str, config: EngineConfig) -> frozenset[str] | None:
+    """Names unresolved in the document as it is (the candidate is not blamed for those); None when
+    names are not checked: turned off, a language the resolution does not cover, or a document
+    validated in part (the names it imports lie outside that part)."""
+    if not config.scope_check or doc.shift or doc.tree is None:
+        return None
+    uses = scope.unknown_names(doc.text, lang, 0, len(doc.text), doc.tree)
+    return None if uses is None else frozenset(u.name for u in uses)
 
 
 def _suggest(text: str, span: Span, lang: str, denoiser: Denoiser, config: EngineConfig,
-             cancel: CancelToken | None, tree, started: float) -> Suggestion | None:
+             cancel: CancelToken | None, tree, started: float, related: tuple[str, ...] = (),
+             automatic: bool = False) -> Suggestion | None:
     if cancel is not None:
         cancel.raise_if_cancelled()
     if span.kind == "none":
@@ -361,7 +497,8 @@ def _suggest(text: str, span: Span, lang: str, denoiser: Denoiser, config: Engin
         return None
     leads = _clause_leads(text, span, lang, tree)
     bias = stop_bias(span, text, config.canvas)
-    requests = [FillRequest(window.prefix + lead, window.suffix, n, lang, not span.multiline, stop_bias=bias)
+    requests = [FillRequest(window.prefix + lead, window.suffix, n, lang, not span.multiline, stop_bias=bias,
+                            related=related)
                 for lead in leads for n in lengths]
     row_leads = [lead for lead in leads for _ in lengths]
     plan_s = time.perf_counter() - started
@@ -369,13 +506,13 @@ def _suggest(text: str, span: Span, lang: str, denoiser: Denoiser, config: Engin
     run = _Run(denoiser, cancel)
     results = run.fill(requests)
     doc = _validation_doc(text, span, lang, tree, config.local_validation_chars)
-    job = _Job(text, span, lang, window, doc, config, count, run)
+    job = _Job(text, span, lang, window, doc, config, count, run, related, _known_unknown(doc, lang, config))
 
-    candidates = list(job.candidates(results, row_leads))
-    if not candidates:
+    list(job.candidates(results, row_leads))
+    if not job.pool:
         log.debug("nothing to suggest: all %d candidate(s) were empty or unchanged", len(results))
         return None
-    best = min(candidates, key=lambda c: (c.validation.errors_added, -c.confidence))
+    best = job.ranked()[0]
     added_before = best.validation.errors_added
 
     # Self-correction and the retry only improve a candidate: the deadline stops them
@@ -386,10 +523,16 @@ def _suggest(text: str, span: Span, lang: str, denoiser: Denoiser, config: Engin
         best = _repair_by_truncation(best, job)
     if best.validation.errors_added and not run.cut_short:
         best = _retry(best, job, lengths, requests[0], row_leads[0])
-    if best.validation.errors_added and not config.allow_invalid:
-        log.info("dropping suggestion: it adds %d parse error(s) after %d correction round(s)",
-                 best.validation.errors_added, config.correction_rounds)
+    if job.known_unknown is not None and config.scope_rounds > 0 and not run.cut_short:
+        _scope_correct(job)
+    shown = job.shown(automatic)
+    if not shown:
+        best = job.ranked()[0]
+        log.info("dropping suggestion: of %d candidate(s) none is offered (the best adds %d parse error(s) "
+                 "after %d correction round(s), introduces unknown names %s, confidence %.3f)", len(job.pool),
+                 best.validation.errors_added, config.correction_rounds, best.unknown_names, best.confidence)
         return None
+    best = shown[0]
 
     total_s = time.perf_counter() - started
     timings = {
@@ -410,6 +553,12 @@ def _suggest(text: str, span: Span, lang: str, denoiser: Denoiser, config: Engin
         repaired=best.repaired,
         retried=best.retried,
         cut_short=run.cut_short,
+        unknown_names=best.unknown_names,
+        scope_corrected=best.scope_corrected,
+        alternatives=[Alternative(Edit(span.start, span.end, c.text), c.confidence, c.unknown_names,
+                                  c.validation.errors_added, c.corrected, c.scope_corrected, c.repaired, c.retried)
+                      for c in shown[1:]],
+        candidates_made=len(job.pool),
     )
 
 
@@ -453,13 +602,12 @@ def _retry(best: _Candidate, job: _Job, tried: list[int], first: FillRequest, le
     results = job.run.fill_optional([replace(first, canvas_tokens=n, temperature=t) for n in more])
     if results is None:
         return best
-    for alt in job.candidates(results, [lead] * len(results), retried=True):
-        if alt.validation.errors_added and config.repair_cuts > 0:
-            alt = _repair_by_truncation(alt, job)
+    for alt in job.candidates(results, [lead] * len(results), retried=True):  # each joins the pool
+        valid = sum(not c.validation.errors_added for c in job.pool.values())
+        if alt.validation.errors_added and config.repair_cuts > 0 and valid < config.max_suggestions:
+            alt = _repair_by_truncation(alt, job)  # repairs only while more valid candidates are wanted
         if alt.validation.errors_added < best.validation.errors_added:
             best = alt
-        if best.validation.errors_added == 0:
-            break
     return best
 
 
@@ -528,7 +676,10 @@ def _repair_by_truncation(candidate: _Candidate, job: _Job) -> _Candidate:
             finished = job.finish(attempt)
             if finished is not None and finished[1].errors_added == 0:
                 log.debug("repaired by truncation: %r -> %r", candidate.text, finished[0])
-                return replace(candidate, text=finished[0], validation=finished[1], repaired=True)
+                fixed = replace(candidate, text=finished[0], validation=finished[1], repaired=True)
+                fixed.unknown = job.unknown_in(fixed)
+                job.keep(fixed)
+                return fixed
     return candidate
 
 
@@ -622,19 +773,18 @@ def _self_correct(candidate: _Candidate, job: _Job) -> _Candidate:
         n = math.ceil(canvas.replace_ratio * job.count(broken)) + canvas.replace_extra * round_no
         n = max(canvas.min_tokens, min(n, canvas.max_replace_tokens))
         request = FillRequest(job.window.prefix + left, right + job.window.suffix, n, job.lang, not span.multiline,
-                              stop_bias=canvas.replace_stop_bias)  # sized from the broken text, like a rewrite
+                              stop_bias=canvas.replace_stop_bias,  # sized from the broken text, like a rewrite
+                              related=job.related)
         results = job.run.fill_optional([request])
         if results is None:
             break
         result = results[0]
         piece = _clean_piece(result.text, left, right, span.multiline)
-        finished = job.finish(left + piece + right)
-        if finished is None:
+        fixed = job.make(left + piece + right, _blend(best.confidence, left, right, result.confidence, piece),
+                         corrected=True)
+        if fixed is None:
             log.debug("correction round %d gave nothing usable", round_no)
             continue
-        kept = len(left) + len(right)
-        confidence = (best.confidence * kept + result.confidence * len(piece)) / max(1, kept + len(piece))
-        fixed = _Candidate(finished[0], confidence, finished[1], corrected=True)
         log.debug("correction round %d: %r -> %r, errors added %d -> %d", round_no, broken, piece,
                   best.validation.errors_added, fixed.validation.errors_added)
         if fixed.validation.errors_added < best.validation.errors_added:
@@ -642,3 +792,64 @@ def _self_correct(candidate: _Candidate, job: _Job) -> _Candidate:
         if best.validation.errors_added == 0:
             break
     return best
+
+
+def _blend(kept_confidence: float, left: str, right: str, confidence: float, piece: str) -> float:
+    """The confidence of a corrected candidate: its kept and re-filled parts weighted by length."""
+    kept = len(left) + len(right)
+    return (kept_confidence * kept + confidence * len(piece)) / max(1, kept + len(piece))
+
+
+# --------------------------------------------------------------------------- scope correction
+
+def name_region(candidate: str, start: int, end: int) -> tuple[int, int]:
+    """The part of ``candidate`` to re-denoise for the unknown name at ``[start, end)``: the whole
+    identifier, with the attribute chain after it (``self.x``: ``.x`` means nothing without ``self``)."""
+    a, b = max(0, min(start, len(candidate))), max(0, min(end, len(candidate)))
+    while a > 0 and _is_word(candidate[a - 1]):
+        a -= 1
+    while b < len(candidate) and _is_word(candidate[b]):
+        b += 1
+    while b + 1 < len(candidate) and candidate[b] == "." and _is_word(candidate[b + 1]):
+        b += 1
+        while b < len(candidate) and _is_word(candidate[b]):
+            b += 1
+    return a, b
+
+
+def _scope_correct(job: _Job) -> None:
+    """Mask the first unknown name of each candidate that would be offered but introduces one, and
+    re-denoise it with the rest of the candidate as context: one batched fill per round
+    (``config.scope_rounds``), a canvas sized from the masked text with room to grow and a
+    different length each round. Every corrected version joins the pool; the ranking decides."""
+    config, span, canvas = job.config, job.span, job.config.canvas
+    settled: set[str] = set()  # candidates whose correction already gave one with fewer unknown names
+    for round_no in range(1, config.scope_rounds + 1):
+        valid = [c for c in job.ranked() if not c.validation.errors_added or config.allow_invalid]
+        targets = [c for c in valid[:max(1, config.max_suggestions)] if c.unknown and c.text not in settled]
+        if not targets:
+            return
+        rows = []
+        for cand in targets:
+            start, end, name = cand.unknown[0]
+            a, b = name_region(cand.text, start, end)
+            left, masked, right = cand.text[:a], cand.text[a:b], cand.text[b:]
+            n = math.ceil(canvas.replace_ratio * job.count(masked)) + canvas.replace_extra * round_no
+            n = max(canvas.min_tokens, min(n, canvas.max_replace_tokens))
+            rows.append((cand, left, right, FillRequest(
+                job.window.prefix + left, right + job.window.suffix, n, job.lang, not span.multiline,
+                stop_bias=canvas.replace_stop_bias, related=job.related)))
+        log.debug("scope correction round %d: masking %s", round_no, [c.unknown[0][2] for c in targets])
+        results = job.run.fill_optional([r[3] for r in rows])
+        if results is None:
+            return
+        for (cand, left, right, _), result in zip(rows, results):
+            piece = _clean_piece(result.text, left, right, span.multiline)
+            fixed = job.make(left + piece + right, _blend(cand.confidence, left, right, result.confidence, piece),
+                             corrected=cand.corrected, repaired=cand.repaired, retried=cand.retried,
+                             scope_corrected=True)
+            if fixed is not None and fixed.rank()[:2] < cand.rank()[:2]:
+                settled.add(cand.text)
+            log.debug("scope correction round %d: %r -> %r, unknown %s -> %s", round_no, cand.text[:60],
+                      None if fixed is None else fixed.text[:60], cand.unknown_names,
+                      None if fixed is None else fixed.unknown_names)

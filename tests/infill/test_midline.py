@@ -116,6 +116,6 @@ def test_the_engine_drops_a_fill_that_duplicates_the_next_argument(scripted):
 
 def test_the_engine_closes_a_bracket_the_fill_leaves_open(scripted):
     text, offset = _split("total = max(<|>)\nprint(total)\n")
-    config = EngineConfig(correction_rounds=0, invalid_retry_candidates=0)  # the repair alone, no model
+    config = EngineConfig(correction_rounds=0, invalid_retry_candidates=0, scope_check=False)  # the repair alone, no model
     sug = complete(text, offset, "python", scripted(["min(a, b"]), config)
     assert sug is not None and sug.edit.text == "min(a, b)" and sug.repaired

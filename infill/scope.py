@@ -103,7 +103,7 @@ def has_scope_data(lang: str) -> bool:
 @dataclass
 class _Analysis:
     root: _Scope
-    refs: list[tuple[int, int, str, _Scope]]  # byte start, byte end, name, innermost scope
+    refs: list[tuple[int, int, str, _Scope, bool]]  # bytes, name, innermost scope, in a header
     known: frozenset[str]  # builtins, .global definitions, names inside ERROR nodes
 
 
@@ -159,6 +159,7 @@ def _analyse(text: str, lang: str, tree, lo: int, hi: int, point: int | None) ->
                     sc.binds.add(name)
 
     ignored = {(n.start_byte, n.end_byte) for n in caps.get("local.ignore", ())}
+    headers = [(n.start_byte, n.end_byte) for n in caps.get("local.header", ())]
     items: list[tuple[int, int, str | None]] = []  # start, end, definition modifiers (None: a use)
     defined: set[tuple[int, int]] = set()
     for cap, nodes in caps.items():
@@ -178,7 +179,7 @@ def _analyse(text: str, lang: str, tree, lo: int, hi: int, point: int | None) ->
 
     ordered = sorted(scopes.values(), key=lambda s: (s.start, -s.end))
     stack = [root]
-    refs: list[tuple[int, int, str, _Scope]] = []
+    refs: list[tuple[int, int, str, _Scope, bool]] = []
     known_global: set[str] = set()
     si = 0
     for start, end, mods in items:
@@ -193,11 +194,12 @@ def _analyse(text: str, lang: str, tree, lo: int, hi: int, point: int | None) ->
             stack.pop()
         scope = stack[-1]
         if mods == "@point":
-            refs.append((start, end, "", scope))
+            refs.append((start, end, "", scope, False))
             continue
         name = data[start:end].decode("utf-8", "replace")
         if mods is None:
-            refs.append((start, end, name, scope))
+            in_header = any(h0 <= start and end <= h1 for h0, h1 in headers)
+            refs.append((start, end, name, scope, in_header))
             continue
         if ".global" in mods:
             known_global.add(name)
@@ -212,14 +214,19 @@ def _analyse(text: str, lang: str, tree, lo: int, hi: int, point: int | None) ->
     return _Analysis(root, refs, facts.builtins | known_global | extra_known)
 
 
-def _visible(scope: _Scope, name: str) -> bool:
+def _visible(scope: _Scope, name: str, in_header: bool) -> bool:
+    """Whether a definition of ``name`` in ``scope`` or around it is visible there; a class scope
+    is skipped once a function has been left (unless the use is in that function's header)."""
     crossed_function = False
     sc: _Scope | None = scope
     while sc is not None:
         if not (sc.kind == "class" and crossed_function) and (name in sc.names or name in sc.binds):
             return True
         if sc.kind == "function":
-            crossed_function = True
+            if in_header:
+                in_header = False
+            else:
+                crossed_function = True
         sc = sc.parent
     return False
 
@@ -240,8 +247,8 @@ def unknown_names(text: str, lang: str, start: int, end: int, tree=None) -> list
     if analysis is None:
         return None
     out = []
-    for b_start, b_end, name, scope in analysis.refs:
-        if name in analysis.known or _visible(scope, name):
+    for b_start, b_end, name, scope, in_header in analysis.refs:
+        if name in analysis.known or _visible(scope, name, in_header):
             continue
         out.append(NameUse(index.str_offset(b_start), index.str_offset(b_end), name))
     out.sort(key=lambda u: u.start)

@@ -127,3 +127,45 @@ def test_names_in_scope_python():
 def test_scope_data_per_language():
     for lang in ("python", "javascript", "typescript", "tsx"):
         assert has_scope_data(lang), lang
+
+
+def test_this_and_missing_name_in_plain_js_function_exact_offsets():
+    text = "function pad(a, c) {\n  return this.join(1, 2, 0, b);\n}\n"
+    start = text.index("return")
+    end = text.index(";") + 1
+    this, b = text.index("this"), text.index("b)")
+    expected = [NameUse(this, this + 4, "this"), NameUse(b, b + 1, "b")]
+    for lang in ("javascript", "typescript", "tsx"):
+        assert unknown_names(text, lang, start, end) == expected, lang
+
+
+def test_js_non_ascii_before_span():
+    text = 'const título = "😀ñ";\nfunction f() {\n  return título + ghost;\n}\n'
+    start = text.index("return")
+    ghost = text.index("ghost")
+    assert unknown_names(text, "javascript", start, text.index(";", start)) == [NameUse(ghost, ghost + 5, "ghost")]
+
+
+def test_js_broken_span_is_unchecked():
+    text = "function f(a) {\n  return g(a, [;\n}\n"
+    assert unknown_names(text, "javascript", text.index("return"), text.index(";") + 1) is None
+
+
+def test_names_in_scope_javascript():
+    text = (
+        "import { readFile } from 'fs';\nconst top = 1;\nfunction outer(a) {\n  var hoisted = 2;\n"
+        "  { let blockOnly = 3; }\n  const arrow = (b) => b;\n  return a;\n}\nclass Later {}\n"
+    )
+    at = text.index("return a")
+    names = names_in_scope(text, "javascript", at)
+    assert {"readFile", "top", "outer", "a", "hoisted", "arrow", "Later", "arguments", "console"} <= names
+    assert not {"blockOnly", "b"} & names
+    assert "this" not in names  # a plain function declaration does not bind it
+    assert not {"a", "hoisted", "arguments"} & names_in_scope(text, "javascript", 0)
+
+
+def test_tsx_uses_its_own_grammar_and_jsx_facts():
+    text = "export const App = () => <div>{missing}</div>;\n"
+    start = text.index("<div>")
+    got = unknown_names(text, "tsx", start, text.index(";"))
+    assert [u.name for u in got] == ["missing"]

@@ -66,6 +66,8 @@
 (export_specifier alias: (_) @local.ignore)
 (export_statement (export_clause (export_specifier name: (_) @local.ignore)) source: (_))
 (namespace_export (_) @local.ignore)
+; `typeof x` is how code asks whether a global exists
+(unary_expression operator: "typeof" argument: (identifier) @local.ignore)
 
 ; ---- files whose names the query cannot see
 (with_statement) @local.undecidable

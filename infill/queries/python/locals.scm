@@ -10,6 +10,8 @@
 ;                                    module level
 ;   @local.reference                 a name use to resolve
 ;   @local.ignore                    an identifier that is no name use (attribute, keyword name)
+;   @local.header                    a function's parameters and return type: evaluated where the
+;                                    function is defined, so a method's defaults see class names
 ;   @local.undecidable               the file defines names the query cannot see
 ; Definitions are visible in the whole of their scope, in any order: Python makes a name assigned
 ; anywhere in a function local to all of it, and module-level names visible from every function.
@@ -24,6 +26,9 @@
   (dictionary_comprehension)
   (generator_expression)
 ] @local.scope
+
+(function_definition parameters: (parameters) @local.header)
+(function_definition return_type: (_) @local.header)
 
 ; ---- definitions
 (function_definition name: (identifier) @local.definition.outer)

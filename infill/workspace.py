@@ -55,7 +55,7 @@ class WorkspaceConfig:
     max_snippets: int = 8  # snippets per request
     window_before: int = 30  # lines before the cursor whose identifiers form the query
     window_after: int = 10  # lines after it
-    min_shared: int = 2  # a snippet shares at least this many distinct identifiers with the query
+    min_shared: int = 1  # a snippet shares at least this many distinct identifiers (keywords aside) with the query
     open_boost: float = 2.0  # score factor of snippets from documents open in the editor
     # Query names found in more chunks than this share of them are too common to rank by (``self``).
     max_df_share: float = 0.25
@@ -503,6 +503,27 @@ def scan(root: str, config: WorkspaceConfig | None = None, log: logging.Logger |
             used += size
             yield full, lang, text
         stack.extend(reversed(subdirs))
+
+
+def read_source(path: str, config: WorkspaceConfig | None = None, log: logging.Logger | None = None,
+                ) -> tuple[str, str] | None:
+    """``(language, text)`` of one file that ``scan`` would index, else None (the reason logged)."""
+    c = config or WorkspaceConfig()
+    lang = language_for_path(path)
+    try:
+        est = os.stat(path)
+    except OSError as exc:
+        reason = f"unreadable ({exc})"
+    else:
+        reason = ("not a source file" if lang is None or not stat.S_ISREG(est.st_mode)
+                  else _skip_reason(path, "", os.path.basename(path), est, c, [], set()))
+    text = None
+    if reason is None:
+        text, reason = _read_source(path, c)
+    if reason is not None:
+        (log or _log).debug("workspace: skipping %s: %s", path, reason)
+        return None
+    return lang, text
 
 
 def _skip_reason(full, rel, name, est, c: WorkspaceConfig, patterns, seen_files) -> str | None:

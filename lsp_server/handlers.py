@@ -2,7 +2,7 @@
 loop, convert. The server object is each handler's typed first parameter; ``lsp_server/server.py``
 registers them (``FEATURES``, ``COMMANDS``).
 
-Implements textDocument/didOpen|didChange|didClose, textDocument/inlineCompletion,
+Implements textDocument/didOpen|didChange|didClose, workspace/didChangeWatchedFiles, textDocument/inlineCompletion,
 textDocument/completion (fallback), textDocument/codeAction, workspace/executeCommand
 (``infill.rewriteSelection``, ``infill.fillMiddle``), workspace/didChangeConfiguration and the
 custom ``infill/stats`` request. Every feature is isolated: an unexpected error is logged with its
@@ -12,10 +12,11 @@ traceback and answered with an empty result; the other features keep working.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import functools
 import logging
 import time
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 from lsprotocol import types as lsp
 
@@ -26,6 +27,7 @@ from infill.types import Cancelled, InfillError
 from . import convert
 from .infill_server import PARSE_LIMIT_CHARS, WINDOW_CHARS, InfillServer, Snapshot, open_document
 from .scheduler import PlainEdit, context_key
+from .workspace import roots_of
 
 log = logging.getLogger("infill.handlers")
 
@@ -62,12 +64,14 @@ def isolated(empty: Any = None) -> Callable:
 
 # ------------------------------------------------------------------ shared flow
 
-async def run_engine(ls: InfillServer, kind: str, snap: Snapshot, fn: Callable, *args, debounce: bool = False):
-    """Run ``fn(text, *args, language, denoiser, config, cancel, tree)`` in the engine pool.
+async def run_engine(ls: InfillServer, kind: str, snap: Snapshot, fn: Callable, *args, debounce: bool = False,
+                     related: Sequence[str] = ()) -> list[PlainEdit]:
+    """Run ``fn(text, *args, language, denoiser, config, cancel, tree, related=related)`` in the engine pool.
 
     A newer request of the same kind for the document cancels this one; ``$/cancelRequest``
     (asyncio cancellation, or the request id for commands) and the latency budget cancel it too.
-    Returns the edit or None; raises Cancelled when it was cancelled.
+    Returns the suggestion's edits, best first (``infill.maxSuggestions`` at most; empty for no
+    suggestion), all computed on ``snap``; raises Cancelled when it was cancelled.
     """
     key = (snap.uri, kind)
     budget = ls.settings.completion.latency_budget_ms / 1000
@@ -83,8 +87,13 @@ async def run_engine(ls: InfillServer, kind: str, snap: Snapshot, fn: Callable, 
                 raise Cancelled()
         denoiser = ls.denoiser()
         text, args, shift = _window(snap, args)
-        call = functools.partial(fn, text, *args, snap.language, denoiser, ls.engine_config(), token,
-                                 snap.tree if not shift and len(text) == len(snap.text) else None)
+        whole = not shift and len(text) == len(snap.text)
+        config = ls.engine_config()
+        if not whole:  # the names a window's code uses are bound outside it: no name check
+            config = dataclasses.replace(config, scope_check=False)
+        call = functools.partial(fn, text, *args, snap.language, denoiser, config, token,
+                                 snap.tree if whole else None, related=tuple(related))
+        call = ls.workspace_index.bind(call, snap.uri, text, args[0], snap.language)  # related snippets
         ls.stats["engine_calls"] += 1
         ls.compute_started()
         cut = False
@@ -97,11 +106,10 @@ async def run_engine(ls: InfillServer, kind: str, snap: Snapshot, fn: Callable, 
         finally:
             ls.compute_ended(cut)
         if suggestion is None:
-            return None
+            return []
         if suggestion.cut_short:
             ls.stats["cut_short"] += 1  # the budget stopped self-correction/retry; the best so far is sent
-        edit = suggestion.edit
-        return PlainEdit(edit.start + shift, edit.end + shift, edit.text)
+        return [PlainEdit(e.start + shift, e.end + shift, e.text) for e in suggestion.edits()]
     except asyncio.CancelledError:
         token.cancel()  # reaches the sampler through the worker's cancel op
         ls.stats["cancelled"] += 1
@@ -136,8 +144,9 @@ def fresh(ls: InfillServer, snap: Snapshot) -> bool:
 
 
 async def suggest_at(ls: InfillServer, snap: Snapshot, offset: int, kind: str, debounce: bool,
-                     selected: tuple[int, int, str] | None = None) -> PlainEdit | None:
-    """Completion at ``offset``: typed-ahead reuse, then the cache, then the engine."""
+                     selected: tuple[int, int, str] | None = None) -> list[PlainEdit]:
+    """Completions at ``offset``, best first (empty: none): typed-ahead reuse, then the cache, then
+    the engine."""
     if selected is None:
         reuse = ls.typed_ahead.lookup(snap.uri, snap.text, offset)
         if reuse is not None:
@@ -151,39 +160,40 @@ async def suggest_at(ls: InfillServer, snap: Snapshot, offset: int, kind: str, d
         return cached
     try:
         if selected is None:
-            edit = await run_engine(ls, kind, snap, engine.complete, offset, debounce=debounce)
+            edits = await run_engine(ls, kind, snap, engine.complete, offset, debounce=debounce)
         else:
-            edit = await _complete_after_selected(ls, kind, snap, selected, debounce)
+            edits = await _complete_after_selected(ls, kind, snap, selected, debounce)
     except Cancelled:
-        return None
-    if edit is None or not fresh(ls, snap):
-        return None
-    ls.cache.put(key, offset, edit)
-    ls.typed_ahead.remember(snap.uri, snap.text, offset, edit)
-    return edit
+        return []
+    if not edits or not fresh(ls, snap):  # one snapshot, one version check for every item
+        return []
+    ls.cache.put(key, offset, edits)
+    ls.typed_ahead.remember(snap.uri, snap.text, offset, edits)
+    return edits
 
 
-async def _complete_after_selected(ls, kind, snap: Snapshot, selected, debounce) -> PlainEdit | None:
-    """Complete as if the selected popup item were inserted; answer one edit on the real text."""
+async def _complete_after_selected(ls, kind, snap: Snapshot, selected, debounce) -> list[PlainEdit]:
+    """Complete as if the selected popup item were inserted; answer edits on the real text."""
     rs, re_, sel = selected
     text2 = snap.text[:rs] + sel + snap.text[re_:]
     snap2 = Snapshot(snap.uri, text2, snap.version, snap.language, snap.index, None)
-    edit2 = await run_engine(ls, kind, snap2, engine.complete, rs + len(sel), debounce=debounce)
-    if edit2 is None:
-        return None
-    final = text2[:edit2.start] + edit2.new_text + text2[edit2.end:]
-    start = min(rs, edit2.start)
-    mapped_end = edit2.end if edit2.end <= rs else max(re_, edit2.end - len(sel) + (re_ - rs))
-    end = max(re_, mapped_end)
-    return PlainEdit(start, end, final[start:len(final) - (len(snap.text) - end)])
+    out = []
+    for edit2 in await run_engine(ls, kind, snap2, engine.complete, rs + len(sel), debounce=debounce):
+        final = text2[:edit2.start] + edit2.new_text + text2[edit2.end:]
+        start = min(rs, edit2.start)
+        mapped_end = edit2.end if edit2.end <= rs else max(re_, edit2.end - len(sel) + (re_ - rs))
+        end = max(re_, mapped_end)
+        out.append(PlainEdit(start, end, final[start:len(final) - (len(snap.text) - end)]))
+    return out
 
 
 # ------------------------------------------------------------------ features
 
 
 def initialize(ls: InfillServer, params: lsp.InitializeParams) -> None:
-    """Keep the initialization options; they are validated once the client is initialized."""
+    """Keep the initialization options (validated once the client is initialized) and the workspace folders."""
     ls.initialization_options = params.initialization_options
+    ls.workspace_index.roots = roots_of(params.workspace_folders, params.root_uri, params.root_path)
 
 
 async def initialized(ls: InfillServer, params: lsp.InitializedParams) -> None:
@@ -191,10 +201,12 @@ async def initialized(ls: InfillServer, params: lsp.InitializedParams) -> None:
     ls.loop = asyncio.get_running_loop()
     ls.apply_settings(ls.initialization_options, initial=True)
     ls.start_worker()
+    ls.workspace_index.start(ls.workspace_index.roots)  # scans in the background
 
 
 def shutdown(ls: InfillServer, params: None) -> None:
-    """Stop the model worker this server started."""
+    """Stop the model worker this server started (and the workspace scan)."""
+    ls.workspace_index.close()
     ls.shutdown_worker()
 
 
@@ -212,7 +224,8 @@ async def did_change_configuration(ls: InfillServer, params: lsp.DidChangeConfig
 @isolated()
 def did_open(ls: InfillServer, params: lsp.DidOpenTextDocumentParams) -> None:
     d = params.text_document
-    ls.documents[d.uri] = open_document(d.text, d.language_id, d.uri, d.version)
+    doc = ls.documents[d.uri] = open_document(d.text, d.language_id, d.uri, d.version)
+    ls.workspace_index.opened(d.uri, doc.text, doc.language)
 
 
 @isolated()
@@ -237,6 +250,8 @@ def did_change(ls: InfillServer, params: lsp.DidChangeTextDocumentParams) -> Non
             doc.replace_all(change.text, version)
     if doc.parsed and len(doc.text) > PARSE_LIMIT_CHARS and doc.diverged is None:  # grew past the parse limit
         ls.documents[uri] = open_document(doc.text, doc.language, uri, doc.version)
+    if doc.diverged is None:
+        ls.workspace_index.changed(uri, doc.text, doc.language)
 
 
 @isolated()
@@ -245,6 +260,12 @@ def did_close(ls: InfillServer, params: lsp.DidCloseTextDocumentParams) -> None:
     ls.documents.pop(uri, None)
     ls.supersede.cancel_all(uri)
     ls.typed_ahead.forget(uri)
+    ls.workspace_index.closed(uri)
+
+
+@isolated()
+def did_change_watched_files(ls: InfillServer, params: lsp.DidChangeWatchedFilesParams) -> None:
+    ls.workspace_index.files_changed((c.uri, c.type == lsp.FileChangeType.Deleted) for c in params.changes)
 
 
 @isolated(None)
@@ -266,8 +287,8 @@ async def _inline_completion(ls: InfillServer, params: lsp.InlineCompletionParam
         rs, re_ = convert.offsets_of(snap.index, info.range)
         if rs <= offset and re_ >= rs:
             selected = (rs, re_, info.text)
-    edit = await suggest_at(ls, snap, offset, "inline", debounce=automatic, selected=selected)
-    return None if edit is None else convert.inline_completion(snap.index, edit)
+    edits = await suggest_at(ls, snap, offset, "inline", debounce=automatic, selected=selected)
+    return convert.inline_completion(snap.index, edits) if edits else None
 
 
 @isolated(None)
@@ -277,9 +298,9 @@ async def completion(ls: InfillServer, params: lsp.CompletionParams):
         ls.count_answer(False)
         return None
     offset = convert.offset_of(snap.index, params.position)
-    edit = await suggest_at(ls, snap, offset, "completion", debounce=True)
-    ls.count_answer(edit is not None)
-    return None if edit is None else convert.completion_list(snap.index, edit, offset)
+    edits = await suggest_at(ls, snap, offset, "completion", debounce=True)
+    ls.count_answer(bool(edits))
+    return convert.completion_list(snap.index, edits, offset) if edits else None
 
 
 @isolated([])
@@ -303,11 +324,12 @@ async def apply_region(ls: InfillServer, kind: str, fn: Callable, args: tuple) -
         return {"applied": False, "reason": f"language {snap.language!r} is not enabled"}
     start, end = convert.offsets_of(snap.index, rng)
     try:
-        edit = await run_engine(ls, kind, snap, fn, start, end)
+        edits = await run_engine(ls, kind, snap, fn, start, end)
     except Cancelled:
         return {"applied": False, "reason": "cancelled"}
-    if edit is None:
+    if not edits:
         return {"applied": False, "reason": "no suggestion"}
+    edit = edits[0]  # a command applies the best one
     if not fresh(ls, snap):
         return {"applied": False, "reason": "the document changed while the edit was computed"}
     wedit = convert.workspace_edit(uri, snap.version, snap.index, edit)
@@ -335,7 +357,7 @@ def stats(ls: InfillServer, params: Any = None) -> dict:
             "status": board.state, "served": board.served, "empty": board.empty, "cut": board.cut,
             "worker_pid": worker.worker_pid() if worker else None,
             "worker_state": worker.state if worker else "stopped",
-            "worker_starts": worker.starts if worker else 0}
+            "worker_starts": worker.starts if worker else 0, "workspace": ls.workspace_index.stats()}
 
 
 # (method, options, handler): what ``server.build_server`` registers.
@@ -347,6 +369,7 @@ FEATURES: list[tuple[str, Any, Callable]] = [
     (lsp.TEXT_DOCUMENT_DID_OPEN, None, did_open),
     (lsp.TEXT_DOCUMENT_DID_CHANGE, None, did_change),
     (lsp.TEXT_DOCUMENT_DID_CLOSE, None, did_close),
+    (lsp.WORKSPACE_DID_CHANGE_WATCHED_FILES, None, did_change_watched_files),
     (lsp.TEXT_DOCUMENT_INLINE_COMPLETION, lsp.InlineCompletionOptions(), inline_completion),
     (lsp.TEXT_DOCUMENT_COMPLETION, lsp.CompletionOptions(), completion),
     (lsp.TEXT_DOCUMENT_CODE_ACTION, lsp.CodeActionOptions(code_action_kinds=[lsp.CodeActionKind.RefactorRewrite]),

@@ -1,8 +1,9 @@
 """The language server object: the state every feature handler works on.
 
-Documents (``infill.Document``), settings, the model worker client, the engine executor, the
-responsiveness helpers, progress and user messages. The features themselves are module-level
-handlers in ``lsp_server/handlers.py``; ``lsp_server/server.py`` registers them and runs the server.
+Documents (``infill.Document``), the workspace index (``lsp_server/workspace.py``), settings, the
+model worker client, the engine executor, the responsiveness helpers, progress and user messages.
+The features themselves are module-level handlers in ``lsp_server/handlers.py``;
+``lsp_server/server.py`` registers them and runs the server.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from .scheduler import Supersede, SuggestionCache, TypedAhead
 from .settings import Settings, parse_settings, problems_message
 from .status import StatusBoard, ready_message
 from .worker_client import WorkerClient, WorkerOptions
+from .workspace import Workspace
 
 log = logging.getLogger("infill.server")
 
@@ -89,6 +91,7 @@ class InfillServer(LanguageServer):
         self.settings = Settings()
         self.initialization_options: Any = None
         self.documents: dict[str, Document] = {}
+        self.workspace_index = Workspace(self.settings.workspace)
         self.stats: Counter = Counter()
         self.engine_pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="infill-engine")
         self.supersede = Supersede()
@@ -144,6 +147,7 @@ class InfillServer(LanguageServer):
         if problems:
             self.show(problems_message(problems), "warning")
         old, self.settings = self.settings, new
+        self.workspace_index.configure(new.workspace)
         if new.completion.cache_size != self.cache.size:
             self.cache = SuggestionCache(new.completion.cache_size)
         if not initial and (old.model.path, old.model.device, old.model.dtype, old.model.threads, old.worker) != \

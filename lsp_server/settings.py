@@ -23,6 +23,10 @@ examples: ``lsp_server/SETTINGS.md``.
     infill.cacheSize        int       256      suggestions kept in the LRU cache
     infill.workerAddress    str|null  null     "unix:/path" or "tcp:HOST:PORT" (null: start our own)
     infill.workerToken      str|null  null     shared secret of a TCP worker
+    infill.workspaceIndex   bool      true     index the workspace folders for related snippets
+    infill.workspaceMaxFiles int      5000     files the workspace index holds
+    infill.workspaceMaxBytes int      32000000 text the workspace index holds, in bytes
+    infill.relatedChars     int       4000     related snippets sent with each fill, in characters (0: none)
 """
 
 from __future__ import annotations
@@ -32,8 +36,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from infill.syntax import LANGUAGES, UnknownLanguage, normalize_language
+from infill.workspace import WorkspaceConfig
 from model.config import DTYPE_NAMES
-from model.protocol import MAX_CANVAS_TOKENS, MAX_SPECULATE, MAX_STEPS, FillOptions
+from model.protocol import MAX_CANVAS_TOKENS, MAX_RELATED_CHARS, MAX_SPECULATE, MAX_STEPS, FillOptions
 
 DEVICES = ("auto", "cpu", "cuda")
 
@@ -78,10 +83,23 @@ class WorkerSettings:
 
 
 @dataclass
+class WorkspaceSettings:
+    """The workspace index (``lsp_server/workspace.py``) and the related snippets sent with each fill:
+    ``max_files`` and ``max_bytes`` reach ``infill.workspace.WorkspaceConfig``, ``related_chars`` each
+    request's ``FillRequest.related`` (bounded by ``model.protocol.MAX_RELATED_CHARS``)."""
+
+    enable: bool = True  # scan the workspace folders; open documents are related texts either way
+    max_files: int = WorkspaceConfig.max_files
+    max_bytes: int = WorkspaceConfig.max_total_bytes
+    related_chars: int = WorkspaceConfig.related_chars  # 0: no related texts
+
+
+@dataclass
 class Settings:
     model: ModelSettings = field(default_factory=ModelSettings)
     completion: CompletionSettings = field(default_factory=CompletionSettings)
     worker: WorkerSettings = field(default_factory=WorkerSettings)
+    workspace: WorkspaceSettings = field(default_factory=WorkspaceSettings)
 
 
 # (section, field) -> (check(value) -> normalized value or raise ValueError, description of the valid values)
@@ -169,6 +187,10 @@ SETTINGS: dict[str, tuple[str, str, Any]] = {
     "cacheSize": ("completion", "cache_size", _int_range(0, 100_000)),
     "workerAddress": ("worker", "address", _address),
     "workerToken": ("worker", "token", _opt_str),
+    "workspaceIndex": ("workspace", "enable", _bool),
+    "workspaceMaxFiles": ("workspace", "max_files", _int_range(1, 1_000_000)),
+    "workspaceMaxBytes": ("workspace", "max_bytes", _int_range(100_000, 1_000_000_000)),
+    "relatedChars": ("workspace", "related_chars", _int_range(0, MAX_RELATED_CHARS)),
 }
 _BY_FIELD = {(section, attr): name for name, (section, attr, _) in SETTINGS.items()}
 
@@ -196,7 +218,7 @@ def _flatten(raw: dict, unknown: list[str]) -> dict[str, Any]:
     flat: dict[str, Any] = {}
     for key, value in raw.items():
         key = str(key)
-        if key in ("completion", "worker") or (key == "model" and isinstance(value, dict)):
+        if key in ("completion", "worker", "workspace") or (key == "model" and isinstance(value, dict)):
             if not isinstance(value, dict):
                 unknown.append(f"infill.{key}")
                 continue
@@ -227,6 +249,7 @@ def parse_settings(raw: Any, base: Settings | None = None, unknown: list[str] | 
     settings.model = dataclasses.replace(settings.model)
     settings.completion = dataclasses.replace(settings.completion)
     settings.worker = dataclasses.replace(settings.worker)
+    settings.workspace = dataclasses.replace(settings.workspace)
     problems: list[str] = []
     unknown = unknown if unknown is not None else []
     if raw is None:

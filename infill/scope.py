@@ -37,6 +37,7 @@ class _Scope:
     end: int
     kind: str  # "block", "function", "class" or "module"
     binds: set[str] = field(default_factory=set)
+    owns: set[str] = field(default_factory=set)  # implicit names a lookup stops at, bound or not
     names: set[str] = field(default_factory=set)
     parent: "_Scope | None" = None
 
@@ -150,13 +151,18 @@ def _analyse(text: str, lang: str, tree, lo: int, hi: int, point: int | None) ->
                     scopes[key] = _Scope(key[0], key[1], kind)
                 elif rank.get(kind, 0) > rank.get(sc.kind, 0):
                     sc.kind = kind
+    whole = (root_node.start_byte, root_node.end_byte)
     for cap, nodes in caps.items():
-        if cap.startswith("local.binds."):
-            name = cap[len("local.binds."):]
+        if cap.startswith(("local.binds.", "local.owns.")):
+            name = cap.split(".", 2)[2]
             for n in nodes:
-                sc = scopes.get((n.start_byte, n.end_byte))
+                key = (n.start_byte, n.end_byte)
+                sc = root if key == whole else scopes.get(key)
                 if sc is not None:
-                    sc.binds.add(name)
+                    (sc.binds if cap.startswith("local.binds.") else sc.owns).add(name)
+    for cap, nodes in caps.items():
+        if cap.startswith("local.unbinds.") and nodes:
+            root.binds.discard(cap[len("local.unbinds."):])
 
     ignored = {(n.start_byte, n.end_byte) for n in caps.get("local.ignore", ())}
     headers = [(n.start_byte, n.end_byte) for n in caps.get("local.header", ())]
@@ -168,6 +174,9 @@ def _analyse(text: str, lang: str, tree, lo: int, hi: int, point: int | None) ->
             for n in nodes:
                 defined.add((n.start_byte, n.end_byte))
                 items.append((n.start_byte, n.end_byte, mods))
+        elif cap.startswith("local.binds_if_escapes."):
+            items.extend((n.start_byte, n.end_byte, "@escapes:" + cap[len("local.binds_if_escapes."):])
+                         for n in nodes)
     for n in caps.get("local.reference", ()):
         key = (n.start_byte, n.end_byte)
         if key in ignored or key in defined or n.end_byte <= lo or n.start_byte >= hi or lo == hi:
@@ -181,6 +190,7 @@ def _analyse(text: str, lang: str, tree, lo: int, hi: int, point: int | None) ->
     stack = [root]
     refs: list[tuple[int, int, str, _Scope, bool]] = []
     known_global: set[str] = set()
+    escaping: list[tuple[_Scope, str, str]] = []  # function scope, its name, the name it binds
     si = 0
     for start, end, mods in items:
         while si < len(ordered) and ordered[si].start <= start and (mods != "@point" or ordered[si].start < start):
@@ -201,6 +211,9 @@ def _analyse(text: str, lang: str, tree, lo: int, hi: int, point: int | None) ->
             in_header = any(h0 <= start and end <= h1 for h0, h1 in headers)
             refs.append((start, end, name, scope, in_header))
             continue
+        if mods.startswith("@escapes:"):
+            escaping.append((scope, name, mods[len("@escapes:"):]))
+            continue
         if ".global" in mods:
             known_global.add(name)
             continue
@@ -211,6 +224,11 @@ def _analyse(text: str, lang: str, tree, lo: int, hi: int, point: int | None) ->
             while target.kind == "block" and target.parent is not None:
                 target = target.parent
         target.names.add(name)
+    if escaping:
+        escaped = {data[n.start_byte:n.end_byte].decode("utf-8", "replace") for n in caps.get("local.escape", ())}
+        for scope, name, bound in escaping:
+            if name in escaped:
+                scope.binds.add(bound)
     return _Analysis(root, refs, facts.builtins | known_global | extra_known)
 
 
@@ -222,6 +240,8 @@ def _visible(scope: _Scope, name: str, in_header: bool) -> bool:
     while sc is not None:
         if not (sc.kind == "class" and crossed_function) and (name in sc.names or name in sc.binds):
             return True
+        if name in sc.owns:
+            return False
         if sc.kind == "function":
             if in_header:
                 in_header = False
@@ -267,9 +287,11 @@ def names_in_scope(text: str, lang: str, offset: int, tree=None) -> frozenset[st
     names = set(analysis.known)
     crossed_function = False
     sc: _Scope | None = analysis.refs[0][3]
+    owned: set[str] = set()
     while sc is not None:
         if not (sc.kind == "class" and crossed_function):
-            names |= sc.names | sc.binds
+            names |= sc.names | (sc.binds - owned)
+        owned |= sc.owns
         if sc.kind == "function":
             crossed_function = True
         sc = sc.parent

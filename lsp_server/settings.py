@@ -19,6 +19,7 @@ examples: ``lsp_server/SETTINGS.md``.
     infill.debounceMs       int       150      wait after an automatic trigger before working
     infill.latencyBudgetMs  int       2000     per-request time budget; past it model work stops
     infill.minConfidence    float     0        drop completions whose tokens' mean probability is lower
+    infill.maxSuggestions   int       3        inline items per request, best first (1 to 10)
     infill.maxContextChars  int       16000    bound on the text sent on each side of the span
     infill.cacheSize        int       256      suggestions kept in the LRU cache
     infill.workerAddress    str|null  null     "unix:/path" or "tcp:HOST:PORT" (null: start our own)
@@ -68,6 +69,7 @@ class CompletionSettings:
     debounce_ms: int = 150  # automatic triggers wait this long; a newer request supersedes
     latency_budget_ms: int = 2000  # whole request, model included; past it model work stops
     min_confidence: float = 0.0  # completions (not commands) below this mean token probability are dropped
+    max_suggestions: int = 3  # inline/completion items per request, best first (infill.engine.EngineConfig)
     # Bound on the prefix and on the suffix text in a fill message (a message size bound: the context
     # budget, in tokens, is ``infill.types.ContextBudget``, and it cuts far earlier at the default)
     max_context_chars: int = 16000
@@ -183,6 +185,7 @@ SETTINGS: dict[str, tuple[str, str, Any]] = {
     "debounceMs": ("completion", "debounce_ms", _int_range(0, 5000)),
     "latencyBudgetMs": ("completion", "latency_budget_ms", _int_range(50, 120_000)),
     "minConfidence": ("completion", "min_confidence", _unit_float),
+    "maxSuggestions": ("completion", "max_suggestions", _int_range(1, 10)),
     "maxContextChars": ("completion", "max_context_chars", _int_range(256, 1_000_000)),
     "cacheSize": ("completion", "cache_size", _int_range(0, 100_000)),
     "workerAddress": ("worker", "address", _address),

@@ -11,12 +11,32 @@
 [
   (function_declaration)
   (generator_function_declaration)
-] @local.scope.function @local.binds.arguments
+] @local.scope.function @local.binds.arguments @local.owns.this
 ([
   (function_declaration name: (identifier) @_name)
   (generator_function_declaration name: (identifier) @_name)
 ] @local.binds.this
   (#match? @_name "^[A-Z]"))
+; a declaration used as a value (assigned, passed, exported, reached through `.call`, `.bind` or
+; `.prototype`) may be called with a `this`; one that is only ever called plainly has none
+(function_declaration name: (identifier) @local.binds_if_escapes.this)
+(generator_function_declaration name: (identifier) @local.binds_if_escapes.this)
+(assignment_expression right: (identifier) @local.escape)
+(variable_declarator value: (identifier) @local.escape)
+(arguments (identifier) @local.escape)
+(member_expression object: (identifier) @local.escape)
+(pair value: (identifier) @local.escape)
+(shorthand_property_identifier) @local.escape
+(export_specifier name: (identifier) @local.escape)
+(array (identifier) @local.escape)
+(return_statement (identifier) @local.escape)
+(export_statement declaration: (function_declaration name: (identifier) @local.escape))
+(export_statement value: (identifier) @local.escape)
+; at top level `this` is the module's exports (CommonJS) or the global object (a script); an ES
+; module (one with an import or export) has none
+(program) @local.binds.this
+(import_statement) @local.unbinds.this
+(export_statement) @local.unbinds.this
 [
   (function_expression)
   (generator_function)

@@ -2,7 +2,13 @@
 ;   @local.scope[.function|.class]   a node that opens a scope; a function scope is where hoisted
 ;                                    definitions land; a class scope is invisible to the functions
 ;                                    nested in it (Python methods do not see class-level names)
-;   @local.binds.NAME                the scope node binds NAME implicitly (JavaScript's `this`)
+;   @local.binds.NAME                the scope node binds NAME implicitly (JavaScript's `this`);
+;                                    on the root node, the module does
+;   @local.owns.NAME                 the scope node has its own NAME, bound only if it binds it:
+;                                    a lookup of NAME stops there
+;   @local.unbinds.NAME              anywhere in the file: the module does not bind NAME
+;   @local.binds_if_escapes.NAME     on a function's name: the function binds NAME when the name
+;                                    is also captured as @local.escape (used as a value somewhere)
 ;   @local.definition[.outer][.hoisted|.global]
 ;                                    a name defined in the innermost scope around it; .outer: in
 ;                                    the scope around that one (a function's own name); .hoisted:
@@ -76,6 +82,7 @@
 (future_import_statement name: (dotted_name . (identifier) @local.definition))
 (aliased_import alias: (identifier) @local.definition)
 (import_from_statement module_name: (dotted_name (identifier) @local.ignore))
+(relative_import (dotted_name (identifier) @local.ignore))
 (aliased_import name: (dotted_name (identifier) @local.ignore))
 (import_statement name: (dotted_name (identifier) @local.ignore))
 (import_from_statement name: (dotted_name (identifier) @local.ignore))

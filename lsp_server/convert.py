@@ -5,6 +5,8 @@ Positions are LSP (line, UTF-16 character); ``infill.positions.LineIndex`` does 
 
 from __future__ import annotations
 
+from typing import Sequence
+
 from lsprotocol import types as lsp
 
 from infill.positions import LineIndex
@@ -44,26 +46,32 @@ def text_edit(index: LineIndex, edit: PlainEdit) -> lsp.TextEdit:
     return lsp.TextEdit(range=range_of(index, edit.start, edit.end), new_text=edit.new_text)
 
 
-def inline_completion(index: LineIndex, edit: PlainEdit) -> lsp.InlineCompletionList:
-    """One inline item: ``insertText`` replaces ``range`` (which contains the cursor)."""
-    item = lsp.InlineCompletionItem(insert_text=edit.new_text, range=range_of(index, edit.start, edit.end))
-    return lsp.InlineCompletionList(items=[item])
+def inline_completion(index: LineIndex, edits: Sequence[PlainEdit]) -> lsp.InlineCompletionList:
+    """One inline item per suggestion, best first: ``insertText`` replaces ``range`` (which contains
+    the cursor); the client shows the first and cycles through the rest."""
+    return lsp.InlineCompletionList(items=[
+        lsp.InlineCompletionItem(insert_text=e.new_text, range=range_of(index, e.start, e.end)) for e in edits])
 
 
-def completion_list(index: LineIndex, edit: PlainEdit, cursor: int) -> lsp.CompletionList:
-    """The fallback for clients without inline completion: one item whose textEdit does the replacement."""
+def completion_list(index: LineIndex, edits: Sequence[PlainEdit], cursor: int) -> lsp.CompletionList:
+    """The fallback for clients without inline completion: one item per suggestion, best first
+    (``sortText`` keeps that order), each with a textEdit that does the replacement."""
+    return lsp.CompletionList(is_incomplete=True, items=[_completion_item(index, e, cursor, rank)
+                                                         for rank, e in enumerate(edits)])
+
+
+def _completion_item(index: LineIndex, edit: PlainEdit, cursor: int, rank: int) -> lsp.CompletionItem:
     first_line = edit.new_text.strip().splitlines()[0] if edit.new_text.strip() else edit.new_text
     label = first_line if len(first_line) <= 60 else first_line[:57] + "..."
     # The typed word before the cursor inside the range is what the client filters on.
     filter_text = index.text[edit.start:cursor] + edit.new_text[max(0, cursor - edit.start):] \
         if edit.new_text.startswith(index.text[edit.start:cursor]) else edit.new_text
-    item = lsp.CompletionItem(
+    return lsp.CompletionItem(
         label=label or "(infill)", kind=lsp.CompletionItemKind.Snippet, detail="infill",
         documentation=lsp.MarkupContent(kind=lsp.MarkupKind.PlainText, value=edit.new_text),
         insert_text_format=lsp.InsertTextFormat.PlainText, filter_text=filter_text,
-        text_edit=text_edit(index, edit), sort_text="0",
+        text_edit=text_edit(index, edit), sort_text=f"{rank:02d}",
     )
-    return lsp.CompletionList(is_incomplete=True, items=[item])
 
 
 def workspace_edit(uri: str, version: int | None, index: LineIndex, edit: PlainEdit) -> lsp.WorkspaceEdit:

@@ -12,6 +12,7 @@ traceback and answered with an empty result; the other features keep working.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import functools
 import logging
 import time
@@ -63,12 +64,14 @@ def isolated(empty: Any = None) -> Callable:
 
 # ------------------------------------------------------------------ shared flow
 
-async def run_engine(ls: InfillServer, kind: str, snap: Snapshot, fn: Callable, *args, debounce: bool = False):
-    """Run ``fn(text, *args, language, denoiser, config, cancel, tree)`` in the engine pool.
+async def run_engine(ls: InfillServer, kind: str, snap: Snapshot, fn: Callable, *args,
+                     debounce: bool = False) -> list[PlainEdit]:
+    """Run ``fn(text, *args, language, denoiser, config, cancel, tree, related=...)`` in the engine pool.
 
     A newer request of the same kind for the document cancels this one; ``$/cancelRequest``
     (asyncio cancellation, or the request id for commands) and the latency budget cancel it too.
-    Returns the edit or None; raises Cancelled when it was cancelled.
+    Returns the suggestion's edits, best first (``infill.maxSuggestions`` at most; empty for no
+    suggestion), all computed on ``snap``; raises Cancelled when it was cancelled.
     """
     key = (snap.uri, kind)
     budget = ls.settings.completion.latency_budget_ms / 1000
@@ -84,8 +87,12 @@ async def run_engine(ls: InfillServer, kind: str, snap: Snapshot, fn: Callable, 
                 raise Cancelled()
         denoiser = ls.denoiser()
         text, args, shift = _window(snap, args)
-        call = functools.partial(fn, text, *args, snap.language, denoiser, ls.engine_config(), token,
-                                 snap.tree if not shift and len(text) == len(snap.text) else None)
+        whole = not shift and len(text) == len(snap.text)
+        config = ls.engine_config()
+        if not whole:  # the names a window's code uses are bound outside it: no name check
+            config = dataclasses.replace(config, scope_check=False)
+        call = functools.partial(fn, text, *args, snap.language, denoiser, config, token,
+                                 snap.tree if whole else None)
         call = ls.workspace_index.bind(call, snap.uri, text, args[0], snap.language)  # related snippets
         ls.stats["engine_calls"] += 1
         ls.compute_started()
@@ -99,11 +106,10 @@ async def run_engine(ls: InfillServer, kind: str, snap: Snapshot, fn: Callable, 
         finally:
             ls.compute_ended(cut)
         if suggestion is None:
-            return None
+            return []
         if suggestion.cut_short:
             ls.stats["cut_short"] += 1  # the budget stopped self-correction/retry; the best so far is sent
-        edit = suggestion.edit
-        return PlainEdit(edit.start + shift, edit.end + shift, edit.text)
+        return [PlainEdit(e.start + shift, e.end + shift, e.text) for e in suggestion.edits()]
     except asyncio.CancelledError:
         token.cancel()  # reaches the sampler through the worker's cancel op
         ls.stats["cancelled"] += 1
@@ -138,8 +144,9 @@ def fresh(ls: InfillServer, snap: Snapshot) -> bool:
 
 
 async def suggest_at(ls: InfillServer, snap: Snapshot, offset: int, kind: str, debounce: bool,
-                     selected: tuple[int, int, str] | None = None) -> PlainEdit | None:
-    """Completion at ``offset``: typed-ahead reuse, then the cache, then the engine."""
+                     selected: tuple[int, int, str] | None = None) -> list[PlainEdit]:
+    """Completions at ``offset``, best first (empty: none): typed-ahead reuse, then the cache, then
+    the engine."""
     if selected is None:
         reuse = ls.typed_ahead.lookup(snap.uri, snap.text, offset)
         if reuse is not None:
@@ -153,31 +160,31 @@ async def suggest_at(ls: InfillServer, snap: Snapshot, offset: int, kind: str, d
         return cached
     try:
         if selected is None:
-            edit = await run_engine(ls, kind, snap, engine.complete, offset, debounce=debounce)
+            edits = await run_engine(ls, kind, snap, engine.complete, offset, debounce=debounce)
         else:
-            edit = await _complete_after_selected(ls, kind, snap, selected, debounce)
+            edits = await _complete_after_selected(ls, kind, snap, selected, debounce)
     except Cancelled:
-        return None
-    if edit is None or not fresh(ls, snap):
-        return None
-    ls.cache.put(key, offset, edit)
-    ls.typed_ahead.remember(snap.uri, snap.text, offset, edit)
-    return edit
+        return []
+    if not edits or not fresh(ls, snap):  # one snapshot, one version check for every item
+        return []
+    ls.cache.put(key, offset, edits)
+    ls.typed_ahead.remember(snap.uri, snap.text, offset, edits)
+    return edits
 
 
-async def _complete_after_selected(ls, kind, snap: Snapshot, selected, debounce) -> PlainEdit | None:
-    """Complete as if the selected popup item were inserted; answer one edit on the real text."""
+async def _complete_after_selected(ls, kind, snap: Snapshot, selected, debounce) -> list[PlainEdit]:
+    """Complete as if the selected popup item were inserted; answer edits on the real text."""
     rs, re_, sel = selected
     text2 = snap.text[:rs] + sel + snap.text[re_:]
     snap2 = Snapshot(snap.uri, text2, snap.version, snap.language, snap.index, None)
-    edit2 = await run_engine(ls, kind, snap2, engine.complete, rs + len(sel), debounce=debounce)
-    if edit2 is None:
-        return None
-    final = text2[:edit2.start] + edit2.new_text + text2[edit2.end:]
-    start = min(rs, edit2.start)
-    mapped_end = edit2.end if edit2.end <= rs else max(re_, edit2.end - len(sel) + (re_ - rs))
-    end = max(re_, mapped_end)
-    return PlainEdit(start, end, final[start:len(final) - (len(snap.text) - end)])
+    out = []
+    for edit2 in await run_engine(ls, kind, snap2, engine.complete, rs + len(sel), debounce=debounce):
+        final = text2[:edit2.start] + edit2.new_text + text2[edit2.end:]
+        start = min(rs, edit2.start)
+        mapped_end = edit2.end if edit2.end <= rs else max(re_, edit2.end - len(sel) + (re_ - rs))
+        end = max(re_, mapped_end)
+        out.append(PlainEdit(start, end, final[start:len(final) - (len(snap.text) - end)]))
+    return out
 
 
 # ------------------------------------------------------------------ features
@@ -280,8 +287,8 @@ async def _inline_completion(ls: InfillServer, params: lsp.InlineCompletionParam
         rs, re_ = convert.offsets_of(snap.index, info.range)
         if rs <= offset and re_ >= rs:
             selected = (rs, re_, info.text)
-    edit = await suggest_at(ls, snap, offset, "inline", debounce=automatic, selected=selected)
-    return None if edit is None else convert.inline_completion(snap.index, edit)
+    edits = await suggest_at(ls, snap, offset, "inline", debounce=automatic, selected=selected)
+    return convert.inline_completion(snap.index, edits) if edits else None
 
 
 @isolated(None)
@@ -291,9 +298,9 @@ async def completion(ls: InfillServer, params: lsp.CompletionParams):
         ls.count_answer(False)
         return None
     offset = convert.offset_of(snap.index, params.position)
-    edit = await suggest_at(ls, snap, offset, "completion", debounce=True)
-    ls.count_answer(edit is not None)
-    return None if edit is None else convert.completion_list(snap.index, edit, offset)
+    edits = await suggest_at(ls, snap, offset, "completion", debounce=True)
+    ls.count_answer(bool(edits))
+    return convert.completion_list(snap.index, edits, offset) if edits else None
 
 
 @isolated([])
@@ -317,11 +324,12 @@ async def apply_region(ls: InfillServer, kind: str, fn: Callable, args: tuple) -
         return {"applied": False, "reason": f"language {snap.language!r} is not enabled"}
     start, end = convert.offsets_of(snap.index, rng)
     try:
-        edit = await run_engine(ls, kind, snap, fn, start, end)
+        edits = await run_engine(ls, kind, snap, fn, start, end)
     except Cancelled:
         return {"applied": False, "reason": "cancelled"}
-    if edit is None:
+    if not edits:
         return {"applied": False, "reason": "no suggestion"}
+    edit = edits[0]  # a command applies the best one
     if not fresh(ls, snap):
         return {"applied": False, "reason": "the document changed while the edit was computed"}
     wedit = convert.workspace_edit(uri, snap.version, snap.index, edit)

@@ -136,7 +136,8 @@ class InfillServer(LanguageServer):
 
     def engine_config(self) -> EngineConfig:
         return EngineConfig(canvas=CanvasConfig(max_tokens=self.settings.model.max_tokens),
-                            min_confidence=self.settings.completion.min_confidence)
+                            min_confidence=self.settings.completion.min_confidence,
+                            max_suggestions=self.settings.completion.max_suggestions)
 
     def apply_settings(self, raw: Any, initial: bool = False) -> None:
         """Validate and take new settings; one message names every invalid one; restart the worker if needed."""

@@ -3,8 +3,9 @@
 - ``Supersede``: one live request per (document, feature); starting a newer one cancels the older.
 - ``SuggestionCache``: LRU keyed by (uri, hash of the text around the cursor, cursor position), so
   undo/redo or a re-request at an unchanged place is answered without the model, whatever the version.
-- ``TypedAhead``: when the user types the first characters of the last suggestion, the rest of that
-  suggestion is still the answer; it is served without a model call.
+  It holds a request's whole answer: its suggestions, best first.
+- ``TypedAhead``: when the user types the first characters of one of the last suggestions, the rest
+  of it is still an answer; those still matching are served without a model call, in their order.
 All offsets are Python ``str`` offsets; edits are ``(start, end, text)``.
 """
 
@@ -14,6 +15,7 @@ import hashlib
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
+from typing import Sequence
 
 from infill.types import CancelToken
 
@@ -72,16 +74,17 @@ def context_key(uri: str, text: str, offset: int, position: tuple[int, int], kin
 
 
 class SuggestionCache:
-    """LRU of edits stored relative to the cursor, so a hit is re-anchored at the current offset."""
+    """LRU of answers (lists of edits, best first) stored relative to the cursor, so a hit is
+    re-anchored at the current offset."""
 
     def __init__(self, size: int = 256) -> None:
         self.size = size
-        self._items: OrderedDict[tuple, tuple[int, int, str]] = OrderedDict()
+        self._items: OrderedDict[tuple, tuple[tuple[int, int, str], ...]] = OrderedDict()
         self._lock = threading.Lock()
         self.hits = 0
         self.misses = 0
 
-    def get(self, key: tuple, offset: int) -> PlainEdit | None:
+    def get(self, key: tuple, offset: int) -> list[PlainEdit] | None:
         with self._lock:
             item = self._items.get(key)
             if item is None:
@@ -89,15 +92,16 @@ class SuggestionCache:
                 return None
             self._items.move_to_end(key)
             self.hits += 1
-        start, end, new_text = item
-        return PlainEdit(offset + start, offset + end, new_text)
+        return [PlainEdit(offset + start, offset + end, new_text) for start, end, new_text in item]
 
-    def put(self, key: tuple, offset: int, edit: PlainEdit) -> None:
-        """Store an edit if it lies inside the hashed window (otherwise a hit could misplace it)."""
-        if self.size <= 0 or not (offset - CONTEXT_CHARS <= edit.start <= edit.end <= offset + CONTEXT_CHARS):
+    def put(self, key: tuple, offset: int, edits: Sequence[PlainEdit]) -> None:
+        """Store an answer if all its edits lie inside the hashed window (otherwise a hit could
+        misplace one)."""
+        inside = [e for e in edits if offset - CONTEXT_CHARS <= e.start <= e.end <= offset + CONTEXT_CHARS]
+        if self.size <= 0 or not edits or len(inside) != len(edits):
             return
         with self._lock:
-            self._items[key] = (edit.start - offset, edit.end - offset, edit.new_text)
+            self._items[key] = tuple((e.start - offset, e.end - offset, e.new_text) for e in edits)
             self._items.move_to_end(key)
             while len(self._items) > self.size:
                 self._items.popitem(last=False)
@@ -109,29 +113,30 @@ class SuggestionCache:
 
 @dataclass
 class _Shown:
-    text: str  # the document text the suggestion was computed on
+    text: str  # the document text the suggestions were computed on
     cursor: int  # where the cursor was
-    edit: PlainEdit
+    edits: tuple[PlainEdit, ...]
 
 
 class TypedAhead:
-    """Remembers the last suggestion per document and answers from it while the user types it."""
+    """Remembers the last suggestions per document and answers from them while the user types one."""
 
     def __init__(self) -> None:
         self._last: dict[str, _Shown] = {}
         self._lock = threading.Lock()
         self.reused = 0
 
-    def remember(self, uri: str, text: str, cursor: int, edit: PlainEdit) -> None:
+    def remember(self, uri: str, text: str, cursor: int, edits: Sequence[PlainEdit]) -> None:
         with self._lock:
-            self._last[uri] = _Shown(text, cursor, edit)
+            self._last[uri] = _Shown(text, cursor, tuple(edits))
 
     def forget(self, uri: str) -> None:
         with self._lock:
             self._last.pop(uri, None)
 
-    def lookup(self, uri: str, text: str, offset: int) -> PlainEdit | None:
-        """The same suggestion, re-anchored, if the user typed its next characters at the cursor.
+    def lookup(self, uri: str, text: str, offset: int) -> list[PlainEdit] | None:
+        """The suggestions, re-anchored, whose next characters the user typed at the cursor, in
+        their order (None if none is left).
 
         Old text ``T0`` with the cursor at ``c``; the suggestion replaces ``T0[s:e]`` (``s <= c``) with
         ``N``, so the ghost text after the cursor is ``N[c - s:]``. If the new text is ``T0`` with
@@ -142,12 +147,17 @@ class TypedAhead:
             shown = self._last.get(uri)
         if shown is None:
             return None
-        s, e, new, c = shown.edit.start, shown.edit.end, shown.edit.new_text, shown.cursor
+        c = shown.cursor
         k = offset - c
-        if k < 0 or len(text) != len(shown.text) + k or not s <= c <= e or offset - s >= len(new):
+        if k < 0 or len(text) != len(shown.text) + k or text[:c] != shown.text[:c] or text[offset:] != shown.text[c:]:
             return None
-        if text[:c] != shown.text[:c] or text[offset:] != shown.text[c:] or not new.startswith(text[s:offset]):
+        out = []
+        for edit in shown.edits:
+            s, e, new = edit.start, edit.end, edit.new_text
+            if s <= c <= e and offset - s < len(new) and new.startswith(text[s:offset]):
+                out.append(PlainEdit(s, e + k, new))
+        if not out:
             return None
         with self._lock:
             self.reused += 1
-        return PlainEdit(s, e + k, new)
+        return out

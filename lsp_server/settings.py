@@ -12,6 +12,7 @@ examples: ``lsp_server/SETTINGS.md``.
     infill.dtype            str       "auto"   auto | float32 | bfloat16 | float16 (auto: bf16 on a GPU or AMX CPU)
     infill.steps            int       0        model calls per fill (0: the sampler decides)
     infill.speculate        int       0        canvases per model call for exact self-speculative decoding (0: off)
+    infill.copyPrior        bool      true     mix n-gram copies from the context into the model's scores
     infill.maxTokens        int       64       largest completion canvas, in tokens (up to 1024)
     infill.threads          int       0        torch threads in the worker (0: torch default)
     infill.enable           bool      true     answer completion requests at all
@@ -47,8 +48,8 @@ DEVICES = ("auto", "cpu", "cuda")
 @dataclass
 class ModelSettings:
     """Which checkpoint the worker loads and how it samples. Each field reaches one place: ``path``,
-    ``device``, ``dtype`` and ``threads`` the worker's command line (``WorkerOptions``); ``steps`` and
-    ``speculate`` every fill message (``fill_options``, a ``model.protocol.FillOptions``);
+    ``device``, ``dtype`` and ``threads`` the worker's command line (``WorkerOptions``); ``steps``,
+    ``speculate`` and ``copy_prior`` every fill message (``fill_options``, a ``model.protocol.FillOptions``);
     ``max_tokens`` the engine's canvas cap (``infill.canvas.CanvasConfig.max_tokens``)."""
 
     path: str | None = None  # checkpoint directory or cached hub id; None = the shipped starter model
@@ -58,6 +59,7 @@ class ModelSettings:
     speculate: int = 0  # canvases per model call (self-speculative decoding, same output); 0 = off
     max_tokens: int = 64  # completion canvas cap in tokens; the worker refuses (and the user is told) one it cannot fit
     threads: int = 0  # torch intra-op threads in the worker; 0 = torch default
+    copy_prior: bool = True  # the worker's copy prior (model.copy_prior, its weight there); False turns it off
 
 
 @dataclass
@@ -179,6 +181,7 @@ SETTINGS: dict[str, tuple[str, str, Any]] = {
     "steps": ("model", "steps", _int_range(0, MAX_STEPS)),
     "speculate": ("model", "speculate", _int_range(0, MAX_SPECULATE)),
     "maxTokens": ("model", "max_tokens", _int_range(1, MAX_CANVAS_TOKENS)),
+    "copyPrior": ("model", "copy_prior", _bool),
     "threads": ("model", "threads", _int_range(0, 256)),
     "enable": ("completion", "enable", _bool),
     "languages": ("completion", "languages", _languages),
@@ -200,7 +203,8 @@ _BY_FIELD = {(section, attr): name for name, (section, attr, _) in SETTINGS.item
 
 def fill_options(model: ModelSettings) -> FillOptions | None:
     """The sampler settings every fill message carries (None: all at the worker's defaults)."""
-    options = FillOptions(steps=model.steps or None, speculate=model.speculate or None)
+    options = FillOptions(steps=model.steps or None, speculate=model.speculate or None,
+                          copy_prior=None if model.copy_prior else False)
     return options if options.to_wire() else None
 
 

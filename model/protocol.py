@@ -262,6 +262,8 @@ class FillOptions:
     steps: int | None = None  # model calls per fill; 0 lets the sampler decide
     speculate: int | None = None  # canvases per model call (self-speculative decoding); 0 or 1 = off
     threshold: float | None = None  # commit every position scoring at least this; 0 = none (schedule only)
+    # False: no copy prior for this call (``model.copy_prior``); None/True: the worker's own setting
+    copy_prior: bool | None = None
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):
@@ -288,12 +290,20 @@ class FillOptions:
     def sampler_overrides(self) -> dict:
         """The fields to replace in ``SamplerOptions`` (a threshold of 0 is the sampler's None)."""
         out = self.to_wire()
+        out.pop("copy_prior", None)  # a denoiser option, not a sampler one
         if out.get("threshold") == 0:
             out["threshold"] = None
         return out
 
 
-_OPTION_CHECKS = {"steps": _int_in(0, MAX_STEPS), "speculate": _int_in(0, MAX_SPECULATE), "threshold": _unit}
+def _flag(value: Any) -> bool:
+    return isinstance(value, bool)
+
+
+_flag.expected = "a boolean"
+
+_OPTION_CHECKS = {"steps": _int_in(0, MAX_STEPS), "speculate": _int_in(0, MAX_SPECULATE), "threshold": _unit,
+                  "copy_prior": _flag}
 
 
 def check_response(msg: dict) -> dict:

@@ -8,7 +8,9 @@ ranking the positions within ``window`` of the span's frontier first (semi-autor
 stop token can end the span before far positions are filled). Returns the tokens and the number of
 model calls, so speed claims are checkable. With ``speculate`` a call also scores drafts of the next
 steps' canvases and keeps those the rule confirms (self-speculative decoding: the same output in
-fewer calls).
+fewer calls). An optional ``prior`` (``model.copy_prior.CopyPrior``) is mixed into the model's
+probabilities at each row's frontier before the step scores and chooses, so it decides both the
+token and the commit order there.
 
 The sampler knows token ids only: ``mask_id`` and the ``stop_ids`` that end a span (the
 delete/pad token) come from the checkpoint's ``DiffusionConfig``.
@@ -19,6 +21,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import torch
 
@@ -68,6 +71,14 @@ class SamplerOptions:
             raise ValueError("stop_bias must be finite")
         if self.threshold is not None and not 0.0 < self.threshold <= 1.0:
             raise ValueError("threshold must be in (0, 1]")
+
+
+class FrontierPrior(Protocol):
+    """A distribution over the token at a row's frontier given the committed canvas tokens left of it
+    (``model.copy_prior.CopyPrior``): ``(lambda, ids (K,), probs (K,))``, or None to leave it alone."""
+
+    def at(self, row: int, left: torch.Tensor) -> tuple[float, torch.Tensor, torch.Tensor] | None:
+        ...
 
 
 @dataclass
@@ -165,6 +176,7 @@ class _Rule:
     first_allowed: torch.Tensor | None  # (B, V)
     end_ids: torch.Tensor | None  # (E,)
     end_rows: torch.Tensor | None  # (B,) bool
+    prior: FrontierPrior | None = None
 
     def masked(self, x: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
         return (x == self.mask_id) & self.valid[rows]  # (N, L)
@@ -173,10 +185,38 @@ class _Rule:
         return (self.budget - steps).clamp_min(1)  # (N,)
 
 
-def _predict(logits: torch.Tensor, lo: int, rows: torch.Tensor, rule: _Rule,
-             gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+def _mix_prior(probs: torch.Tensor, x: torch.Tensor, lo: int, rows: torch.Tensor, rule: _Rule) -> torch.Tensor:
+    """``probs`` (N, W, V) with ``rule.prior`` mixed in at each canvas's frontier (its leftmost masked
+    position, when among the columns lo..lo+W): (1 - lambda) * p + lambda * p_prior, the prior kept
+    to the tokens the model may give there (never the mask; the first column's ``first_allowed``).
+    Columns the prior has no say in are left bit for bit as they were."""
+    N, W, V = probs.shape
+    _, frontier = _frontier(rule.masked(x, rows))  # (N, 1)
+    for n in range(N):
+        f = int(frontier[n])
+        if not lo <= f < lo + W:
+            continue
+        got = rule.prior.at(int(rows[n]), x[n, :f].cpu())  # left context: the committed canvas (f,)
+        if got is None:
+            continue
+        lam, ids, p = got  # float, (K,), (K,)
+        inside = (ids >= 0) & (ids < V)  # (K,) a checkpoint's vocabulary may be narrower than its tokenizer's
+        prior = torch.zeros(V, dtype=probs.dtype).index_add_(0, ids[inside], p[inside].to(probs.dtype))  # (V,)
+        prior[rule.mask_id] = 0.0
+        if f == 0 and rule.first_allowed is not None:
+            prior = prior * rule.first_allowed[int(rows[n])].cpu()  # (V,)
+        total = float(prior.sum())
+        if total <= 0:
+            continue
+        probs[n, f - lo] = (1 - lam) * probs[n, f - lo] + lam * (prior / total).to(probs.device)  # (V,)
+    return probs
+
+
+def _predict(logits: torch.Tensor, lo: int, rows: torch.Tensor, rule: _Rule, gen: torch.Generator,
+             x: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Probabilities (N, W, V) and each column's token (N, W) from a step's logits (N, W, V) for the
-    canvas columns starting at ``lo``; ``rows`` (N,) are the batch rows the canvases belong to."""
+    canvas columns starting at ``lo``; ``rows`` (N,) are the batch rows the canvases ``x`` (N, L)
+    belong to (``x`` is needed only with ``rule.prior``)."""
     N, W, _ = logits.shape
     logits[..., rule.mask_id] = -math.inf  # never "predict" a mask
     if rule.stop is not None and rule.stop_bias is not None:
@@ -185,9 +225,13 @@ def _predict(logits: torch.Tensor, lo: int, rows: torch.Tensor, rule: _Rule,
         logits[:, 0] = logits[:, 0].masked_fill(~rule.first_allowed[rows].to(logits.device), -math.inf)  # (N, V)
     if rule.opts.temperature > 0:
         probs = torch.softmax(logits / rule.opts.temperature, dim=-1)  # (N, W, V)
+        if rule.prior is not None:
+            probs = _mix_prior(probs, x, lo, rows, rule)  # (N, W, V)
         chosen = torch.multinomial(probs.reshape(N * W, -1).cpu(), 1, generator=gen).reshape(N, W)
         return probs, chosen.to(logits.device)
     probs = torch.softmax(logits, dim=-1)  # (N, W, V)
+    if rule.prior is not None:
+        probs = _mix_prior(probs, x, lo, rows, rule)  # (N, W, V)
     return probs, probs.argmax(-1)  # (N, W)
 
 
@@ -282,6 +326,7 @@ def denoise(
     end_ids: torch.Tensor | None = None,
     end_rows: torch.Tensor | None = None,
     stop_bias: torch.Tensor | None = None,
+    prior: FrontierPrior | None = None,
 ) -> SampleResult:
     """Fill every ``mask_id`` in ``canvas`` (B, L). ``step_fn(canvas, cols) -> logits (N, W, V)`` for
     the canvas columns ``cols`` (a slice of W columns: with a window, only those a step can commit);
@@ -295,6 +340,10 @@ def denoise(
     is committed, the masked positions after it get the stop token at once (a single-line fill
     ends at its first line break, so what would follow it is never computed).
     ``stop_bias`` (B,) replaces ``opts.stop_bias`` per row (rows of one batch may be different kinds of span).
+    ``prior`` (a ``FrontierPrior``, e.g. ``model.copy_prior.CopyPrior``) is mixed into each canvas's
+    frontier column before the step chooses. While speculating it is computed for every canvas the
+    call scores, drafts included, so the output stays that of the plain loop; drafts are guessed from
+    the previous call's mixed scores, so fewer of them may be kept where the prior decides.
     """
     opts = opts or SamplerOptions()
     opts.validate()
@@ -310,7 +359,7 @@ def denoise(
         if not torch.isfinite(stop_bias).all():
             raise ValueError("stop_bias must be finite")
         stop_bias = stop_bias.to(dev, torch.float32)[:, None, None]  # (B, 1, 1)
-    rule = _Rule(opts, mask_id, opts.steps or L, valid, stop, stop_bias, first_allowed, end_ids, end_rows)
+    rule = _Rule(opts, mask_id, opts.steps or L, valid, stop, stop_bias, first_allowed, end_ids, end_rows, prior)
     depth = opts.speculate if opts.temperature == 0 else 1  # drafts are exact for greedy steps only
     steps = torch.zeros(B, dtype=torch.long)  # (B,) steps each row has taken (the step rule's clock)
     conf_sum = torch.zeros(B, dtype=torch.float32)
@@ -343,7 +392,7 @@ def denoise(
         lo, hi = _needed(flat_masked, opts, rule.steps_left(flat_steps))
         if depth > 1 and hi < L:
             hi = min(L, hi + depth)  # the next call's drafts run ahead of this call's windows
-        probs, chosen = _predict(step_fn(flat, slice(lo, hi)).float(), lo, rows, rule, gen)  # (R*n, W, V), (R*n, W)
+        probs, chosen = _predict(step_fn(flat, slice(lo, hi)).float(), lo, rows, rule, gen, flat)  # (R*n, W, V), (R*n, W)
         calls += 1
         step = _advance(flat, flat_masked, flat_steps, probs, chosen, lo, rows, rule)
         nxt = step.x.view(R, n, L)

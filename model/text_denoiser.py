@@ -5,7 +5,9 @@ of exactly the requested length between them, runs the sampler with the context 
 the canvas with stop (delete/pad) tokens removed. Consecutive requests with the same context reuse
 its cache. A canvas is never shortened: when canvas and context exceed the model's positions the
 farthest context tokens give way (counted in the result's ``context_dropped`` timing), and a canvas
-that does not fit even alone raises ``CanvasTooLong``.
+that does not fit even alone raises ``CanvasTooLong``. The copy prior (``model.copy_prior``) indexes
+the context tokens the model sees and the request's related texts (tokenized once, kept by content
+hash) and is mixed into the sampler's scores at each row's frontier.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import torch
 from infill.types import CancelToken, ContextBudget, FillRequest, FillResult
 
 from .cache import CanvasModel, ContextEntry, Row, plan_reuse, reuse, rotary_reusable
+from .copy_prior import CopyPrior, CopyPriorConfig
 from .errors import CanvasTooLong
 from .modeling import Denoiser as LoadedModel
 from .modeling import load_denoiser
@@ -77,6 +80,8 @@ class DenoiserOptions:
     reuse_max_fresh: int = 32
     reuse_max_generations: int = 8
     sampler: SamplerOptions = field(default_factory=SamplerOptions)
+    # n-gram copies from the context and related texts mixed into the model's scores (weight 0: off)
+    copy_prior: CopyPriorConfig = field(default_factory=CopyPriorConfig)
 
 
 class TextDenoiser:
@@ -94,6 +99,7 @@ class TextDenoiser:
         self._contexts: OrderedDict[str, ContextEntry] = OrderedDict()
         self._pieces: list[str] | None = None  # decoded text of every token id, built on first use
         self._line_end_ids: torch.Tensor | None = None  # ids whose text contains a line break
+        self._related: OrderedDict[bytes, list[int]] = OrderedDict()  # content hash -> tokens of a related text
         self._lock = threading.Lock()  # one model call at a time; batching happens inside fill()
         self.stats = {"requests": 0, "model_calls": 0, "cache_hits": 0, "context_reuses": 0}
 
@@ -193,9 +199,10 @@ class TextDenoiser:
 
     def fill_ids(self, rows: list[Row], cancel: CancelToken | None = None, sampler: SamplerOptions | None = None,
                  first_allowed: torch.Tensor | None = None, single_line: list[bool] | None = None,
-                 stop_bias: list[float] | None = None):
+                 stop_bias: list[float] | None = None, prior: CopyPrior | None = None):
         """Run the sampler on token rows; returns (SampleResult, CanvasModel). Rows flagged in
-        ``single_line`` end at their first committed line break; ``stop_bias`` is per row."""
+        ``single_line`` end at their first committed line break; ``stop_bias`` is per row; ``prior``
+        (one index per row) is mixed into the scores at each row's frontier."""
         cfg = self.m.config
         sampler = sampler or self.options.sampler
         # speculative drafts are checked against exact scores; the canvas cache's are approximate
@@ -219,7 +226,8 @@ class TextDenoiser:
                       valid=cm.canvas_valid.to(canvas.device), cancel=cancel, first_allowed=first_allowed,
                       end_ids=self.line_end_ids().to(canvas.device) if single_line and any(single_line) else None,
                       end_rows=torch.tensor(single_line) if single_line and any(single_line) else None,
-                      stop_bias=torch.tensor(stop_bias, dtype=torch.float32) if stop_bias is not None else None)
+                      stop_bias=torch.tensor(stop_bias, dtype=torch.float32) if stop_bias is not None else None,
+                      prior=prior)
         if key is not None and cm.cache is not None:
             self._contexts[key] = ContextEntry(rows[0], cm.context_cache(), cm.order, generation)
             while len(self._contexts) > self.options.cache_entries:
@@ -243,15 +251,53 @@ class TextDenoiser:
                 return entry.generation + 1
         return 0
 
+    def related_tokens(self, related: Sequence[str], config: CopyPriorConfig) -> tuple[list[list[int]], int]:
+        """Token ids of ``related`` texts, in order, at most ``config.max_related_tokens`` in all (the
+        text that crosses the bound is cut, later ones left out), and how many tokens were left out.
+        Each text is tokenized once and kept by content hash (``config.related_cache_entries``)."""
+        out, room, dropped = [], config.max_related_tokens, 0
+        for text in related:
+            if not text:
+                continue
+            key = hashlib.blake2b(text.encode("utf-8", "replace"), digest_size=16).digest()
+            ids = self._related.get(key)
+            if ids is None:
+                ids = self.m.tokenizer.encode(text)
+                if config.related_cache_entries:
+                    self._related[key] = ids
+                    while len(self._related) > config.related_cache_entries:
+                        self._related.popitem(last=False)
+            else:
+                self._related.move_to_end(key)
+            take = ids[:max(0, room)]
+            dropped += len(ids) - len(take)
+            room -= len(take)
+            if take:
+                out.append(take)
+        return out, dropped
+
+    def _copy_prior(self, rows: list[Row], requests: Sequence[FillRequest],
+                    config: CopyPriorConfig) -> tuple[CopyPrior | None, list[int]]:
+        """The per-request copy prior over each row's context tokens and related texts (None when its
+        weight is 0) and, per row, the related tokens left out past ``config.max_related_tokens``."""
+        if not config.enabled:
+            return None, [0] * len(rows)
+        sequences, dropped = [], []
+        for row, req in zip(rows, requests):
+            related, n_dropped = self.related_tokens(req.related, config)
+            sequences.append([row.prefix, row.suffix, *related])
+            dropped.append(n_dropped)
+        return CopyPrior(config, [row.prefix for row in rows], sequences), dropped
+
     def decode_canvas(self, ids: list[int]) -> str:
         keep = [i for i in ids if i not in self.stop_ids and i != self.m.config.mask_id]
         return self.m.tokenizer.decode(keep)
 
     def fill(self, requests: Sequence[FillRequest], cancel: CancelToken | None = None,
-             sampler: SamplerOptions | None = None) -> list[FillResult]:
-        """Fill each request's hole; ``sampler`` overrides the default sampler options for this call
-        only, and a request's own ``temperature`` overrides the sampler's (requests of different
-        temperatures run as separate batches)."""
+             sampler: SamplerOptions | None = None, copy_prior: CopyPriorConfig | None = None) -> list[FillResult]:
+        """Fill each request's hole; ``sampler`` and ``copy_prior`` override the default options for
+        this call only, and a request's own ``temperature`` overrides the sampler's (requests of
+        different temperatures run as separate batches)."""
         if not requests:
             return []
         temperatures = list(dict.fromkeys(r.temperature for r in requests))
@@ -259,7 +305,7 @@ class TextDenoiser:
             out: list[FillResult | None] = [None] * len(requests)
             for t in temperatures:
                 index = [i for i, r in enumerate(requests) if r.temperature == t]
-                for i, result in zip(index, self.fill([requests[i] for i in index], cancel, sampler)):
+                for i, result in zip(index, self.fill([requests[i] for i in index], cancel, sampler, copy_prior)):
                     out[i] = result
             return out  # type: ignore[return-value]
         if temperatures[0] is not None:
@@ -271,6 +317,7 @@ class TextDenoiser:
         made = [self._row(FillRequest(p, "\n" + r.suffix if lh else r.suffix, r.canvas_tokens, r.language), h)
                 for (p, h), r, lh in zip(splits, requests, line_holes)]
         rows = [row for row, _ in made]
+        prior, related_dropped = self._copy_prior(rows, requests, copy_prior or self.options.copy_prior)
         t1 = time.perf_counter()
         with self._lock:
             # a healed line break is the fill's first token, not its end
@@ -278,7 +325,7 @@ class TextDenoiser:
             default_bias = (sampler or self.options.sampler).stop_bias
             biases = [default_bias if r.stop_bias is None else r.stop_bias for r in requests]
             res, cm = self.fill_ids(rows, cancel, sampler=sampler, first_allowed=self._first_allowed(heals),
-                                    single_line=single, stop_bias=biases if any(biases) else None)
+                                    single_line=single, stop_bias=biases if any(biases) else None, prior=prior)
         t2 = time.perf_counter()
         out = []
         for b, row in enumerate(rows):
@@ -295,7 +342,8 @@ class TextDenoiser:
                 confidence=float(res.confidence[b]),
                 timings={"tokenize_ms": (t1 - t0) * 1e3, "model_ms": (t2 - t1) * 1e3,
                          "context_tokens": len(row.prefix) + len(row.suffix), "canvas_tokens": row.canvas,
-                         "context_dropped": made[b][1]}))
+                         "context_dropped": made[b][1], "related_dropped": related_dropped[b],
+                         "copy_hits": prior.hits[b] if prior is not None else 0}))
         self.stats["requests"] += len(requests)
         self.stats["model_calls"] += res.model_calls
         return out

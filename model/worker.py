@@ -435,11 +435,18 @@ class Worker:
                 job.finish({"id": job.id, "ok": True, "results": wire})
 
     def _fill(self, requests: list[FillRequest], token: CancelToken, options: P.FillOptions):
-        """Call the denoiser; ``options`` change its sampler options for this call only."""
+        """Call the denoiser; ``options`` change its sampler options (and turn its copy prior off) for
+        this call only."""
+        kwargs = {}
         sampler = self._sampler_for(options)
-        if sampler is None:
-            return self.denoiser.fill(requests, cancel=token)
-        return self.denoiser.fill(requests, cancel=token, sampler=sampler)
+        if sampler is not None:
+            kwargs["sampler"] = sampler
+        if options.copy_prior is False:
+            current = getattr(getattr(self.denoiser, "options", None), "copy_prior", None)
+            if current is None:
+                raise P.ProtocolError("this denoiser has no copy prior to turn off")
+            kwargs["copy_prior"] = dataclasses.replace(current, weight=0.0)
+        return self.denoiser.fill(requests, cancel=token, **kwargs)
 
     def _sampler_for(self, options: P.FillOptions):
         """The denoiser's ``options.sampler`` (a ``SamplerOptions``) with ``options`` applied; None when

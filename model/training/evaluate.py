@@ -16,6 +16,7 @@ per case (oracle - default, with the standard error): how much of the gap is whe
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import difflib
 import gzip
 import json
@@ -433,6 +434,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--canvas-cache", choices=("on", "off"), default=None,
                     help="cache the canvas's keys/values and recompute only around the sampler's window "
                          "(default: the denoiser's setting, DenoiserOptions.canvas_cache)")
+    ap.add_argument("--copy-prior", choices=("on", "off"), default=None,
+                    help="mix n-gram copies from the context into the model's scores (model.copy_prior; "
+                         "default: the denoiser's setting, DenoiserOptions.copy_prior)")
+    ap.add_argument("--copy-weight", type=float, default=None,
+                    help="the copy prior's weight, lambda's ceiling in [0, 1] (default: CopyPriorConfig.weight)")
+    ap.add_argument("--copy-min-match", type=int, default=None,
+                    help="the shortest context match, in tokens, that gives the copy prior a say "
+                         "(default: CopyPriorConfig.min_match)")
+    ap.add_argument("--copy-tau", type=float, default=None,
+                    help="how fast the copy prior's weight grows with the match length (default: CopyPriorConfig.tau)")
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--dtype", default="auto", choices=DTYPE_NAMES,
                     help="weights' dtype (default auto: bf16 on a GPU or on a CPU with AMX, float32 on other CPUs)")
@@ -484,10 +495,20 @@ def main(argv: list[str] | None = None) -> int:
     options = DenoiserOptions(sampler=sampler)
     if args.canvas_cache is not None:
         options.canvas_cache = args.canvas_cache == "on"
+    copy = {k: v for k, v in (("weight", args.copy_weight), ("min_match", args.copy_min_match),
+                              ("tau", args.copy_tau)) if v is not None}
+    if args.copy_prior == "off":
+        copy["weight"] = 0.0
+    try:
+        options.copy_prior = dataclasses.replace(options.copy_prior, **copy)
+        options.copy_prior.validate()
+    except ValueError as exc:
+        print(f"infill eval: {exc}", file=sys.stderr)
+        return 2
     den = TextDenoiser(path, device=args.device, options=options, dtype=args.dtype)
     results: dict = {"model": str(path), "threshold": args.threshold, "steps": args.steps,
                      "stop_bias": args.stop_bias, "window": sampler.window, "canvas_cache": options.canvas_cache,
-                     "speculate": args.speculate}
+                     "speculate": args.speculate, "copy_prior": dataclasses.asdict(options.copy_prior)}
     t0 = time.time()
     if Path(args.corpus, "heldout.jsonl.gz").is_file() and args.per_shape > 0:
         try:

@@ -189,10 +189,14 @@ def test_fill_options_cannot_be_built_out_of_range():
 
 
 def test_option_fields_are_sampler_fields():
-    # each FillOptions field overrides the SamplerOptions field of the same name
+    # each FillOptions field overrides the SamplerOptions field of the same name, but ``copy_prior``,
+    # which turns the DenoiserOptions field of that name off
     import dataclasses
 
     from model.sampler import SamplerOptions
+    from model.text_denoiser import DenoiserOptions
 
-    names = {f.name for f in dataclasses.fields(P.FillOptions)}
+    names = {f.name for f in dataclasses.fields(P.FillOptions)} - {"copy_prior"}
     assert names <= {f.name for f in dataclasses.fields(SamplerOptions)}
+    assert "copy_prior" in {f.name for f in dataclasses.fields(DenoiserOptions)}
+    assert "copy_prior" not in P.FillOptions(copy_prior=False, steps=2).sampler_overrides()

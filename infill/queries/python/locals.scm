@@ -103,4 +103,10 @@
 
 ; ---- files whose names the query cannot see
 (wildcard_import) @local.undecidable
-(call function: (identifier) @_fn (#any-of? @_fn "exec" "globals")) @local.undecidable
+(call function: (identifier) @_fn (#eq? @_fn "exec")) @local.undecidable
+(assignment
+  left: (subscript value: (call function: (identifier) @_fn (#eq? @_fn "globals")))) @local.undecidable
+(call
+  function: (attribute
+    object: (call function: (identifier) @_fn (#eq? @_fn "globals"))
+    attribute: (identifier) @_method (#any-of? @_method "update" "setdefault" "__setitem__"))) @local.undecidable

@@ -12,6 +12,11 @@
 (tuple_type (required_parameter name: (identifier) @local.ignore))
 (tuple_type (optional_parameter name: (identifier) @local.ignore))
 (import_require_clause (identifier) @local.definition)
+; index signatures `[key: string]: T` name their key for the reader only
+(index_signature name: (identifier) @local.ignore)
+; enum members are visible to the later members' initialisers (`B = A`)
+(enum_body name: (property_identifier) @local.definition)
+(enum_assignment name: (property_identifier) @local.definition)
 
 ; types
 (type_parameter name: (type_identifier) @local.definition)

@@ -1,6 +1,7 @@
 """``infill bench``: run the benchmark suite (or some of it) and write JSON, PNG plots and SUMMARY.md.
 
-    infill bench                      # everything, default sizes (about 10 min on a 2-core CPU; parallel decoding, the longest, 5-7 min)
+    infill bench                      # everything but the ablation, default sizes (about 10 min on a 2-core CPU; parallel decoding, the longest, 5-7 min)
+    infill bench ablation             # what the scope check, the copy prior and candidates each add (HumanEval-Infilling)
     infill bench --quick              # smoke sizes (CI)
     infill bench latency cache        # only these
     infill bench --model DIR --out DIR --limit 20 --per-shape 12
@@ -34,7 +35,11 @@ BENCHMARKS = {
     "scaling": "latency for 1k/10k/100k-line documents and concurrent documents",
     "validity": "syntax validity of suggestions and the effect of self-correction",
     "quality": "HumanEval-Infilling pass@1 and held-out exact match next to published numbers",
+    "ablation": "HumanEval-Infilling through the engine with the scope check, copy prior and candidates each on alone",
 }
+# Run only when named: the ablation fills every HumanEval-Infilling task once per variant (about an hour
+# on one core at full size).
+NAMED_ONLY = ("ablation",)
 # command-line flag -> ctx.sizes key
 SIZE_FLAGS = {
     "per_shape": ("--per-shape", int, "held-out cases per shape for the parallel-decoding curve"),
@@ -50,6 +55,7 @@ SIZE_FLAGS = {
     "typing_cases": ("--typing-cases", int, "held-out single-line cases typed a few characters at a time"),
     "scaling_positions": ("--scaling-positions", int, "completion positions per document size"),
     "concurrency_rounds": ("--concurrency-rounds", int, "rounds per concurrency level"),
+    "ablation_limit": ("--ablation-limit", int, "HumanEval-Infilling tasks per set for the ablation (strided; default all)"),
 }
 LIST_FLAGS = {
     "cache_contexts": ("--cache-contexts", "context sizes in tokens, comma-separated"),
@@ -122,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"infill bench: --model {args.model} is not a checkpoint directory (no config.json)", file=sys.stderr)
         return 2
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    names = args.names or list(BENCHMARKS)
+    names = args.names or [n for n in BENCHMARKS if n not in NAMED_ONLY]
     sizes = {k: getattr(args, k) for k in list(SIZE_FLAGS) + list(LIST_FLAGS) if getattr(args, k) is not None}
     ctx = BenchContext(out_dir=Path(args.out), model=args.model, threads=args.threads, dtype=args.dtype, quick=args.quick,
                        command=" ".join(["infill bench"] + [shlex.quote(a) for a in argv]), sizes=sizes)

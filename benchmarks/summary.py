@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-ORDER = ("latency", "parallel", "cache", "typing", "scaling", "validity", "quality", "cluster")
+ORDER = ("latency", "parallel", "cache", "typing", "scaling", "validity", "quality", "ablation", "cluster")
 
 
 def _load(out_dir: Path) -> dict[str, dict]:
@@ -146,6 +146,12 @@ def render(out_dir: Path) -> str:
             lines.append(f"| {r['benchmark']} | {r['set']} | {r['n']} | {r['metric']} | {r['value']:g} | {r['setting']} |")
         if d.get("humaneval_skipped"):
             lines.append(f"\nHumanEval-Infilling skipped: {d['humaneval_skipped']}")
+    if "ablation" in docs:
+        from .ablation import table
+
+        d = docs["ablation"]
+        lines += ["", f"## Ablation: grounding a fill in its context (`{d['command']}`, HumanEval-Infilling through the "
+                      "engine, paired against the engine alone)", "", table(d["rows"])]
     if "cluster" in docs:
         d = docs["cluster"]
         lines += ["", f"## Team server (`{d['command']}`; {d['params']['note']})", "", cluster_table(d["rows"])]

@@ -180,17 +180,21 @@ def hole_span(rec: dict, shape: str):
     return text, Span(at, at, "region", True, editor_indent(prompt[: prompt.rfind("\n") + 1]))
 
 
-def _engine_fill(denoiser, rec: dict, shape: str, config) -> dict:
+def engine_fill(denoiser, text: str, span, language: str, config=None) -> dict:
+    """Fill ``span`` of ``text`` through ``infill.engine.fill_span``: ``completion`` (the edit's text,
+    "" when the engine offers nothing), ``model_calls`` (forward passes, a batch's shared calls
+    counted once) and ``confidence``."""
     from infill import engine
 
-    text, span = hole_span(rec, shape)
     calls = _CallCounter(denoiser)
-    sug = engine.fill_span(text, span, rec.get("language") or "python", calls, config)
-    out = dict(rec)
-    out["completion"] = "" if sug is None else sug.edit.text
-    out["model_calls"] = calls.calls
-    out["confidence"] = 0.0 if sug is None else round(sug.confidence, 4)
-    return out
+    sug = engine.fill_span(text, span, language, calls, config)
+    return {"completion": "" if sug is None else sug.edit.text, "model_calls": calls.calls,
+            "confidence": 0.0 if sug is None else round(sug.confidence, 4)}
+
+
+def _engine_fill(denoiser, rec: dict, shape: str, config) -> dict:
+    text, span = hole_span(rec, shape)
+    return {**rec, **engine_fill(denoiser, text, span, rec.get("language") or "python", config)}
 
 
 class _CallCounter:

@@ -17,6 +17,7 @@ local M = {}
 ---@field debounceMs? integer Server-side wait after an automatic trigger.
 ---@field latencyBudgetMs? integer Per-request time budget; later work is cancelled.
 ---@field minConfidence? number Drop completions whose tokens' mean probability is below this (0: keep all).
+---@field maxSuggestions? integer Inline suggestions per request, best first (1 to 10); cycle with keymaps.next/prev.
 ---@field maxContextChars? integer Text on each side of the span sent to the model.
 ---@field cacheSize? integer Suggestions kept in the server's cache.
 
@@ -43,6 +44,8 @@ local M = {}
 ---@field accept_word string|false Insert the next word of the suggestion.
 ---@field accept_line string|false Insert the suggestion up to and including the next line break.
 ---@field dismiss string|false Hide the suggestion.
+---@field next string|false Show the next suggestion (the server sends up to `maxSuggestions`).
+---@field prev string|false Show the previous suggestion.
 ---@field trigger string|false Ask for a suggestion now.
 
 ---@class infill.Config
@@ -74,6 +77,8 @@ M.default = {
     accept_line = '<M-Down>',
     dismiss = '<C-]>',
     trigger = '<M-\\>',
+    next = '<M-]>',
+    prev = '<M-[>',
   },
 }
 
@@ -97,6 +102,7 @@ local SETTING_TYPES = {
     debounceMs = 'integer',
     latencyBudgetMs = 'integer',
     minConfidence = 'number',
+    maxSuggestions = 'integer',
     maxContextChars = 'integer',
     cacheSize = 'integer',
   },
@@ -164,7 +170,7 @@ function M.validate(cfg)
   vim.validate('ghost.hl_group', cfg.ghost.hl_group, 'string')
   vim.validate('ghost.native', cfg.ghost.native, 'boolean')
   vim.validate('keymaps', cfg.keymaps, 'table')
-  for _, k in ipairs({ 'accept', 'accept_word', 'accept_line', 'dismiss', 'trigger' }) do
+  for _, k in ipairs({ 'accept', 'accept_word', 'accept_line', 'dismiss', 'trigger', 'next', 'prev' }) do
     vim.validate('keymaps.' .. k, cfg.keymaps[k], key_or_false, 'a key string or false')
   end
 end

@@ -3,8 +3,9 @@
 --- While typing, asks the server for `textDocument/inlineCompletion` (debounced), draws the first
 --- usable item with extmarks (first line inline `virt_text`, further lines `virt_lines`), and lets
 --- the user accept all of it, its next word or its next line; typing its first characters keeps
---- the rest. A response computed for an older buffer (changedtick) or another cursor position is
---- dropped.
+--- the rest. The server sends its suggestions best first: `next`/`prev` cycle through the usable
+--- ones (those that still start with what was typed or accepted since). A response computed for an
+--- older buffer (changedtick) or another cursor position is dropped.
 
 local config = require('infill.config')
 
@@ -28,10 +29,18 @@ local REQUEST_CANCELLED, CONTENT_MODIFIED = -32800, -32801
 ---@field end_mark integer extmark (end_ns) at the end of the region to replace (>= row, col)
 ---@field command? lsp.Command run after the whole suggestion is accepted
 
+---@class infill.Item one usable inline item, as it was at the request's cursor (the anchor)
+---@field text string what it inserts at the anchor
+---@field end_mark integer extmark (end_ns) at the end of the region it replaces
+---@field command? lsp.Command
+
 ---@class infill.BufState
 ---@field timer? uv.uv_timer_t
 ---@field pending? { client_id: integer, id: integer }
 ---@field suggestion? infill.Suggestion
+---@field items? infill.Item[] the answer's usable items, best first
+---@field index? integer which of `items` is shown
+---@field anchor? { row: integer, col: integer } where the items' texts start
 ---@field extmark? integer
 ---@field expect? { tick: integer, row: integer, col: integer } state right after our own edit
 ---@field attached? boolean autocommands and keys are set up
@@ -40,7 +49,7 @@ local REQUEST_CANCELLED, CONTENT_MODIFIED = -32800, -32801
 local states = {}
 
 --- Counters for tests and :checkhealth.
-M.stats = { requests = 0, responses = 0, dropped = 0, cancelled = 0, shown = 0, accepted = 0, errors = 0 }
+M.stats = { requests = 0, responses = 0, dropped = 0, cancelled = 0, shown = 0, accepted = 0, errors = 0, cycled = 0 }
 ---@type string?
 M.last_error = nil
 
@@ -162,7 +171,7 @@ function M.clear(bufnr)
     api.nvim_buf_clear_namespace(bufnr, M.ns, 0, -1)
     api.nvim_buf_clear_namespace(bufnr, end_ns, 0, -1)
   end
-  st.extmark, st.suggestion = nil, nil
+  st.extmark, st.suggestion, st.items, st.index, st.anchor = nil, nil, nil, nil, nil
 end
 
 local function cancel_pending(st)
@@ -196,7 +205,8 @@ function M.visible(bufnr)
 end
 
 --- A copy of the shown suggestion, or nil: `text` goes at (row, col) and replaces the buffer up
---- to (end_row, end_col) (equal to (row, col) for a pure insertion). 0-based rows, byte columns.
+--- to (end_row, end_col) (equal to (row, col) for a pure insertion). 0-based rows, byte columns;
+--- `index` of `count` usable items is the one shown.
 function M.get(bufnr)
   bufnr = resolve(bufnr)
   local st = states[bufnr]
@@ -211,29 +221,78 @@ function M.get(bufnr)
     text = s.text,
     end_row = mark[1] or s.row,
     end_col = mark[2] or s.col,
+    index = st.index or 1,
+    count = st.items and #st.items or 1,
   }
 end
 
-local function show(bufnr, client_id, norm, row, col, command)
+--- Show the usable items `norms` ({ text, er, ec, command }, best first) at (row, col): the first.
+local function show(bufnr, client_id, norms, row, col)
   local st = state(bufnr)
   M.clear(bufnr)
+  st.items, st.index, st.anchor = {}, 1, { row = row, col = col }
+  for i, norm in ipairs(norms) do
+    st.items[i] = {
+      text = norm.text,
+      end_mark = api.nvim_buf_set_extmark(bufnr, end_ns, norm.er, norm.ec, { right_gravity = true }),
+      command = norm.command,
+    }
+  end
+  local first = st.items[1]
   st.suggestion = {
     client_id = client_id,
     row = row,
     col = col,
-    text = norm.text,
+    text = first.text,
     tick = api.nvim_buf_get_changedtick(bufnr),
-    end_mark = api.nvim_buf_set_extmark(bufnr, end_ns, norm.er, norm.ec, { right_gravity = true }),
-    command = command,
+    end_mark = first.end_mark,
+    command = first.command,
   }
   render(bufnr, st)
   M.stats.shown = M.stats.shown + 1
 end
 
 --- Show `text` as the suggestion at (row, col) (0-based, byte col), replacing up to (er, ec)
---- (default: a pure insertion). For tests and for callers that have their own text.
-function M.show_text(bufnr, text, row, col, er, ec)
-  show(resolve(bufnr), -1, { text = text, er = er or row, ec = ec or col }, row, col, nil)
+--- (default: a pure insertion). `more`: further items, each a text or { text, er, ec }, to cycle
+--- to. For tests and for callers that have their own text.
+function M.show_text(bufnr, text, row, col, er, ec, more)
+  local norms = { { text = text, er = er or row, ec = ec or col } }
+  for _, m in ipairs(more or {}) do
+    local t = type(m) == 'table' and m or { m }
+    norms[#norms + 1] = { text = t[1], er = t[2] or row, ec = t[3] or col }
+  end
+  show(resolve(bufnr), -1, norms, row, col)
+end
+
+--- Show the next (`delta` 1) or previous (-1) usable item, wrapping around: one that starts with
+--- what was typed or accepted since the request and has something left to insert. Returns false
+--- when no other item is usable (the shown one stays).
+---@param delta integer
+---@return boolean
+function M.cycle(delta)
+  local bufnr = api.nvim_get_current_buf()
+  local st = states[bufnr]
+  local s = st and st.suggestion
+  if not s or not st.items or #st.items < 2 then
+    return false
+  end
+  local a = st.anchor
+  local typed = text_between(bufnr, a.row, a.col, s.row, s.col)
+  local n = #st.items
+  for step = 1, n - 1 do
+    local j = (st.index - 1 + delta * step) % n + 1
+    local item = st.items[j]
+    local mark = api.nvim_buf_get_extmark_by_id(bufnr, end_ns, item.end_mark, {})
+    local replaces = mark[1] and before(s.row, s.col, mark[1], mark[2])
+    if item.text:sub(1, #typed) == typed and (#item.text > #typed or replaces) then
+      st.index = j
+      s.text, s.end_mark, s.command = item.text:sub(#typed + 1), item.end_mark, item.command
+      render(bufnr, st)
+      M.stats.cycled = M.stats.cycled + 1
+      return true
+    end
+  end
+  return false
 end
 
 --- Ask the server for an inline completion at the cursor of the current window.
@@ -290,12 +349,18 @@ function M.request(bufnr, trigger_kind)
       return
     end
     local items = result and (result.items or result) or {}
+    local norms, seen = {}, {}
     for _, item in ipairs(items) do
       local norm = M._normalize(bufnr, item, encoding, row, col)
-      if norm then
-        show(bufnr, client_id, norm, row, col, item.command)
-        return
+      local key = norm and (norm.text .. '\0' .. norm.er .. ':' .. norm.ec)
+      if norm and not seen[key] then
+        seen[key] = true
+        norm.command = item.command
+        norms[#norms + 1] = norm
       end
+    end
+    if #norms > 0 then
+      show(bufnr, client_id, norms, row, col)
     end
   end, bufnr)
   if ok and request_id then
@@ -485,6 +550,8 @@ function M.attach(bufnr)
   map_with_fallback(bufnr, keys.accept_word, mod .. ".accept('word')", 'infill: accept next word')
   map_with_fallback(bufnr, keys.accept_line, mod .. ".accept('line')", 'infill: accept next line')
   map_with_fallback(bufnr, keys.dismiss, mod .. '.dismiss()', 'infill: dismiss suggestion')
+  map_with_fallback(bufnr, keys.next, mod .. '.cycle(1)', 'infill: next suggestion')
+  map_with_fallback(bufnr, keys.prev, mod .. '.cycle(-1)', 'infill: previous suggestion')
   if keys.trigger then
     vim.keymap.set('i', keys.trigger, function()
       M.request(bufnr, TRIGGER_INVOKED)

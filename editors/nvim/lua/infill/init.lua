@@ -26,7 +26,8 @@ local function native_visible(bufnr)
   return ns ~= nil and #api.nvim_buf_get_extmarks(bufnr, ns, 0, -1, { limit = 1 }) > 0
 end
 
---- Insert-mode keys for the built-in inline completion (0.12+): accept, or type the key itself.
+--- Insert-mode keys for the built-in inline completion (0.12+): accept, next/previous item, or
+--- type the key itself.
 local function native_attach(client, bufnr)
   local ic = vim.lsp.inline_completion
   ic.enable(true, { bufnr = bufnr, client_id = client.id })
@@ -43,6 +44,17 @@ local function native_attach(client, bufnr)
     vim.keymap.set('i', keys.trigger, function()
       ic.get({ bufnr = bufnr })
     end, { buffer = bufnr, desc = 'infill: suggest now' })
+  end
+  -- The built-in client keeps every item the server sends; select() moves between them.
+  for lhs, count in pairs({ [keys.next or ''] = 1, [keys.prev or ''] = -1 }) do
+    if lhs ~= '' and ic.select then
+      vim.keymap.set('i', lhs, function()
+        if native_visible(bufnr) then
+          return ('<Cmd>lua vim.lsp.inline_completion.select({ count = %d })<CR>'):format(count)
+        end
+        return lhs
+      end, { buffer = bufnr, expr = true, desc = count > 0 and 'infill: next suggestion' or 'infill: previous suggestion' })
+    end
   end
 end
 

@@ -21,6 +21,7 @@ export const SERVER_SETTINGS = [
   'debounceMs',
   'latencyBudgetMs',
   'minConfidence',
+  'maxSuggestions',
   'maxContextChars',
   'cacheSize',
   'workerAddress',

@@ -38,6 +38,7 @@ class _Scope:
     kind: str  # "block", "function", "class" or "module"
     binds: set[str] = field(default_factory=set)
     owns: set[str] = field(default_factory=set)  # implicit names a lookup stops at, bound or not
+    open: bool = False  # a glob import may define anything here: a lookup reaching it succeeds
     names: set[str] = field(default_factory=set)
     parent: "_Scope | None" = None
 
@@ -160,12 +161,22 @@ def _analyse(text: str, lang: str, tree, lo: int, hi: int, point: int | None) ->
                 sc = root if key == whole else scopes.get(key)
                 if sc is not None:
                     (sc.binds if cap.startswith("local.binds.") else sc.owns).add(name)
+    for n in caps.get("local.open", ()):
+        sc = root if (n.start_byte, n.end_byte) == whole else scopes.get((n.start_byte, n.end_byte))
+        if sc is not None:
+            sc.open = True
     for cap, nodes in caps.items():
         if cap.startswith("local.unbinds.") and nodes:
             root.binds.discard(cap[len("local.unbinds."):])
 
     ignored = {(n.start_byte, n.end_byte) for n in caps.get("local.ignore", ())}
     headers = [(n.start_byte, n.end_byte) for n in caps.get("local.header", ())]
+    # identifiers inside @local.skip and @local.opaque nodes are no uses; an opaque node's words
+    # (a macro's tokens) may define anything, so they count as known
+    skipped = [(n.start_byte, n.end_byte) for cap in ("local.skip", "local.opaque")
+               for n in caps.get(cap, ()) if n.end_byte > lo and n.start_byte < hi]
+    for n in caps.get("local.opaque", ()):
+        extra_known.update(_WORD.findall(data[n.start_byte:n.end_byte].decode("utf-8", "replace")))
     items: list[tuple[int, int, str | None]] = []  # start, end, definition modifiers (None: a use)
     defined: set[tuple[int, int]] = set()
     for cap, nodes in caps.items():
@@ -180,6 +191,8 @@ def _analyse(text: str, lang: str, tree, lo: int, hi: int, point: int | None) ->
     for n in caps.get("local.reference", ()):
         key = (n.start_byte, n.end_byte)
         if key in ignored or key in defined or n.end_byte <= lo or n.start_byte >= hi or lo == hi:
+            continue
+        if skipped and any(s0 <= key[0] and key[1] <= s1 for s0, s1 in skipped):
             continue
         items.append((key[0], key[1], None))
     if point is not None:
@@ -242,6 +255,8 @@ def _visible(scope: _Scope, name: str, in_header: bool) -> bool:
             return True
         if name in sc.owns:
             return False
+        if sc.open:
+            return True
         if sc.kind == "function":
             if in_header:
                 in_header = False

@@ -15,7 +15,8 @@ from infill import positions, syntax
 from infill.scope import NameUse, has_scope_data, names_in_scope, unknown_names
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "scope"
-LANG_OF_DIR = {"python": "python", "javascript": "javascript", "typescript": "typescript", "tsx": "tsx"}
+LANG_OF_DIR = {"python": "python", "javascript": "javascript", "typescript": "typescript", "tsx": "tsx",
+               "rust": "rust"}
 
 
 def marked(source: str) -> tuple[str, int, int]:
@@ -125,8 +126,14 @@ def test_names_in_scope_python():
 
 
 def test_scope_data_per_language():
-    for lang in ("python", "javascript", "typescript", "tsx"):
+    for lang in ("python", "javascript", "typescript", "tsx", "rust"):
         assert has_scope_data(lang), lang
+    # Go, Java, C and C++ see names from the package's other files and headers: unchecked
+    for lang in ("go", "java", "c", "cpp"):
+        assert not has_scope_data(lang), lang
+    text = "package main\n\nfunc main() {\n\tprintln(ghost)\n}\n"
+    assert unknown_names(text, "go", text.index("println"), text.index(")") + 1) is None
+    assert names_in_scope(text, "go", text.index("println")) is None
 
 
 def test_this_and_missing_name_in_plain_js_function_exact_offsets():

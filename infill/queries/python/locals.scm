@@ -18,6 +18,11 @@
 ;   @local.ignore                    an identifier that is no name use (attribute, keyword name)
 ;   @local.header                    a function's parameters and return type: evaluated where the
 ;                                    function is defined, so a method's defaults see class names
+;   @local.skip                      identifiers inside are no uses (attributes, `use` paths)
+;   @local.opaque                    identifiers inside are no uses and its words count as known
+;                                    names everywhere (a macro's token tree may define them)
+;   @local.open                      on a scope: a glob import there may define any name, so a
+;                                    lookup that reaches it succeeds
 ;   @local.undecidable               the file defines names the query cannot see
 ; Definitions are visible in the whole of their scope, in any order: Python makes a name assigned
 ; anywhere in a function local to all of it, and module-level names visible from every function.

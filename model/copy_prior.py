@@ -17,6 +17,7 @@ only: no tokenizer, no editor knowledge.
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -67,47 +68,53 @@ class CopyPriorConfig:
 
 
 class CopyIndex:
-    """Token sequences laid end to end (separated) for matching the tail of a left context."""
+    """Token sequences laid end to end (separated), with the positions of every ``min_match``-gram
+    that some token follows: a lookup extends only the occurrences of the context's last
+    ``min_match`` tokens backwards, so it costs microseconds where a scan would cost the index's length."""
 
     def __init__(self, sequences: Sequence[Sequence[int]], config: CopyPriorConfig):
         self.config = config
-        parts: list[int] = [_SEPARATOR]
+        tokens: list[int] = [_SEPARATOR]
         for seq in sequences:
             if seq:
-                parts.extend(int(t) for t in seq)
-                parts.append(_SEPARATOR)
-        self.tokens = torch.tensor(parts, dtype=torch.long)  # (T,) separators at both ends
-        # positions whose next token is a real one: only those can be followed by a copy
-        nxt = self.tokens[1:]  # (T-1,)
-        self._followed = (nxt != _SEPARATOR).nonzero().flatten()  # (F,) positions p with tokens[p+1] real
-        self._last = self.tokens[self._followed]  # (F,) the token at each such position
+                tokens.extend(int(t) for t in seq)
+                tokens.append(_SEPARATOR)
+        self.tokens = tokens  # (T,) separators at both ends
+        n = config.min_match
+        grams: dict[tuple[int, ...], list[int]] = {}
+        for p in range(n, len(tokens) - 1):  # p: the gram's last position; tokens[p + 1] follows it
+            if tokens[p + 1] != _SEPARATOR:
+                gram = tuple(tokens[p - n + 1:p + 1])
+                if _SEPARATOR not in gram:
+                    grams.setdefault(gram, []).append(p)
+        self._grams = grams
 
     def __len__(self) -> int:
-        return int((self.tokens != _SEPARATOR).sum())
+        return sum(t != _SEPARATOR for t in self.tokens)
 
     def match(self, context: Sequence[int]) -> tuple[int, torch.Tensor, torch.Tensor]:
         """(k, ids (K,), probs (K,)): the longest suffix of ``context`` found in the index (k tokens,
         at most ``max_order``; 0 when under ``min_match``) and the distribution of the tokens that
         followed its occurrences (matches of m >= ``min_match`` tokens, weighted by their length)."""
         cfg = self.config
-        empty = torch.zeros(0, dtype=torch.long), torch.zeros(0)
-        q = list(context[-cfg.max_order:])
-        if len(q) < cfg.min_match or not len(self._followed):
-            return 0, *empty
-        query = torch.tensor(q[::-1], dtype=torch.long)  # (Q,) the context backwards from its last token
-        cand = self._followed[self._last == query[0]]  # (C,) positions holding the context's last token
-        if not len(cand):
-            return 0, *empty
-        back = (cand[:, None] - torch.arange(len(query))).clamp_min(0)  # (C, Q) position 0 is a separator
-        same = self.tokens[back] == query  # (C, Q)
-        m = same.long().cumprod(-1).sum(-1)  # (C,) match length of each occurrence
-        k = int(m.max())
-        if k < cfg.min_match:
-            return 0, *empty
-        keep = m >= cfg.min_match  # (C,)
-        w = torch.exp(-cfg.length_decay * (k - m[keep]).float())  # (C',)
-        ids, inverse = torch.unique(self.tokens[cand[keep] + 1], return_inverse=True)  # (K,), (C',)
-        probs = torch.zeros(len(ids)).index_add_(0, inverse, w)  # (K,)
+        q = [int(t) for t in context[-cfg.max_order:]]
+        cand = self._grams.get(tuple(q[-cfg.min_match:])) if len(q) >= cfg.min_match else None
+        if not cand:
+            return 0, torch.zeros(0, dtype=torch.long), torch.zeros(0)
+        tokens, Q = self.tokens, len(q)
+        lengths = []
+        for p in cand:  # extend each occurrence backwards (a separator never equals a token)
+            m = cfg.min_match
+            while m < Q and tokens[p - m] == q[Q - 1 - m]:
+                m += 1
+            lengths.append(m)
+        k = max(lengths)
+        weights: dict[int, float] = {}
+        for p, m in zip(cand, lengths):
+            nxt = tokens[p + 1]
+            weights[nxt] = weights.get(nxt, 0.0) + math.exp(-cfg.length_decay * (k - m))
+        ids = torch.tensor(sorted(weights), dtype=torch.long)  # (K,)
+        probs = torch.tensor([weights[i] for i in ids.tolist()])  # (K,)
         return k, ids, probs / probs.sum()
 
 
@@ -122,18 +129,25 @@ class CopyPrior:
         config.validate()
         self.config = config
         self._tails = [list(p[-config.max_order:]) for p in prefixes]
-        self._indexes = [CopyIndex(s, config) for s in sequences]
+        self.seconds = [0.0] * len(prefixes)  # per row: time spent building its index and in lookups
+        self._indexes = []
+        for b, s in enumerate(sequences):
+            t = time.perf_counter()
+            self._indexes.append(CopyIndex(s, config))
+            self.seconds[b] += time.perf_counter() - t
         self.lookups = [0] * len(prefixes)  # per row: positions the prior was asked about
         self.hits = [0] * len(prefixes)  # per row: of those, positions it had a say in
 
     def at(self, row: int, left: torch.Tensor) -> tuple[float, torch.Tensor, torch.Tensor] | None:
         """(lambda, ids (K,), probs (K,)) for batch row ``row`` whose canvas holds the committed
         tokens ``left`` (f,) before the position asked about; None where the prior has no say."""
+        t = time.perf_counter()
         self.lookups[row] += 1
         n = self.config.max_order
         context = (self._tails[row] + left[-n:].tolist())[-n:]
         k, ids, probs = self._indexes[row].match(context)
         lam = self.config.mix_weight(k)
+        self.seconds[row] += time.perf_counter() - t
         if lam <= 0:
             return None
         self.hits[row] += 1

@@ -343,7 +343,8 @@ class TextDenoiser:
                 timings={"tokenize_ms": (t1 - t0) * 1e3, "model_ms": (t2 - t1) * 1e3,
                          "context_tokens": len(row.prefix) + len(row.suffix), "canvas_tokens": row.canvas,
                          "context_dropped": made[b][1], "related_dropped": related_dropped[b],
-                         "copy_hits": prior.hits[b] if prior is not None else 0}))
+                         "copy_hits": prior.hits[b] if prior is not None else 0,
+                         "copy_ms": prior.seconds[b] * 1e3 if prior is not None else 0.0}))
         self.stats["requests"] += len(requests)
         self.stats["model_calls"] += res.model_calls
         return out

@@ -35,6 +35,7 @@ BENCHMARKS = {
     "scaling": "latency for 1k/10k/100k-line documents and concurrent documents",
     "validity": "syntax validity of suggestions and the effect of self-correction",
     "quality": "HumanEval-Infilling pass@1 and held-out exact match next to published numbers",
+    "workspace": "fills with and without related workspace snippets on repositories never trained on; index memory",
     "ablation": "HumanEval-Infilling through the engine with the scope check, copy prior and candidates each on alone",
 }
 # Run only when named: the ablation fills every HumanEval-Infilling task once per variant (about an hour
@@ -55,6 +56,8 @@ SIZE_FLAGS = {
     "typing_cases": ("--typing-cases", int, "held-out single-line cases typed a few characters at a time"),
     "scaling_positions": ("--scaling-positions", int, "completion positions per document size"),
     "concurrency_rounds": ("--concurrency-rounds", int, "rounds per concurrency level"),
+    "workspace_cases": ("--workspace-cases", int, "cursor positions in repositories never trained on, each filled per arm"),
+    "workspace_files": ("--workspace-files", int, "small files of the synthetic workspace whose index memory is measured"),
     "ablation_limit": ("--ablation-limit", int, "HumanEval-Infilling tasks per set for the ablation (strided; default all)"),
 }
 LIST_FLAGS = {

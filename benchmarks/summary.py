@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-ORDER = ("latency", "parallel", "cache", "typing", "scaling", "validity", "quality", "ablation", "cluster")
+ORDER = ("latency", "parallel", "cache", "typing", "scaling", "validity", "quality", "workspace", "ablation", "cluster")
 
 
 def _load(out_dir: Path) -> dict[str, dict]:
@@ -152,6 +152,8 @@ def render(out_dir: Path) -> str:
         d = docs["ablation"]
         lines += ["", f"## Ablation: grounding a fill in its context (`{d['command']}`, HumanEval-Infilling through the "
                       "engine, paired against the engine alone)", "", table(d["rows"])]
+    if "workspace" in docs:
+        lines += workspace_section(docs["workspace"])
     if "cluster" in docs:
         d = docs["cluster"]
         lines += ["", f"## Team server (`{d['command']}`; {d['params']['note']})", "", cluster_table(d["rows"])]
@@ -159,6 +161,42 @@ def render(out_dir: Path) -> str:
     if failed:
         lines += ["", "## Failed in the last run", ""] + [f"- {b['name']}: {b.get('error', '')}" for b in failed]
     return "\n".join(lines) + "\n"
+
+
+def _pm(value, se, sign: bool = False) -> str:
+    if value is None:
+        return "n/a"
+    text = f"{value:+g}" if sign else f"{value:g}"
+    return text if se is None else f"{text} ± {se:g}"
+
+
+def workspace_section(d: dict) -> list[str]:
+    """``infill bench workspace``: paired arms with and without related snippets, and the index's memory."""
+    p = d["params"]
+    repos = ", ".join(f"{n} ({r['files']} files, {r['cases']} cases)" for n, r in p["repositories"].items())
+    lines = ["", f"## Related workspace snippets ({p['cases']} cursor positions in repositories never trained on: "
+             f"{repos})", "",
+             "| arm | exact % | edit sim % | non-empty % | precision % | latency p50 ms | related chars "
+             "| vs no related: exact | edit sim | non-empty | latency ms |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for r in d["rows"]:
+        vs = ("| - | - | - | -" if "exact_match_diff" not in r else
+              f"| {_pm(r['exact_match_diff'], r['exact_match_diff_se'], True)} "
+              f"| {_pm(r['edit_similarity_diff'], r['edit_similarity_diff_se'], True)} "
+              f"| {_pm(r['non_empty_diff'], r['non_empty_diff_se'], True)} "
+              f"| {_pm(r['latency_ms_diff'], r['latency_ms_diff_se'], True)}")
+        lines.append(f"| {r['arm']} | {_pm(r['exact_match_pct'], r['exact_match_se'])} "
+                     f"| {_pm(r['edit_similarity_pct'], r['edit_similarity_se'])} "
+                     f"| {_pm(r['non_empty_pct'], r['non_empty_se'])} | {_pm(r['precision_pct'], r['precision_se'])} "
+                     f"| {_fmt(r['latency_ms_p50'])} | {_fmt(r['related_chars_mean'])} {vs} |")
+    lines += ["", "| index | files on disk | indexed | text MB | postings MB | RSS added MB | scan s | related() ms |",
+              "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for m in d["memory"]:
+        lines.append(f"| {m['setting']} (max {m['max_files']} files, {m['max_total_bytes'] / 1e6:g} MB) "
+                     f"| {m['files_on_disk']} | {m['files_indexed']} | {m['text_bytes'] / 1e6:.1f} "
+                     f"| {m['posting_bytes'] / 1e6:.1f} | {_fmt(m['rss_added_mb'])} | {_fmt(m['scan_s'])} "
+                     f"| {_fmt(m['related_ms'])} |")
+    return lines
 
 
 def cluster_table(rows: list[dict]) -> str:

@@ -213,9 +213,12 @@ class Workspace:
             return ()
 
     def bind(self, call: Callable, uri: str, text: str, offset: int, lang: str | None) -> Callable:
-        """``call`` with ``related=`` the snippets for this request, computed when it runs."""
+        """``call`` with ``related=`` the snippets for this request, computed when it runs, after any
+        related texts the call was already given."""
+        given = tuple(getattr(call, "keywords", {}).get("related") or ())
+
         def run():
-            return call(related=self.related_for(uri, text, offset, lang))
+            return call(related=given + self.related_for(uri, text, offset, lang))
         return run
 
     def stats(self) -> dict:

@@ -271,9 +271,10 @@ def unknown_names(text: str, lang: str, start: int, end: int, tree=None) -> list
     document ``text``) that resolve to no definition visible at their position, in text order.
 
     Definitions the candidate makes count; attribute names after ``.`` and keyword-argument names
-    are never checked. None means "unchecked": the language has no scope data, the file is
-    undecidable (Python ``from m import *``, ``exec``; JavaScript ``with``, ``eval``), or the span
-    does not parse. ``tree`` is an optional tree-sitter tree of ``text``."""
+    are never checked; an identifier only partly inside the span is checked and reported whole.
+    None means "unchecked": the language has no scope data, the file is undecidable (Python
+    ``from m import *``, ``exec``; JavaScript ``with``, ``eval``), or the span does not parse.
+    ``tree`` is an optional tree-sitter tree of ``text`` (it is parsed otherwise)."""
     if not 0 <= start <= end <= len(text):
         return None
     index = positions.LineIndex.of(text)
@@ -292,7 +293,8 @@ def unknown_names(text: str, lang: str, start: int, end: int, tree=None) -> list
 
 def names_in_scope(text: str, lang: str, offset: int, tree=None) -> frozenset[str] | None:
     """Every name visible at ``offset`` (definitions in enclosing scopes, module level, imports,
-    builtins), or None when the language has no scope data or the file is undecidable."""
+    builtins), or None when the language has no scope data, the file is undecidable or a glob
+    import around ``offset`` may bring in names the file does not show."""
     if not 0 <= offset <= len(text):
         return None
     byte = positions.LineIndex.of(text).byte_offset(offset)
@@ -304,6 +306,8 @@ def names_in_scope(text: str, lang: str, offset: int, tree=None) -> frozenset[st
     sc: _Scope | None = analysis.refs[0][3]
     owned: set[str] = set()
     while sc is not None:
+        if sc.open:
+            return None  # a glob import's names are not in the file
         if not (sc.kind == "class" and crossed_function):
             names |= sc.names | (sc.binds - owned)
         owned |= sc.owns

@@ -176,3 +176,16 @@ def test_tsx_uses_its_own_grammar_and_jsx_facts():
     start = text.index("<div>")
     got = unknown_names(text, "tsx", start, text.index(";"))
     assert [u.name for u in got] == ["missing"]
+
+
+def test_identifier_partly_in_span_is_reported_whole():
+    text = "def f():\n    return ghostly\n"
+    cut = text.index("ghostly") + 3  # the candidate wrote "stly"
+    ghost = text.index("ghostly")
+    assert unknown_names(text, "python", cut, len(text)) == [NameUse(ghost, ghost + 7, "ghostly")]
+
+
+def test_names_in_scope_with_a_glob_import_is_unchecked():
+    text = "mod tests {\n    use super::*;\n    fn t() {\n        let x = 1;\n    }\n}\n"
+    assert names_in_scope(text, "rust", text.index("let x")) is None
+    assert "tests" in names_in_scope(text, "rust", 0)

@@ -33,9 +33,9 @@ from pathlib import Path
 
 from infill import syntax
 from infill.canvas import CanvasConfig
-from infill.types import FillRequest
+from infill.types import FillRequest, FillResult
 
-from ..batch_fill import BatchOptions, fill_records, finish
+from ..batch_fill import BatchOptions, engine_fill, fill_records, finish
 from ..config import DTYPE_NAMES, SHAPE_CANVAS
 from .corpus import read_corpus
 
@@ -183,14 +183,45 @@ def oracle_canvas(tokenizer, reference: str) -> int:
     return max(1, len(tokenizer.encode(reference)))
 
 
+def case_span(case: Case):
+    """The document and ``infill.spans.Span`` the engine fills for a held-out case, as the editor
+    plans them: the rest of a line at a cursor (``line``), whole lines (a ``region`` at the lines'
+    own indentation, which the case's prefix ends in front of), or an expression at a cursor with
+    code after it on the line (``expression``, joining that code)."""
+    from infill.spans import Span
+
+    text, a = case.prefix + case.suffix, len(case.prefix)
+    if case.shape == "single-line":
+        return text, Span(a, a, "line", False, "")
+    if case.shape == "multi-line":
+        first = case.reference.split("\n", 1)[0]
+        return text, Span(a, a, "region", True, first[: len(first) - len(first.lstrip(" \t"))])
+    return text, Span(a, a, "expression", False, "", joins=bool(case.suffix.split("\n", 1)[0].strip()))
+
+
+def _engine_results(denoiser, chunk: list[Case], config) -> list[FillResult]:
+    """Each case of ``chunk`` filled through the engine (``model.batch_fill.engine_fill``), as results."""
+    out = []
+    for c in chunk:
+        text, span = case_span(c)
+        got = engine_fill(denoiser, text, span, c.language, config)
+        out.append(FillResult(got["completion"], got["model_calls"], confidence=got["confidence"]))
+    return out
+
+
 def score_heldout(denoiser, cases: list[Case], batch_size: int = 8, sampler=None,
                   records: list[dict] | None = None, stop_bias: float | None = None,
-                  oracle_length: bool = False) -> dict:
+                  oracle_length: bool = False, via: str = "raw", engine_config=None) -> dict:
     """Exact match / edit similarity / model calls per shape; with ``records``, one entry per case
     is appended there (shape, path, exact, edit similarity, the output and the reference's length) for
     paired comparisons (``--compare``) and for reading what a checkpoint wrote. ``stop_bias``
     replaces the engine's per-kind setting (``case_stop_bias``) for every case. ``oracle_length``:
-    each canvas is the reference's length in tokens and the stop is never committed."""
+    each canvas is the reference's length in tokens and the stop is never committed. ``via``:
+    "raw" fills with the denoiser alone at the case's canvas; "engine" plans and finishes each case
+    as the editor does (``case_span``, ``engine_config``; not with ``sampler`` or the oracle length)."""
+    if via not in ("raw", "engine"):
+        raise ValueError(f"via must be 'raw' or 'engine', not {via!r}")
+    engine_path = via == "engine" and not oracle_length and sampler is None and stop_bias is None
     per: dict[str, dict] = {}
     for i in range(0, len(cases), batch_size):
         chunk = cases[i:i + batch_size]
@@ -201,7 +232,12 @@ def score_heldout(denoiser, cases: list[Case], batch_size: int = 8, sampler=None
             reqs = [FillRequest(c.prefix, c.suffix, CASE_CANVAS[c.shape], c.language, CASE_SHAPE[c.shape] == "line",
                                 stop_bias=case_stop_bias(c.shape) if stop_bias is None else stop_bias)
                     for c in chunk]
-        results = denoiser.fill(reqs, sampler=sampler) if sampler is not None else denoiser.fill(reqs)
+        if engine_path:
+            results = _engine_results(denoiser, chunk, engine_config)
+        elif sampler is not None:
+            results = denoiser.fill(reqs, sampler=sampler)
+        else:
+            results = denoiser.fill(reqs)
         for c, res in zip(chunk, results):
             text, n_calls, n_tok = res.text, res.model_calls, res.tokens
             out = finish(text, CASE_SHAPE[c.shape], c.prefix, c.suffix)
@@ -419,6 +455,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--oracle-length", action="store_true",
                     help="also fill every held-out case and HumanEval task with its true length in tokens (no stop) "
                          "and print pass@1, exact match and edit similarity beside the default run, paired")
+    ap.add_argument("--via", choices=("engine", "raw"), default="engine",
+                    help="engine (default): every case planned, filled and finished by infill.engine as the editor "
+                         "does (post-processing, checks, self-correction, choice); raw: the denoiser alone at the "
+                         "case's canvas (what --stop-bias, --oracle-length and the sampler flags measure)")
     ap.add_argument("--threshold", type=float, default=0.9)
     ap.add_argument("--steps", type=int, default=0)
     ap.add_argument("--speculate", type=int, default=0,
@@ -509,6 +549,7 @@ def main(argv: list[str] | None = None) -> int:
     results: dict = {"model": str(path), "threshold": args.threshold, "steps": args.steps,
                      "stop_bias": args.stop_bias, "window": sampler.window, "canvas_cache": options.canvas_cache,
                      "speculate": args.speculate, "copy_prior": dataclasses.asdict(options.copy_prior)}
+    results["via"] = args.via
     t0 = time.time()
     if Path(args.corpus, "heldout.jsonl.gz").is_file() and args.per_shape > 0:
         try:
@@ -518,7 +559,8 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         cases = heldout_cases(args.corpus, args.per_shape, exclude=exclude)
         results["heldout_cases"] = []
-        results["heldout"] = score_heldout(den, cases, records=results["heldout_cases"], stop_bias=args.stop_bias)
+        results["heldout"] = score_heldout(den, cases, records=results["heldout_cases"], stop_bias=args.stop_bias,
+                                           via=args.via)
         print(f"{'held-out shape':<16}{'n':>6}{'exact %':>10}{'edit sim %':>12}{'tok/call':>10}")
         for shape, d in results["heldout"].items():
             print(f"{shape:<16}{d['n']:>6}{d['exact_match']:>10.2f}{d['edit_similarity']:>12.2f}{d['tokens_per_call']:>10.2f}")
@@ -542,7 +584,8 @@ def main(argv: list[str] | None = None) -> int:
             recs = load_humaneval(he_dir, name, args.limit)
             for oracle in ((False, True) if args.oracle_length else (False,)):
                 bias = ORACLE_STOP_BIAS if oracle else args.stop_bias
-                done = fill_records(den, recs, BatchOptions(oracle_length=oracle, stop_bias=bias))
+                done = fill_records(den, recs, BatchOptions(oracle_length=oracle, stop_bias=bias,
+                                                             via="raw" if bias is not None else args.via))
                 passed = humaneval_passed(done)
                 p = 100.0 * sum(passed) / max(1, len(passed))
                 label = "oracle length" if oracle else "no oracle length"

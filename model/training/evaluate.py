@@ -99,6 +99,52 @@ def by_confidence(records: list[dict], floors=CONFIDENCE_FLOORS) -> dict:
     return out
 
 
+# A shown fill is acceptable when it is a small edit away from what was written: exact, or at least
+# this edit similarity (%).
+ACCEPT_SIMILARITY = 80.0
+TRADEOFF_FLOORS = (0.0, 0.2, 0.3, 0.4, 0.5, 0.6)
+MIN_ANSWERED = 0.5  # a floor may drop at most half of the fills offered without one
+
+
+def answered_tradeoff(records: list[dict], floors=TRADEOFF_FLOORS) -> list[dict]:
+    """Precision against coverage over all cases, per confidence floor (``infill.minConfidence``):
+    the share of cases answered (a non-empty fill at or above the floor; an engine that offers
+    nothing answers nothing) and, of the fills shown, exact matches, mean edit similarity and the
+    acceptable share (``ACCEPT_SIMILARITY``), plus acceptable fills as a share of all cases."""
+    rows = []
+    for floor in floors:
+        shown = [r for r in records if r["output"] and r["confidence"] >= floor]
+        good = sum(bool(r["exact"]) or r["edit_similarity"] >= ACCEPT_SIMILARITY for r in shown)
+        rows.append({"floor": floor, "answered_pct": round(100 * len(shown) / max(1, len(records)), 1),
+                     "exact_pct": round(100 * sum(bool(r["exact"]) for r in shown) / max(1, len(shown)), 2),
+                     "edit_similarity": round(statistics.fmean(r["edit_similarity"] for r in shown), 2) if shown else 0.0,
+                     "acceptable_pct": round(100 * good / max(1, len(shown)), 2),
+                     "acceptable_of_all_pct": round(100 * good / max(1, len(records)), 2)})
+    return rows
+
+
+def choose_floor(records: list[dict], min_answered: float = MIN_ANSWERED, step: float = 0.05) -> dict:
+    """The confidence floor (a multiple of ``step``) whose shown fills are most often acceptable
+    while it keeps at least ``min_answered`` of the fills answered without a floor; the lower floor
+    on ties. Its row of ``answered_tradeoff``."""
+    base = sum(1 for r in records if r["output"])
+    floors = [round(i * step, 4) for i in range(int(1 / step) + 1)]
+    rows = [row for row in answered_tradeoff(records, floors)
+            if row["answered_pct"] * len(records) / 100 >= min_answered * base]
+    return max(rows, key=lambda row: (row["acceptable_pct"], -row["floor"]))
+
+
+def print_tradeoff(rows: list[dict], chosen: dict) -> None:
+    print(f"shown fills by confidence floor, all shapes (acceptable: exact or edit sim >= {ACCEPT_SIMILARITY:.0f} %)")
+    print(f"{'floor':>7}{'answered %':>12}{'exact %':>10}{'edit sim %':>12}{'acceptable %':>14}{'of all %':>10}")
+    for row in rows + [chosen]:
+        label = f"{row['floor']:.2f}" + ("*" if row is chosen else "")
+        print(f"{label:>7}{row['answered_pct']:>12.1f}{row['exact_pct']:>10.2f}{row['edit_similarity']:>12.2f}"
+              f"{row['acceptable_pct']:>14.2f}{row['acceptable_of_all_pct']:>10.2f}")
+    print(f"* chosen floor {chosen['floor']:.2f}: the most acceptable per shown fill while answering at least "
+          f"{100 * MIN_ANSWERED:.0f} % of what no floor answers")
+
+
 def heldout_paths(corpus_dir: str | Path) -> set[str]:
     """Paths of a corpus's held-out files (``--exclude-heldout``: a development set is another
     corpus's held-out split minus these)."""
@@ -573,6 +619,9 @@ def main(argv: list[str] | None = None) -> int:
         for shape, d in results["by_confidence"].items():
             cells = "".join(f"{row['kept_pct']:>7.0f} {row['edit_similarity']:>8.2f}" for row in d["floors"])
             print(f"{shape:<16}{d['rank_correlation']:>10.2f}{cells}")
+        results["tradeoff"] = answered_tradeoff(results["heldout_cases"])
+        results["chosen_floor"] = choose_floor(results["heldout_cases"])
+        print_tradeoff(results["tradeoff"], results["chosen_floor"])
     elif args.per_shape > 0:
         print(f"(no held-out corpus at {args.corpus}; run `infill corpus` first)")
     he_dir = args.humaneval or next((p for p in ("../shared/data/humaneval-infilling",

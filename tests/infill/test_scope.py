@@ -16,7 +16,7 @@ from infill.scope import NameUse, has_scope_data, names_in_scope, unknown_names
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "scope"
 LANG_OF_DIR = {"python": "python", "javascript": "javascript", "typescript": "typescript", "tsx": "tsx",
-               "rust": "rust"}
+               "rust": "rust", "java": "java"}
 
 
 def marked(source: str) -> tuple[str, int, int]:
@@ -126,10 +126,10 @@ def test_names_in_scope_python():
 
 
 def test_scope_data_per_language():
-    for lang in ("python", "javascript", "typescript", "tsx", "rust"):
+    for lang in ("python", "javascript", "typescript", "tsx", "rust", "java"):
         assert has_scope_data(lang), lang
-    # Go, Java, C and C++ see names from the package's other files and headers: unchecked
-    for lang in ("go", "java", "c", "cpp"):
+    # Go, C and C++ see names from the package's other files and headers: unchecked
+    for lang in ("go", "c", "cpp"):
         assert not has_scope_data(lang), lang
     text = "package main\n\nfunc main() {\n\tprintln(ghost)\n}\n"
     assert unknown_names(text, "go", text.index("println"), text.index(")") + 1) is None

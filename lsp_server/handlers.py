@@ -147,17 +147,18 @@ async def suggest_at(ls: InfillServer, snap: Snapshot, offset: int, kind: str, d
                      selected: tuple[int, int, str] | None = None) -> list[PlainEdit]:
     """Completions at ``offset``, best first (empty: none): typed-ahead reuse, then the cache, then
     the engine."""
+    most = ls.settings.completion.max_suggestions  # the setting may have dropped since an answer was kept
     if selected is None:
         reuse = ls.typed_ahead.lookup(snap.uri, snap.text, offset)
         if reuse is not None:
             ls.stats["typed_ahead"] += 1
-            return reuse
+            return reuse[:most]
     extra = "" if selected is None else f"{selected[0]}:{selected[1]}:{selected[2]}"
     key = context_key(snap.uri, snap.text, offset, snap.index.position_at(offset), kind, extra)
     cached = ls.cache.get(key, offset)
     if cached is not None:
         ls.stats["cache_hits"] += 1
-        return cached
+        return cached[:most]
     try:
         if selected is None:
             edits = await run_engine(ls, kind, snap, engine.complete, offset, debounce=debounce)

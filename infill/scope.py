@@ -116,12 +116,15 @@ def _analyse(text: str, lang: str, tree, lo: int, hi: int, point: int | None) ->
         lang = syntax.normalize_language(lang)
     except syntax.UnknownLanguage:
         return None
-    facts = _facts(lang)
-    if facts is None:
+    try:
+        facts = _facts(lang)
+        if facts is None:
+            return None
+        data = positions.encode(text)
+        if tree is None:
+            tree = syntax.parse(data, lang)
+    except syntax.UnknownLanguage:  # the grammar's package is not installed
         return None
-    data = positions.encode(text)
-    if tree is None:
-        tree = syntax.parse(data, lang)
     root_node = tree.root_node
     extra_known: set[str] = set()
     if root_node.has_error:
@@ -286,7 +289,8 @@ def unknown_names(text: str, lang: str, start: int, end: int, tree=None) -> list
     for b_start, b_end, name, scope, in_header in analysis.refs:
         if name in analysis.known or _visible(scope, name, in_header):
             continue
-        out.append(NameUse(index.str_offset(b_start), index.str_offset(b_end), name))
+        s_start, s_end = index.str_offset(b_start), index.str_offset(b_end)
+        out.append(NameUse(s_start, s_end, text[s_start:s_end]))
     out.sort(key=lambda u: u.start)
     return out
 

@@ -3,7 +3,8 @@
 The per-language facts are data: ``queries/<lang>/locals.scm`` says which nodes open scopes, which
 identifiers define names (and in which scope), which are uses, and what makes a file undecidable;
 ``queries/<lang>/builtins.txt`` lists the names known everywhere. A ``locals.scm`` may begin with
-``; inherits: a,b`` to include ``queries/a/locals.scm`` and ``queries/b/locals.scm`` first. Every
+``; inherits: a,b`` to include ``queries/a/locals.scm`` and ``queries/b/locals.scm`` first (a
+``builtins.txt`` likewise); the capture names are described in ``queries/python/locals.scm``. Every
 definition is visible in the whole of its scope, whatever the order, which errs towards "known":
 a name wrongly called unknown would make the engine throw a good fill away.
 """
@@ -17,8 +18,8 @@ from importlib import resources
 
 from infill import positions, syntax
 
-_INHERITS = re.compile(r"^;\s*inherits:\s*([\w,\s]+)$", re.MULTILINE)
-_WORD = re.compile(r"[^\W\d]\w*")
+_INHERITS = re.compile(r"^;[ \t]*inherits:[ \t]*([\w, \t]+)$", re.MULTILINE)
+_WORD = re.compile(r"(?:[^\W\d]|\$)[\w$]*")  # identifier-like words (JavaScript allows $)
 _MAX_ERROR_SHARE = 0.5  # past this share of the document in ERROR nodes, scopes are unknown
 
 

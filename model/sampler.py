@@ -187,9 +187,11 @@ class _Rule:
 
 def _mix_prior(probs: torch.Tensor, x: torch.Tensor, lo: int, rows: torch.Tensor, rule: _Rule) -> torch.Tensor:
     """``probs`` (N, W, V) with ``rule.prior`` mixed in at each canvas's frontier (its leftmost masked
-    position, when among the columns lo..lo+W): (1 - lambda) * p + lambda * p_prior, the prior kept
-    to the tokens the model may give there (never the mask; the first column's ``first_allowed``).
-    Columns the prior has no say in are left bit for bit as they were."""
+    position, when among the columns lo..lo+W): (1 - lambda) * p + lambda * p_prior over the tokens
+    other than the stop tokens, whose probability stays the model's (the prior knows what follows a
+    run of tokens, not where a span ends: scaling the stop down would make fills run on). The prior
+    is kept to the tokens the model may give there (never the mask; the first column's
+    ``first_allowed``). Columns the prior has no say in are left bit for bit as they were."""
     N, W, V = probs.shape
     _, frontier = _frontier(rule.masked(x, rows))  # (N, 1)
     for n in range(N):
@@ -203,12 +205,19 @@ def _mix_prior(probs: torch.Tensor, x: torch.Tensor, lo: int, rows: torch.Tensor
         inside = (ids >= 0) & (ids < V)  # (K,) a checkpoint's vocabulary may be narrower than its tokenizer's
         prior = torch.zeros(V, dtype=probs.dtype).index_add_(0, ids[inside], p[inside].to(probs.dtype))  # (V,)
         prior[rule.mask_id] = 0.0
+        if rule.stop is not None:
+            prior[rule.stop.cpu()] = 0.0
         if f == 0 and rule.first_allowed is not None:
             prior = prior * rule.first_allowed[int(rows[n])].cpu()  # (V,)
         total = float(prior.sum())
         if total <= 0:
             continue
-        probs[n, f - lo] = (1 - lam) * probs[n, f - lo] + lam * (prior / total).to(probs.device)  # (V,)
+        p_model = probs[n, f - lo]  # (V,)
+        rest = 1.0 - (p_model[rule.stop].sum() if rule.stop is not None else 0.0)  # mass of the non-stop tokens
+        mixed = (1 - lam) * p_model + lam * rest * (prior / total).to(probs.device)  # (V,) stops: (1 - lam) p
+        if rule.stop is not None:
+            mixed[rule.stop] = p_model[rule.stop]  # the model's own odds of ending here
+        probs[n, f - lo] = mixed
     return probs
 
 

@@ -232,3 +232,18 @@ def test_the_worker_turns_the_prior_off_when_a_fill_asks(tiny_checkpoint):
     assert den.options.copy_prior.weight == 0.9  # for that call only
     with pytest.raises(P.ProtocolError, match="'copy_prior' must be a boolean"):
         P.FillOptions.from_wire({"copy_prior": 1})
+
+
+def test_the_prior_leaves_the_models_odds_of_ending_the_span():
+    """The stop token keeps the model's probability: a span the model ends, ends with the prior too."""
+    def ending_step(x, cols=slice(None)):
+        B, L = x.shape
+        logits = torch.zeros(B, L, V)
+        logits[..., STOP] = math.log(0.6 * (V - 2) / 0.4)  # p(stop) = 0.6, the rest uniform
+        return logits[:, cols]
+
+    prior = CopyPrior(CFG, [PREFIX], [[PREFIX, []]])
+    res = denoise(ending_step, torch.zeros(1, 4, dtype=torch.long), MASK, SamplerOptions(threshold=None),
+                  stop_ids=(STOP,), prior=prior)
+    assert res.tokens.tolist() == [[STOP] * 4] and prior.hits == [1]
+    assert float(res.confidence[0]) == pytest.approx(0.6)

@@ -247,3 +247,13 @@ def test_the_prior_leaves_the_models_odds_of_ending_the_span():
                   stop_ids=(STOP,), prior=prior)
     assert res.tokens.tolist() == [[STOP] * 4] and prior.hits == [1]
     assert float(res.confidence[0]) == pytest.approx(0.6)
+
+
+def test_the_worker_client_refuses_oversize_related_before_connecting():
+    from lsp_server.worker_client import WorkerClient, WorkerError
+
+    client = WorkerClient()
+    big = FillRequest("a", "b", 2, related=("x" * (P.MAX_RELATED_CHARS + 1),))
+    with pytest.raises(WorkerError, match="refused before sending: .*characters in all"):
+        client.fill([big])
+    assert client.starts == 0  # no worker was started for it

@@ -390,10 +390,17 @@ class _Job:
     count: CountTokens
     run: _Run
     related: tuple[str, ...] = ()
-    # Names already unresolved in the document: a candidate using them is not blamed (None: the
-    # document is not checked, so no candidate is)
-    known_unknown: frozenset[str] | None = None
+    checks_names: bool = False  # candidates are name-checked (``_checks_names``)
     pool: dict[str, _Candidate] = field(default_factory=dict)
+    _known_unknown: frozenset[str] | None = None  # names already unresolved in the document, once asked
+
+    def known_unknown(self) -> frozenset[str]:
+        """Names unresolved in the document as it is: a candidate using them is not blamed. Computed
+        on first need (a candidate naming an unknown), since it resolves the whole document."""
+        if self._known_unknown is None:
+            uses = scope.unknown_names(self.doc.text, self.lang, 0, len(self.doc.text), self.doc.tree)
+            self._known_unknown = frozenset(u.name for u in uses or ())
+        return self._known_unknown
 
     def finish(self, fill: str) -> tuple[str, Validation] | None:
         """Post-process a raw fill and validate it in ``doc``; None if nothing usable is left. The
@@ -431,14 +438,15 @@ class _Job:
         """The uses of names ``cand`` introduces that nothing binds where it is inserted, offsets into
         its text. Unchecked (empty): a candidate adding parse errors, a language or document the
         name resolution does not cover, or the check turned off."""
-        if self.known_unknown is None or cand.validation.errors_added:
+        if not self.checks_names or cand.validation.errors_added:
             return ()
         start = self.span.start - self.doc.shift
         new_text = self.doc.text[:start] + cand.text + self.doc.text[self.span.end - self.doc.shift:]
         uses = scope.unknown_names(new_text, self.lang, start, start + len(cand.text), cand.validation.tree)
         if not uses:
             return ()
-        return tuple((u.start - start, u.end - start, u.name) for u in uses if u.name not in self.known_unknown)
+        known = self.known_unknown()
+        return tuple((u.start - start, u.end - start, u.name) for u in uses if u.name not in known)
 
     def ranked(self) -> list[_Candidate]:
         return sorted(self.pool.values(), key=_Candidate.rank)
@@ -472,14 +480,11 @@ class _Job:
         return out[:max(1, config.max_suggestions)]
 
 
-def _known_unknown(doc: _Doc, lang: str, config: EngineConfig) -> frozenset[str] | None:
-    """Names unresolved in the document as it is (the candidate is not blamed for those); None when
-    names are not checked: turned off, a language the resolution does not cover, or a document
-    validated in part (the names it imports lie outside that part)."""
-    if not config.scope_check or doc.shift or doc.tree is None:
-        return None
-    uses = scope.unknown_names(doc.text, lang, 0, len(doc.text), doc.tree)
-    return None if uses is None else frozenset(u.name for u in uses)
+def _checks_names(doc: _Doc, lang: str, config: EngineConfig) -> bool:
+    """Whether candidates are checked for unknown names: not when turned off, for a language the
+    resolution does not cover, or for a document validated in part (the names it imports lie
+    outside that part)."""
+    return config.scope_check and not doc.shift and doc.tree is not None and scope.has_scope_data(lang)
 
 
 def _suggest(text: str, span: Span, lang: str, denoiser: Denoiser, config: EngineConfig,
@@ -506,7 +511,7 @@ def _suggest(text: str, span: Span, lang: str, denoiser: Denoiser, config: Engin
     run = _Run(denoiser, cancel)
     results = run.fill(requests)
     doc = _validation_doc(text, span, lang, tree, config.local_validation_chars)
-    job = _Job(text, span, lang, window, doc, config, count, run, related, _known_unknown(doc, lang, config))
+    job = _Job(text, span, lang, window, doc, config, count, run, related, _checks_names(doc, lang, config))
 
     list(job.candidates(results, row_leads))
     if not job.pool:
@@ -523,7 +528,7 @@ def _suggest(text: str, span: Span, lang: str, denoiser: Denoiser, config: Engin
         best = _repair_by_truncation(best, job)
     if best.validation.errors_added and not run.cut_short:
         best = _retry(best, job, lengths, requests[0], row_leads[0])
-    if job.known_unknown is not None and config.scope_rounds > 0 and not run.cut_short:
+    if job.checks_names and config.scope_rounds > 0 and not run.cut_short:
         _scope_correct(job)
     shown = job.shown(automatic)
     if not shown:

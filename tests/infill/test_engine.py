@@ -39,9 +39,9 @@ def test_complete_fills_a_python_block(scripted, at_cursor):
 
 def test_language_aliases_are_accepted(scripted, at_cursor):
     text, offset = at_cursor("const x = <|>;\n")
-    d = scripted(["compute(1)"])
+    d = scripted(["Number(1)"])
     sug = complete(text, offset, "javascriptreact", d)
-    assert sug.edit.text == "compute(1)" and d.requests[0].language == "javascript"
+    assert sug.edit.text == "Number(1)" and d.requests[0].language == "javascript"
 
 
 def test_args_completion_drops_the_closing_paren_in_the_suffix(scripted, at_cursor):
@@ -76,7 +76,7 @@ def test_empty_fill_means_no_suggestion(scripted, at_cursor):
 
 def test_candidates_prefer_valid_then_confident(scripted, at_cursor):
     text, offset = at_cursor("const total = <|>;\n")
-    config = EngineConfig(candidates=2, correction_rounds=0)
+    config = EngineConfig(candidates=2, correction_rounds=0, scope_check=False)  # syntax alone
     d = scripted([("price * (1 + tax", 0.99), ("price * 2", 0.4)])
     sug = complete(text, offset, "javascript", d, config)
     assert [r.canvas_tokens for r in d.requests] == [16, 32]
@@ -182,7 +182,7 @@ def test_self_correction_refills_only_the_broken_lines(scripted, at_cursor, lang
 def test_self_correction_on_a_single_line_refills_a_token(scripted, at_cursor):
     text, offset = at_cursor("const x = <|>;\n")
     d = scripted(["price * (1 + tax", "tax)"])
-    sug = complete(text, offset, "javascript", d)
+    sug = complete(text, offset, "javascript", d, EngineConfig(scope_check=False))  # syntax alone
     assert sug.edit.text == "price * (1 + tax)" and sug.corrected
     second = d.requests[1]
     assert second.prefix == "const x = price * (1 + " and second.suffix == ";\n"
@@ -254,7 +254,8 @@ _REPAIRS = {  # id: (document with cursor, language, scripted fills, the repaire
 def test_repair_makes_a_broken_fill_parse(scripted, at_cursor, marked, language, fills, expected):
     text, offset = at_cursor(marked)
     d = scripted(fills)
-    sug = complete(text, offset, language, d, EngineConfig(correction_rounds=0, invalid_retry_candidates=0))
+    sug = complete(text, offset, language, d, EngineConfig(correction_rounds=0, invalid_retry_candidates=0,
+                                                           scope_check=False))  # syntax alone
     assert sug is not None and sug.repaired and sug.edit.text == expected
     assert sug.errors_added_before >= 1 and sug.errors_added_after == 0
 
@@ -262,9 +263,9 @@ def test_repair_makes_a_broken_fill_parse(scripted, at_cursor, marked, language,
 def test_a_confidence_floor_drops_unsure_completions_but_not_explicit_rewrites(scripted, at_cursor):
     text, offset = at_cursor("def total(items):\n    s = 0\n    s += <|>\n    return s\n")
     floor = EngineConfig(min_confidence=0.5)
-    assert complete(text, offset, "python", scripted([("it.price", 0.4)]), floor) is None
-    sug = complete(text, offset, "python", scripted([("it.price", 0.6)]), floor)
-    assert sug is not None and sug.edit.text == "it.price" and sug.confidence == 0.6
+    assert complete(text, offset, "python", scripted([("len(items)", 0.4)]), floor) is None
+    sug = complete(text, offset, "python", scripted([("len(items)", 0.6)]), floor)
+    assert sug is not None and sug.edit.text == "len(items)" and sug.confidence == 0.6
     start = text.index("s += ")
     sug = rewrite(text, start, start + len("s += "), "python", scripted([("s -= ", 0.1)]), floor)
     assert sug is not None and sug.confidence == 0.1  # asked for explicitly: always answered
@@ -273,7 +274,8 @@ def test_a_confidence_floor_drops_unsure_completions_but_not_explicit_rewrites(s
 def test_a_switch_body_before_its_first_case_is_filled_as_a_clause(scripted, at_cursor):
     text, offset = at_cursor("switch (x) {\n  <|>\n  case 2:\n    z();\n}\n")
     d = scripted([("1:\n    y();\n    break;", 0.4), (":\n    w();", 0.6)])
-    sug = complete(text, offset, "javascript", d, EngineConfig(correction_rounds=0, invalid_retry_candidates=0))
+    sug = complete(text, offset, "javascript", d, EngineConfig(correction_rounds=0, invalid_retry_candidates=0,
+                                                               scope_check=False))  # syntax alone
     assert [r.prefix.rsplit("\n", 1)[1] for r in d.requests] == ["  case ", "  default"]
     assert sug is not None and sug.edit.text.startswith("default:\n    w();")  # the more confident clause
     new = text[:sug.edit.start] + sug.edit.text + text[sug.edit.end:]
@@ -284,7 +286,8 @@ def test_clause_leads_only_where_the_grammar_admits_only_clauses(scripted, at_cu
     # after a case, a statement joins that case: no lead
     text, offset = at_cursor("switch (x) {\n  case 2:\n    z();\n  <|>\n}\n")
     d = scripted(["y();"])
-    complete(text, offset, "javascript", d, EngineConfig(correction_rounds=0, invalid_retry_candidates=0))
+    complete(text, offset, "javascript", d, EngineConfig(correction_rounds=0, invalid_retry_candidates=0,
+                                                         scope_check=False))
     assert len(d.requests) == 1 and d.requests[0].prefix.endswith("z();\n  ")
 
 
@@ -297,9 +300,9 @@ def test_repair_never_keeps_only_punctuation():
 
 def test_a_candidate_still_broken_is_retried_at_other_lengths(scripted, at_cursor):
     text, offset = at_cursor("def total(items):\n    s = 0\n    s += <|>\n    return s\n")
-    d = scripted(["= = = = =", "else: = =", "it.price", "for x in = ="])
+    d = scripted(["= = = = =", "else: = =", "len(items)", "for x in = ="])
     sug = complete(text, offset, "python", d, EngineConfig(correction_rounds=0, retry_temperature=None))
-    assert sug is not None and sug.edit.text == "it.price" and not sug.repaired and sug.retried
+    assert sug is not None and sug.edit.text == "len(items)" and not sug.repaired and sug.retried
     assert len(d.calls) == 2 and len(d.calls[1]) == 3  # greedy: the other three lengths in one batch
     lengths = [r.canvas_tokens for r in d.requests]
     assert len(set(lengths)) == 4
@@ -310,9 +313,9 @@ def test_a_candidate_still_broken_is_retried_at_other_lengths(scripted, at_curso
 def test_the_retry_samples_every_length_at_the_retry_temperature(scripted, at_cursor):
     text, offset = at_cursor("def total(items):\n    s = 0\n    s += <|>\n    return s\n")
     rows = EngineConfig().invalid_retry_candidates
-    d = scripted(["= = = = =", "else: = =", "= =", "it.price"] + ["for x in = ="] * (rows - 2))
+    d = scripted(["= = = = =", "else: = =", "= =", "len(items)"] + ["for x in = ="] * (rows - 2))
     sug = complete(text, offset, "python", d, EngineConfig(correction_rounds=0))  # the defaults
-    assert sug is not None and sug.edit.text == "it.price" and sug.retried
+    assert sug is not None and sug.edit.text == "len(items)" and sug.retried
     first, retry = d.calls
     assert first[0].temperature is None and len(retry) == rows
     assert {r.temperature for r in retry} == {EngineConfig().retry_temperature}

@@ -50,6 +50,7 @@ import sysconfig
 import tempfile
 import time
 from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
 
 from .common import REPO, BenchContext, BenchError, load_denoiser, size, write_result
@@ -57,6 +58,7 @@ from .common import REPO, BenchContext, BenchError, load_denoiser, size, write_r
 NAME = "workspace"
 DIST_PACKAGES = Path("/usr/lib/python3/dist-packages")
 CORPORA = (REPO / "data" / "corpus", REPO / "data" / "corpus-big")
+say = partial(print, flush=True)
 REPOSITORIES = 6
 MIN_FILES, MAX_FILES = 4, 40
 VENDORED = {"vendored", "_vendor", "vendor"}
@@ -100,7 +102,7 @@ def _train_fingerprints(log) -> tuple[set[str], list[str], list[str]]:
     return hashes, checked, sorted(roots)
 
 
-def repositories(config, log=print) -> tuple[list[tuple[str, list[tuple[str, str]]]], dict]:
+def repositories(config, log=say) -> tuple[list[tuple[str, list[tuple[str, str]]]], dict]:
     """The benchmark's repositories by the rule in the module docstring: ``[(name, [(path, text)])]``."""
     from infill.workspace import scan
     from model.training.corpus import content_hash
@@ -329,7 +331,7 @@ def _rss_kb() -> int:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") // 1024
 
 
-def memory(files: int, log=print) -> list[dict]:
+def memory(files: int, log=say) -> list[dict]:
     """Scan a temporary workspace of ``files`` small files and one 10 MB file, with the default caps and
     with the file cap lifted; the index's accounting and the resident memory it added."""
     from infill.workspace import WorkspaceConfig, WorkspaceIndex, scan
@@ -343,10 +345,14 @@ def memory(files: int, log=print) -> list[dict]:
             if i % per_dir == 0:
                 os.makedirs(d)
             with open(os.path.join(d, f"mod{i % per_dir:04}.py"), "w") as f:
-                f.write(f"def handler_{i}(request, ctx):\n    value = lookup_{i % 97}(request.key)\n"
+                f.write(f'"""Handlers of group {i % 53}."""\n\n\n'
+                        f"def handler_{i}(request, ctx):\n    value = lookup_{i % 97}(request.key)\n"
                         f"    if value is None:\n        raise KeyError(request.key)\n"
                         f"    return transform_{i % 31}(value, ctx.options)\n\n\n"
-                        f"def lookup_{i % 97}(key):\n    return REGISTRY_{i % 13}.get(key)\n")
+                        f"def lookup_{i % 97}(key):\n    return REGISTRY_{i % 13}.get(key)\n\n\n"
+                        f"def validate_{i}(payload, schema=None):\n    schema = schema or SCHEMA_{i % 7}\n"
+                        f"    missing = [k for k in schema.required if k not in payload]\n"
+                        f"    return not missing, missing\n")
         with open(os.path.join(tmp, "big.py"), "w") as f:
             f.write("def f(x):\n    return x + 1\n\n\n" * (10 * 1024 * 1024 // 29))
         made = time.perf_counter() - started
@@ -405,7 +411,7 @@ def run(ctx: BenchContext) -> dict:
     common = keywords("python") | python_builtins()
     by_repo = {name: cases_for(name, files, common) for name, files in repos}
     cases = sample(by_repo, n_cases)
-    print(f"[workspace] repositories: " + ", ".join(f"{n} ({len(f)} files, {len(by_repo[n])} candidates)"
+    say(f"[workspace] repositories: " + ", ".join(f"{n} ({len(f)} files, {len(by_repo[n])} candidates)"
                                                     for n, f in repos), flush=True)
     indexes = {}
     for name, files in repos:

@@ -99,7 +99,7 @@ def identifiers(text: str, lang: str | None = None) -> set[str]:
     return set(IDENTIFIER.findall(text)) - keywords(lang)
 
 
-@dataclass
+@dataclass(slots=True)
 class _File:
     lang: str
     text: str
@@ -107,7 +107,7 @@ class _File:
     chunks: list[int] = field(default_factory=list)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class _Chunk:
     path: str
     start: int  # character offsets in the file's text, on line starts
@@ -280,7 +280,7 @@ class WorkspaceIndex:
             max_df = max(8, int(c.max_df_share * n))
             for name in query:
                 ids = post.get(name)
-                if ids is None:
+                if ids is None or len(ids) - self._dead > max_df:  # too common even if every dead id were its
                     continue
                 live = [cid for cid in ids if cid in self._chunks]
                 df = len(live)

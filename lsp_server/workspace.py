@@ -65,6 +65,7 @@ class Workspace:
         self._lock = threading.Lock()
         self._generation = 0  # bumped to stop a scan (new settings, shutdown)
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="infill-workspace")
+        self._started = False  # no scan before ``start`` (the settings come first)
         self.scanning = False
         self.scans = 0
         self.last_scan: dict = {}
@@ -87,6 +88,7 @@ class Workspace:
     def start(self, roots: Iterable[str]) -> None:
         """Scan these folders in the background (when ``infill.workspaceIndex`` is on)."""
         self.roots = list(roots)
+        self._started = True
         self._restart()
 
     def _restart(self) -> None:
@@ -95,7 +97,7 @@ class Workspace:
             generation = self._generation
             self.index = WorkspaceIndex(self._config())
             self._dirty = set(self._open)  # open documents stay related texts
-        if self.settings.enable and self.roots:
+        if self._started and self.settings.enable and self.roots:
             self._submit(self._scan, generation)
 
     def _submit(self, fn: Callable, *args) -> None:

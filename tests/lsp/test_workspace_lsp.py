@@ -167,3 +167,35 @@ async def test_requests_are_answered_while_a_large_workspace_is_scanned(big_proj
     assert answered >= 2 and scanned_meanwhile is not None and scanned_meanwhile < 20_000
     s = await wait_for(client, lambda s: s["workspace"]["scans"] >= 1, timeout=120)
     assert s["workspace"]["files"] == 20_001  # and the open scratch document
+
+
+# ---------------------------------------------------------------------- the server's Workspace alone
+
+
+def settle(ws) -> None:
+    ws._pool.submit(lambda: None).result(timeout=30)  # the background thread has done what was queued
+
+
+def test_workspace_scans_only_once_started_and_rereads_a_closed_file(tmp_path):
+    from lsp_server.settings import WorkspaceSettings
+    from lsp_server.workspace import Workspace, roots_of, too_broad
+
+    (tmp_path / "config.py").write_text(CONFIG_PY)
+    ws = Workspace()
+    try:
+        ws.roots = roots_of(None, tmp_path.as_uri(), None)
+        ws.configure(WorkspaceSettings(max_files=10))  # new caps before start: nothing scanned yet
+        settle(ws)
+        assert ws.scans == 0 and len(ws.index) == 0
+        ws.start(ws.roots)
+        settle(ws)
+        assert ws.scans == 1 and len(ws.index) == 1
+        uri = (tmp_path / "config.py").as_uri()
+        ws.opened(uri, "def edited_in_the_editor():\n    pass\n", "python")
+        assert "edited_in_the_editor" in "".join(ws.related_for("untitled:a.py", "edited_in_the_editor()", 5, "python"))
+        ws.closed(uri)  # back to the text on disk
+        settle(ws)
+        assert "load_settings" in "".join(ws.related_for("untitled:a.py", "load_settings(p)", 5, "python"))
+        assert too_broad("/") and too_broad(os.path.expanduser("~")) and not too_broad(str(tmp_path))
+    finally:
+        ws.close()

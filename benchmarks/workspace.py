@@ -19,9 +19,9 @@ the start of the line's code (the line's code removed) or mid-line after an iden
 ``(`` before that name (the rest of the line removed); a deterministic sample by hash, spread over the
 repositories. The workspace is the repository's other files (``scan`` + ``WorkspaceIndex``; the
 case's own file is never a related text). Each case is completed with ``infill.engine.complete``
-and the real model (``model/starter`` by default) without related texts and with them
-(``WorkspaceIndex.related`` at the default ``related_chars``), and, where the denoiser has a copy
-prior, also without related texts and with the prior off: related texts reach the model only
+within the server's default latency budget and the real model (``model/starter`` by default)
+without related texts and with them (``WorkspaceIndex.related`` at the default ``related_chars``),
+and, where the denoiser has a copy prior, also without related texts and with the prior off: related texts reach the model only
 through the copy prior, so "related, prior off" is "none, prior off" by construction. The arms'
 order rotates per case (the denoiser's context cache favours a later request on the same context).
 
@@ -59,6 +59,13 @@ NAME = "workspace"
 DIST_PACKAGES = Path("/usr/lib/python3/dist-packages")
 CORPORA = (REPO / "data" / "corpus", REPO / "data" / "corpus-big")
 say = partial(print, flush=True)
+
+
+def default_budget_s() -> float:
+    """``infill.latencyBudgetMs``'s default: past it self-correction stops, as in the server."""
+    from lsp_server.settings import CompletionSettings
+
+    return CompletionSettings().latency_budget_ms / 1000
 REPOSITORIES = 6
 MIN_FILES, MAX_FILES = 4, 40
 VENDORED = {"vendored", "_vendor", "vendor"}
@@ -261,15 +268,21 @@ def _edit_similarity(a: str, b: str) -> float:
     return edit_similarity(a, b)
 
 
-def fill_case(case: Case, denoiser, index, related: bool) -> dict:
-    """One completion: the text after the cursor on the completed line, and the time it took."""
+def fill_case(case: Case, denoiser, index, related: bool, budget_s: float) -> dict:
+    """One completion within the server's default latency budget: the text after the cursor on the
+    completed line, and the time it took."""
     from infill import engine
+    from infill.types import CancelToken, Cancelled
 
     started = time.perf_counter()
     texts: list[str] = []
     if related:
         texts = index.related(case.path, case.document, case.offset, "python")
-    s = engine.complete(case.document, case.offset, "python", denoiser, related=texts)
+    try:
+        s = engine.complete(case.document, case.offset, "python", denoiser, related=texts,
+                            cancel=CancelToken(deadline=time.monotonic() + budget_s))
+    except Cancelled:  # the budget ran out before a first fill: the server answers nothing
+        s = None
     ms = (time.perf_counter() - started) * 1000
     if s is None:
         fill = ""
@@ -403,7 +416,11 @@ def run(ctx: BenchContext) -> dict:
 
     n_cases = size(ctx, "workspace_cases", 120, 6)
     n_files = size(ctx, "workspace_files", 100_000, 2_000)
+    phases = {}
+    t = time.perf_counter()
     mem = memory(n_files)
+    phases["memory_s"] = round(time.perf_counter() - t, 1)
+    t = time.perf_counter()
     config = WorkspaceConfig()
     repos, rule = repositories(config)
     if not repos:
@@ -419,6 +436,8 @@ def run(ctx: BenchContext) -> dict:
         for path, text in files:
             index.update(path, text, "python")
         indexes[name] = index
+    phases["repositories_s"] = round(time.perf_counter() - t, 1)
+    budget = default_budget_s()
     den = load_denoiser(ctx)
     has_prior = "copy_prior" in inspect.signature(den.fill).parameters
     arms: list[tuple[str, object, bool]] = [("no related", den, False), ("related", den, True)]
@@ -433,9 +452,10 @@ def run(ctx: BenchContext) -> dict:
     for i, case in enumerate(cases):
         for k in range(len(arms)):
             label, denoiser, related = arms[(i + k) % len(arms)]
-            results[label].append(fill_case(case, denoiser, indexes[case.repo], related))
+            results[label].append(fill_case(case, denoiser, indexes[case.repo], related, budget))
         if (i + 1) % 20 == 0:
             print(f"[workspace] {i + 1}/{len(cases)} cases ({time.perf_counter() - started:.0f} s)", flush=True)
+    phases["fills_s"] = round(time.perf_counter() - started, 1)
     base = results["no related"]
     rows = [summarize(label, results[label], None if label == "no related" else base) for label, _, _ in arms]
     for r in rows:
@@ -454,10 +474,10 @@ def run(ctx: BenchContext) -> dict:
                    "related_chars": config.related_chars, "snippet_lines": config.snippet_lines,
                    "repositories": {n: {"files": len(f), "candidates": len(by_repo[n]),
                                         "cases": sum(c.repo == n for c in cases)} for n, f in repos},
-                   "rule": rule, "synthetic_files": n_files, "seconds": round(time.perf_counter() - started, 1)},
+                   "rule": rule, "synthetic_files": n_files, "latency_budget_s": budget, **phases},
         "rows": rows, "memory": mem,
         "goals": [],
-        "notes": "Paired differences are against the 'no related' arm (copy prior at the denoiser's default), "
+        "notes": f"Each fill has the server's default latency budget ({budget:g} s). Paired differences are against the 'no related' arm (copy prior at the denoiser's default), "
                  "mean of per-case differences with its standard error. Precision: exact matches among the "
                  "non-empty answers (binomial standard error). Latency includes picking the related snippets. "
                  "related_has_name_pct: cases whose related texts contain the name the removed text uses.",

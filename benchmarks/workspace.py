@@ -21,9 +21,9 @@ repositories. The workspace is the repository's other files (``scan`` + ``Worksp
 case's own file is never a related text). Each case is completed with ``infill.engine.complete``
 within the server's default latency budget and the real model (``model/starter`` by default)
 without related texts and with them (``WorkspaceIndex.related`` at the default ``related_chars``),
-and, where the denoiser has a copy prior, also without related texts and with the prior off: related texts reach the model only
-through the copy prior, so "related, prior off" is "none, prior off" by construction. The arms'
-order rotates per case (the denoiser's context cache favours a later request on the same context).
+and, where the denoiser has a copy prior, also without related texts and with the prior off:
+related texts reach the model only through the copy prior, so "related, prior off" is "none,
+prior off" by construction. The arms' order rotates per case (the denoiser's context cache favours a later request on the same context).
 
 Per arm: exact match (the completed line equals the original), edit similarity of the text after
 the cursor on that line, the share of non-empty answers, precision (exact matches among the
@@ -477,8 +477,8 @@ def run(ctx: BenchContext) -> dict:
                    "rule": rule, "synthetic_files": n_files, "latency_budget_s": budget, **phases},
         "rows": rows, "memory": mem,
         "goals": [],
-        "notes": f"Each fill has the server's default latency budget ({budget:g} s). Paired differences are against the 'no related' arm (copy prior at the denoiser's default), "
-                 "mean of per-case differences with its standard error. Precision: exact matches among the "
+        "notes": f"Each fill has the server's default latency budget ({budget:g} s). Paired differences are "
+                 "against the 'no related' arm (copy prior at the denoiser's default), mean of per-case differences with its standard error. Precision: exact matches among the "
                  "non-empty answers (binomial standard error). Latency includes picking the related snippets. "
                  "related_has_name_pct: cases whose related texts contain the name the removed text uses.",
     }

@@ -23,7 +23,8 @@ within the server's default latency budget and the real model (``model/starter``
 without related texts and with them (``WorkspaceIndex.related`` at the default ``related_chars``),
 and, where the denoiser has a copy prior, also without related texts and with the prior off:
 related texts reach the model only through the copy prior, so "related, prior off" is "none,
-prior off" by construction. The arms' order rotates per case (the denoiser's context cache favours a later request on the same context).
+prior off" by construction. The arms' order rotates per case (the denoiser's context cache
+favours a later request on the same context).
 
 Per arm: exact match (the completed line equals the original), edit similarity of the text after
 the cursor on that line, the share of non-empty answers, precision (exact matches among the
@@ -478,7 +479,8 @@ def run(ctx: BenchContext) -> dict:
         "rows": rows, "memory": mem,
         "goals": [],
         "notes": f"Each fill has the server's default latency budget ({budget:g} s). Paired differences are "
-                 "against the 'no related' arm (copy prior at the denoiser's default), mean of per-case differences with its standard error. Precision: exact matches among the "
+                 "against the 'no related' arm (copy prior at the denoiser's default), mean of per-case "
+                 "differences with its standard error. Precision: exact matches among the "
                  "non-empty answers (binomial standard error). Latency includes picking the related snippets. "
                  "related_has_name_pct: cases whose related texts contain the name the removed text uses.",
     }

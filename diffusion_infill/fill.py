@@ -61,6 +61,7 @@ to run, since float32 and bf16 can fill differently and the faster one can chang
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import re
@@ -107,6 +108,16 @@ def _threshold(value: str) -> float:
     return t
 
 
+def _unit(value: str) -> float:
+    try:
+        t = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {value!r}") from None
+    if not 0.0 <= t <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be in [0, 1], got {value}")
+    return t
+
+
 def _device(value: str) -> str:
     try:
         return check_device(value)
@@ -126,20 +137,33 @@ def build_parser() -> argparse.ArgumentParser:
                       help=f"the file's language (default: from its extension); one of {', '.join(LANGUAGES)}")
     hole.add_argument("--format", choices=("diff", "json"), default=None,
                       help="diff (default): a summary line and a unified diff; json: the edit with offsets and positions")
-    hole.add_argument("--corrections", type=_count(0), default=None, metavar="N",
-                      help="syntax-correction passes for a fill that breaks the parse (default: as in the editor)")
-    hole.add_argument("--retry-rows", type=_count(0), default=None, metavar="N",
-                      help="rows of the one sampled retry for a fill still broken after correction; 0: no retry "
-                           "(default: as in the editor)")
     hole.add_argument("-v", "--verbose", action="store_true", help="log the engine's decisions (why a fill was dropped) to stderr")
+
+    eng = ap.add_argument_group("the engine (one hole and --jsonl; defaults: as in the editor)")
+    eng.add_argument("--corrections", type=_count(0), default=None, metavar="N",
+                     help="syntax-correction passes for a fill that breaks the parse")
+    eng.add_argument("--retry-rows", type=_count(0), default=None, metavar="N",
+                     help="rows of the one sampled retry for a fill still broken after correction; 0: no retry")
+    eng.add_argument("--scope", choices=("on", "off"), default=None,
+                     help="the name check: names a fill introduces that nothing binds where it goes are masked and "
+                          "re-filled, and fills still introducing them rank last (a cursor completion drops them)")
+    eng.add_argument("--copy-prior", choices=("on", "off"), default=None,
+                     help="mix n-gram copies from the document into the model's scores (model.copy_prior)")
+    eng.add_argument("--candidates", type=_count(1), default=None, metavar="N",
+                     help="canvas lengths filled in the first pass and ranked")
+    eng.add_argument("--min-confidence", type=_unit, default=None, metavar="P",
+                     help="a cursor completion whose tokens' mean probability is below P is not shown "
+                          "(infill.minConfidence)")
 
     batch = ap.add_argument_group("a batch of JSON lines")
     batch.add_argument("--jsonl", metavar="IN", help="input records (.jsonl or .jsonl.gz)")
     batch.add_argument("--out", metavar="OUT", help="output JSON lines")
     batch.add_argument("--shape", choices=("auto", *SHAPE_CANVAS), default=None,
-                       help="hole shape, which sets the canvas: " + ", ".join(f"{k} {v} tokens" for k, v in SHAPE_CANVAS.items())
+                       help="hole shape: with the engine, a single line, whole lines or a free span; with --via raw "
+                            "it sets the canvas: " + ", ".join(f"{k} {v} tokens" for k, v in SHAPE_CANVAS.items())
                             + "; auto (default) reads HumanEval-Infilling task ids")
-    batch.add_argument("--max-tokens", type=_count(1), default=None, metavar="N", help="canvas tokens (default: by shape)")
+    batch.add_argument("--max-tokens", type=_count(1), default=None, metavar="N",
+                       help="canvas tokens with --via raw (default: by shape)")
     batch.add_argument("--oracle-length", action="store_true", default=None,
                        help="canvas = the record's canonical_solution length (labelled in the output)")
     batch.add_argument("--batch-size", type=_count(1), default=None, metavar="N",
@@ -395,10 +419,12 @@ def load_denoiser(args: argparse.Namespace):
     sampler = SamplerOptions(steps=args.steps, seed=args.seed, speculate=args.speculate)
     if args.threshold is not None:
         sampler.threshold = args.threshold
+    options = DenoiserOptions(sampler=sampler)
+    if args.copy_prior == "off":
+        options.copy_prior = dataclasses.replace(options.copy_prior, weight=0.0)
     try:
         path = resolve_model(args.model, download=args.download) if args.model else default_model_path()
-        den = load_fill_model(path, device=args.device, dtype=args.dtype, threads=args.threads,
-                              options=DenoiserOptions(sampler=sampler))
+        den = load_fill_model(path, device=args.device, dtype=args.dtype, threads=args.threads, options=options)
     except (ModelNotFoundError, CheckpointError) as exc:
         raise UsageError(str(exc)) from None
     return den, model_settings(den, args.dtype, args.threads)
@@ -413,6 +439,12 @@ def engine_config(args: argparse.Namespace):
         config.correction_rounds = args.corrections
     if args.retry_rows is not None:
         config.invalid_retry_candidates = args.retry_rows
+    if args.scope is not None:
+        config.scope_check = args.scope == "on"
+    if args.candidates is not None:
+        config.candidates = args.candidates
+    if args.min_confidence is not None:
+        config.min_confidence = args.min_confidence
     return config
 
 

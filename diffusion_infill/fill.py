@@ -313,6 +313,9 @@ def check_batch(args: argparse.Namespace) -> None:
                          "--jsonl writes JSON lines to --out")
     if not args.out:
         raise UsageError("--jsonl needs --out OUT")
+    if args.max_tokens is not None and (args.via or "engine") == "engine" and not args.oracle_length:
+        raise UsageError("--max-tokens sets the canvas of --via raw; the engine sizes each span itself "
+                         "(infill.canvas.CanvasConfig)")
     if not Path(args.jsonl).is_file():
         raise UsageError(f"cannot read {args.jsonl}: no such file")
 

@@ -67,11 +67,18 @@ def source(tmp_path):
     (["{src}", "--at", "1:1", "--shape", "line"], "--shape applies to --jsonl batches only"),
     (["--jsonl", "{src}", "--out", "o.jsonl", "--format", "json"], "--format applies to one hole in a FILE only"),
     (["--jsonl", "{src}"], "--jsonl needs --out OUT"),
+    (["--jsonl", "{src}", "--out", "o.jsonl", "--max-tokens", "8"], "--max-tokens sets the canvas of --via raw"),
+    (["--jsonl", "{src}", "--out", "o.jsonl", "--min-confidence", "2"], None),
     (["{missing}", "--at", "1:1"], "cannot read {missing}: No such file or directory"),
 ])
 def test_bad_arguments_are_named_before_the_model_loads(capsys, source, tmp_path, argv, message):
     names = {"src": str(source), "missing": str(tmp_path / "missing.py")}
     argv = [a.format(**names) for a in argv]
+    if message is None:  # refused by argparse itself
+        with pytest.raises(SystemExit) as exc:
+            fill.main([*argv, "--model", str(tmp_path / "no-such-model")])
+        assert exc.value.code == 2 and "must be in [0, 1]" in capsys.readouterr().err
+        return
     rc, out, err = run(capsys, *argv, "--model", str(tmp_path / "no-such-model"))  # never loaded
     assert rc == 2 and out == ""
     assert err.startswith("infill fill: " + message.format(**names))

@@ -30,7 +30,8 @@ def server_settings() -> dict[str, Any]:
     canvases, and a latency budget large enough for a loaded CI machine."""
     return {
         "model": {"path": str(STARTER_MODEL), "device": "cpu", "maxTokens": 16, "threads": 1},
-        "completion": {"latencyBudgetMs": 60000, "debounceMs": 0},
+        # minConfidence 0: the starter model is rarely confident; these tests are about the editor
+        "completion": {"latencyBudgetMs": 60000, "debounceMs": 0, "minConfidence": 0},
     }
 
 

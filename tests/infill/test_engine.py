@@ -18,6 +18,12 @@ JS_BLOCK = "function total(items) {\n  let s = 0;\n  <|>\n  return s;\n}\n"
 GO_BLOCK = "package main\n\nfunc total(items []Item) int {\n\ts := 0\n\t<|>\n\treturn s\n}\n"
 
 
+def ONE_LENGTH(**overrides) -> EngineConfig:  # noqa: N802 - reads as a config constant
+    """The engine's defaults at one canvas length: one row per first fill, for tests that script
+    the fills row by row (where the default's second length is not capped, it would be a second row)."""
+    return EngineConfig(**{"candidates": 1, **overrides})
+
+
 # --------------------------------------------------------------------------- the plain flow
 
 def test_complete_fills_a_python_block(scripted, at_cursor):
@@ -40,14 +46,14 @@ def test_complete_fills_a_python_block(scripted, at_cursor):
 def test_language_aliases_are_accepted(scripted, at_cursor):
     text, offset = at_cursor("const x = <|>;\n")
     d = scripted(["Number(1)"])
-    sug = complete(text, offset, "javascriptreact", d)
+    sug = complete(text, offset, "javascriptreact", d, ONE_LENGTH())
     assert sug.edit.text == "Number(1)" and d.requests[0].language == "javascript"
 
 
 def test_args_completion_drops_the_closing_paren_in_the_suffix(scripted, at_cursor):
     text, offset = at_cursor("def f(a, b):\n    return max(<|>)\n")
     d = scripted(["a, b)"])
-    sug = complete(text, offset, "python", d)
+    sug = complete(text, offset, "python", d, ONE_LENGTH())
     assert sug.span.kind == "args" and sug.edit.text == "a, b"
     assert d.requests[0].canvas_tokens == 12 and d.requests[0].single_line
 
@@ -71,12 +77,12 @@ def test_mid_word_cursor_suggests_nothing_without_calling_the_model(scripted):
 
 def test_empty_fill_means_no_suggestion(scripted, at_cursor):
     text, offset = at_cursor("x = <|>\n")
-    assert complete(text, offset, "python", scripted(["   \n"])) is None
+    assert complete(text, offset, "python", scripted(["   \n"]), ONE_LENGTH()) is None
 
 
 def test_candidates_prefer_valid_then_confident(scripted, at_cursor):
     text, offset = at_cursor("const total = <|>;\n")
-    config = EngineConfig(candidates=2, correction_rounds=0, scope_check=False)  # syntax alone
+    config = EngineConfig(candidates=2, correction_rounds=0, scope_check=False, min_confidence=0)  # syntax alone
     d = scripted([("price * (1 + tax", 0.99), ("price * 2", 0.4)])
     sug = complete(text, offset, "javascript", d, config)
     assert [r.canvas_tokens for r in d.requests] == [16, 32]
@@ -94,7 +100,7 @@ def test_count_tokens_comes_from_the_denoiser_when_it_has_one(scripted, at_curso
     calls = []
     d.count_tokens = lambda s: calls.append(s) or len(s.split())
     start, end = rewrite_text.index("a + 1"), rewrite_text.index("a + 1") + 5
-    rewrite(rewrite_text, start, end, "python", d)
+    rewrite(rewrite_text, start, end, "python", d, ONE_LENGTH())
     assert calls, "the denoiser's tokenizer counter was used"
     assert d.requests[0].canvas_tokens == 4 + 4  # ceil(1.3 * 3 words) + 4
 
@@ -105,7 +111,7 @@ def test_rewrite_replaces_the_selection(scripted):
     text = "def f(x):\n    y = x+1\n    return y\n"
     start, end = text.index("y = x+1"), text.index("y = x+1") + len("y = x+1")
     d = scripted(["y = x + 1"])
-    sug = rewrite(text, start, end, "python", d)
+    sug = rewrite(text, start, end, "python", d, ONE_LENGTH())
     assert (sug.edit.start, sug.edit.end, sug.edit.text) == (start, end, "y = x + 1")
     assert sug.span.kind == "selection"
     req = d.requests[0]
@@ -116,7 +122,7 @@ def test_rewrite_that_changes_nothing_is_no_suggestion(scripted):
     text = "def f(x):\n    y = x + 1\n    return y\n"
     start = text.index("y = x + 1")
     d = scripted(["y = x + 1"] * 5)
-    assert rewrite(text, start, start + 9, "python", d) is None
+    assert rewrite(text, start, start + 9, "python", d, ONE_LENGTH()) is None
     # one pass at the base length, then one retry with four lengths in a single batch
     assert [len(call) for call in d.calls] == [1, 4]
     assert len({r.canvas_tokens for r in d.calls[1]}) == 4
@@ -126,11 +132,11 @@ def test_rewrite_retries_other_lengths_when_the_first_fill_is_unchanged(scripted
     text = "def f(x):\n    y = x + 1\n    return y\n"
     start = text.index("y = x + 1")
     d = scripted(["y = x + 1", "y = x + 1", "y = 1 + x", "y = x + 1", "y = x + 1"])
-    sug = rewrite(text, start, start + 9, "python", d)
+    sug = rewrite(text, start, start + 9, "python", d, ONE_LENGTH())
     assert sug is not None and sug.edit.text == "y = 1 + x"
     # a completion at the cursor is not retried: it runs on every keystroke
     d = scripted([""])
-    assert complete("x = 1\ny = x + ", len("x = 1\ny = x + "), "python", d) is None
+    assert complete("x = 1\ny = x + ", len("x = 1\ny = x + "), "python", d, ONE_LENGTH()) is None
     assert len(d.calls) == 1
 
 
@@ -138,7 +144,7 @@ def test_fill_middle_fills_whole_lines(scripted):
     text = "def f(x):\n    a = 1\n    b = 2\n    return a\n"
     start, end = text.index("    a = 1"), text.index("    return")
     d = scripted(["a = x\nb = a * 2"])
-    sug = fill_middle(text, start, end, "python", d)
+    sug = fill_middle(text, start, end, "python", d, ONE_LENGTH())
     assert sug.span.kind == "region"
     new = text[: sug.edit.start] + sug.edit.text + text[sug.edit.end:]
     assert new == "def f(x):\n    a = x\n    b = a * 2\n    return a\n"
@@ -182,7 +188,7 @@ def test_self_correction_refills_only_the_broken_lines(scripted, at_cursor, lang
 def test_self_correction_on_a_single_line_refills_a_token(scripted, at_cursor):
     text, offset = at_cursor("const x = <|>;\n")
     d = scripted(["price * (1 + tax", "tax)"])
-    sug = complete(text, offset, "javascript", d, EngineConfig(scope_check=False))  # syntax alone
+    sug = complete(text, offset, "javascript", d, ONE_LENGTH(scope_check=False))  # syntax alone
     assert sug.edit.text == "price * (1 + tax)" and sug.corrected
     second = d.requests[1]
     assert second.prefix == "const x = price * (1 + " and second.suffix == ";\n"
@@ -254,15 +260,15 @@ _REPAIRS = {  # id: (document with cursor, language, scripted fills, the repaire
 def test_repair_makes_a_broken_fill_parse(scripted, at_cursor, marked, language, fills, expected):
     text, offset = at_cursor(marked)
     d = scripted(fills)
-    sug = complete(text, offset, language, d, EngineConfig(correction_rounds=0, invalid_retry_candidates=0,
-                                                           scope_check=False))  # syntax alone
+    sug = complete(text, offset, language, d, ONE_LENGTH(correction_rounds=0, invalid_retry_candidates=0,
+                                                         scope_check=False))  # syntax alone
     assert sug is not None and sug.repaired and sug.edit.text == expected
     assert sug.errors_added_before >= 1 and sug.errors_added_after == 0
 
 
 def test_a_confidence_floor_drops_unsure_completions_but_not_explicit_rewrites(scripted, at_cursor):
     text, offset = at_cursor("def total(items):\n    s = 0\n    s += <|>\n    return s\n")
-    floor = EngineConfig(min_confidence=0.5)
+    floor = ONE_LENGTH(min_confidence=0.5)
     assert complete(text, offset, "python", scripted([("len(items)", 0.4)]), floor) is None
     sug = complete(text, offset, "python", scripted([("len(items)", 0.6)]), floor)
     assert sug is not None and sug.edit.text == "len(items)" and sug.confidence == 0.6
@@ -301,7 +307,7 @@ def test_repair_never_keeps_only_punctuation():
 def test_a_candidate_still_broken_is_retried_at_other_lengths(scripted, at_cursor):
     text, offset = at_cursor("def total(items):\n    s = 0\n    s += <|>\n    return s\n")
     d = scripted(["= = = = =", "else: = =", "len(items)", "for x in = ="])
-    sug = complete(text, offset, "python", d, EngineConfig(correction_rounds=0, retry_temperature=None))
+    sug = complete(text, offset, "python", d, ONE_LENGTH(correction_rounds=0, retry_temperature=None))
     assert sug is not None and sug.edit.text == "len(items)" and not sug.repaired and sug.retried
     assert len(d.calls) == 2 and len(d.calls[1]) == 3  # greedy: the other three lengths in one batch
     lengths = [r.canvas_tokens for r in d.requests]
@@ -334,7 +340,7 @@ def test_a_sampled_retry_fills_as_many_rows_when_the_lengths_are_capped(scripted
 def test_the_retry_is_dropped_when_it_is_no_better(scripted, at_cursor):
     text, offset = at_cursor("def total(items):\n    s = 0\n    s += <|>\n    return s\n")
     d = scripted(["= = = = =", "= =", "", "else: =", ") ="] + ["= ="] * (EngineConfig().invalid_retry_candidates - 4))
-    assert complete(text, offset, "python", d, EngineConfig(correction_rounds=0)) is None
+    assert complete(text, offset, "python", d, ONE_LENGTH(correction_rounds=0)) is None
     assert len(d.calls) == 2
 
 
@@ -486,7 +492,7 @@ def test_denoiser_returning_the_wrong_number_of_results_is_an_error(at_cursor):
 
     text, offset = at_cursor("x = <|>\n")
     with pytest.raises(InfillError, match="0 results for 1 requests"):
-        complete(text, offset, "python", Short())
+        complete(text, offset, "python", Short(), ONE_LENGTH())
 
 
 def test_cancelled_before_start_propagates_without_a_model_call(scripted, at_cursor):

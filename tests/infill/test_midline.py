@@ -95,7 +95,7 @@ def test_a_space_is_kept_between_an_operator_and_the_name_after_it():
 ])
 def test_the_engine_returns_the_joined_fill(scripted, language, marked, fill, want):
     text, offset = _split(marked)
-    sug = complete(text, offset, language, scripted([fill]))
+    sug = complete(text, offset, language, scripted([fill] * 2))  # one per canvas length
     assert sug is not None and sug.edit.text == want and (sug.edit.start, sug.edit.end) == (offset, offset)
     assert sug.span.joins and sug.errors_added_after == 0 and not sug.repaired
 
@@ -110,12 +110,12 @@ def test_the_engine_asks_nothing_where_the_operand_is_already_there(scripted):
 def test_the_engine_drops_a_fill_that_duplicates_the_next_argument(scripted):
     text, offset = _split("function f(dx, dy) {\n  move(<|>, dy);\n}\n")
     d = scripted(["dy,"])
-    assert complete(text, offset, "javascript", d) is None
+    assert complete(text, offset, "javascript", d, EngineConfig(candidates=1)) is None
     assert len(d.requests) == 1
 
 
 def test_the_engine_closes_a_bracket_the_fill_leaves_open(scripted):
     text, offset = _split("total = max(<|>)\nprint(total)\n")
-    config = EngineConfig(correction_rounds=0, invalid_retry_candidates=0, scope_check=False)  # the repair alone, no model
+    config = EngineConfig(candidates=1, correction_rounds=0, invalid_retry_candidates=0, scope_check=False)  # the repair alone
     sug = complete(text, offset, "python", scripted(["min(a, b"]), config)
     assert sug is not None and sug.edit.text == "min(a, b)" and sug.repaired

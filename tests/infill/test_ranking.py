@@ -114,7 +114,7 @@ def test_scope_correction_replaces_an_unknown_name(at_cursor):
 def test_each_scope_round_asks_a_different_length(at_cursor):
     text, offset = at_cursor(BLOCK)
     d = Asked(lambda r: "other" if r.prefix.endswith("s += ") else "s += self.price")
-    sug = fill_middle(text, offset, offset, "python", d, EngineConfig(scope_rounds=3))
+    sug = fill_middle(text, offset, offset, "python", d, EngineConfig(scope_rounds=3, candidates=1))
     rounds = [{r.canvas_tokens for r in call} for call in d.calls[1:]]
     assert len(rounds) == 3 and all(max(x) < min(y) for x, y in zip(rounds, rounds[1:]))  # room grows each round
     # a round masks the first unknown name of each candidate that would be shown (the first fill's
@@ -169,7 +169,7 @@ def test_min_confidence_drops_completions_not_explicit_requests(at_cursor, scrip
     assert [e.text for e in sug.edits()] == ["s += 2"]
     assert complete(text, offset, "python", scripted([("s += 1", 0.3), ("s += 2", 0.4)]), config) is None
     a, b = _selection()
-    low = rewrite(BODY, a, b, "python", scripted([("s + 2", 0.1)]), EngineConfig(min_confidence=0.5))
+    low = rewrite(BODY, a, b, "python", scripted([("s + 2", 0.1)]), EngineConfig(min_confidence=0.5, candidates=1))
     assert low is not None and low.edit.text == "s + 2"
 
 

@@ -17,7 +17,10 @@ from infill.positions import LineIndex
 
 SERVER = [sys.executable, "-m", "diffusion_infill", "serve", "--log-level", "INFO"]
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"}
-SETTINGS = {"device": "cpu", "threads": 1, "debounceMs": 20, "latencyBudgetMs": 20000, "maxTokens": 16}
+# minConfidence 0: the starter model is rarely confident, and these tests are about the protocol, not
+# about which fills the confidence floor keeps (tests/infill/test_ranking.py covers that)
+SETTINGS = {"device": "cpu", "threads": 1, "debounceMs": 20, "latencyBudgetMs": 20000, "maxTokens": 16,
+            "minConfidence": 0}
 CLIENTS = ["neovim@v0.11.0", "visual-studio-code"]
 
 

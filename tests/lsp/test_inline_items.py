@@ -17,6 +17,7 @@ import pytest_lsp
 from lsprotocol import types as lsp
 from pytest_lsp import LanguageClient, client_capabilities
 
+from lsp_server.settings import Settings
 from lsp_util import CLIENTS, CONFIG, open_doc, pos, stats
 from model import protocol as P
 from tests.fuzz.test_resource_bounds import RecordingWorker
@@ -60,12 +61,11 @@ class ScriptedWorker(RecordingWorker):
             conn.close()
 
 
-@pytest_lsp.fixture(config=CONFIG)
-async def scripted(lsp_client: LanguageClient, tmp_path_factory):
+async def start_scripted(lsp_client: LanguageClient, tmp_path_factory, **settings) -> ScriptedWorker:
     sock = str(tmp_path_factory.mktemp("sock") / "w.sock")
     worker = ScriptedWorker(sock)
     options = {"workerAddress": f"unix:{sock}", "debounceMs": 0, "maxTokens": 8, "latencyBudgetMs": 20000,
-               "workspaceIndex": False}
+               "workspaceIndex": False, **settings}
     await lsp_client.initialize_session(lsp.InitializeParams(capabilities=client_capabilities(CLIENTS[1]),
                                                              initialization_options=options))
     for _ in range(600):
@@ -73,6 +73,22 @@ async def scripted(lsp_client: LanguageClient, tmp_path_factory):
             break
         await asyncio.sleep(0.05)
     lsp_client.worker = worker
+    return worker
+
+
+@pytest_lsp.fixture(config=CONFIG)
+async def scripted(lsp_client: LanguageClient, tmp_path_factory):
+    """Every candidate shown whatever its confidence (``minConfidence`` 0)."""
+    worker = await start_scripted(lsp_client, tmp_path_factory, minConfidence=0)
+    yield
+    await lsp_client.shutdown_session()
+    worker.close()
+
+
+@pytest_lsp.fixture(config=CONFIG)
+async def default_floor(lsp_client: LanguageClient, tmp_path_factory):
+    """The server's default ``minConfidence``."""
+    worker = await start_scripted(lsp_client, tmp_path_factory)
     yield
     await lsp_client.shutdown_session()
     worker.close()
@@ -143,3 +159,11 @@ async def test_a_change_while_the_items_are_computed_drops_all_of_them(scripted)
     s1 = await stats(client)
     dropped = sum(s1.get(k, 0) - s0.get(k, 0) for k in ("stale_dropped", "cancelled"))
     assert dropped >= 1
+
+
+async def test_the_default_confidence_floor_leaves_out_the_unsure_items(default_floor):
+    client = default_floor
+    open_doc(client, "file:///e.py", DOC, "python")
+    result = await client.text_document_inline_completion_async(inline("file:///e.py", *CURSOR))
+    floor = Settings().completion.min_confidence
+    assert texts(result) == [t for t in RANKED if dict(RETRY)[t] >= floor][:3] == ["s += 2", "s += len(items)"]

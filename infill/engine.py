@@ -175,7 +175,9 @@ class _Candidate:
         return tuple(dict.fromkeys(name for _, _, name in self.unknown))
 
     def rank(self) -> tuple:
-        """Sort key, best first: errors added, unknown names introduced, then confidence."""
+        """Sort key, best first: errors added, unknown names introduced, then confidence. The
+        confidence is already length-normalised (the mean probability of the fill's tokens); the
+        denoiser reports no per-token log-probabilities, so a mean log-likelihood cannot be formed."""
         return (self.validation.errors_added, len(self.unknown_names), -self.confidence)
 
 

@@ -185,7 +185,8 @@ def test_the_pass_bound_is_what_a_fill_that_never_parses_uses(config):
 
 def test_json_output_has_offsets_positions_and_the_bounded_calls(capsys, source, tiny_checkpoint):
     rc, out, err = run(capsys, "--model", str(tiny_checkpoint), "--device", "cpu", str(source), "--at", "2:19",
-                       "--format", "json", "--steps", "2", "--corrections", "0", "--retry-rows", "0")
+                       "--format", "json", "--steps", "2", "--corrections", "0", "--retry-rows", "0",
+                       "--scope", "off")
     answer = json.loads(out)
     assert err == "" and answer["max_passes"] == 1 and answer["passes"] <= 1 and answer["model_calls"] <= 2
     assert answer["model_ms"] >= 0.0
@@ -205,10 +206,12 @@ def test_diff_output_is_a_summary_line_and_the_file_with_the_fill(capsys, source
     m = SUMMARY.match(first)
     assert err == "" and source.read_text() == before  # the file itself is never changed
     if m is None:
-        assert rc == 1 and re.match(r"^infill: no suggestion at 2:5-2:20: \d+ model calls? in \d+ of at most 8 passes",
+        bound = EngineConfig().max_fill_calls(explicit_range=True)
+        assert rc == 1 and re.match(rf"^infill: no suggestion at 2:5-2:20: \d+ model calls? in \d+ of at most {bound} passes",
                                     first) and diff == ""
         return
-    assert rc == 0 and m.group(2) == "2:5-2:20" and int(m.group(4)) <= int(m.group(5)) == 8
+    assert rc == 0 and m.group(2) == "2:5-2:20" and int(m.group(4)) <= int(m.group(5)) == \
+        EngineConfig().max_fill_calls(explicit_range=True)
     assert diff.startswith(f"--- a/{source.as_posix().lstrip('/')}\n+++ b/")
 
 

@@ -544,7 +544,7 @@ def _suggest(text: str, span: Span, lang: str, denoiser: Denoiser, config: Engin
     if best.validation.errors_added and not run.cut_short:
         best = _retry(best, job, lengths, requests[0], row_leads[0])
     if job.checks_names and config.scope_rounds > 0 and not run.cut_short:
-        _scope_correct(job)
+        _scope_correct(job, automatic)
     shown = job.shown(automatic)
     if not shown:
         best = job.ranked()[0]
@@ -837,15 +837,17 @@ def name_region(candidate: str, start: int, end: int) -> tuple[int, int]:
     return a, b
 
 
-def _scope_correct(job: _Job) -> None:
+def _scope_correct(job: _Job, automatic: bool = False) -> None:
     """Mask the first unknown name of each candidate that would be offered but introduces one, and
     re-denoise it with the rest of the candidate as context: one batched fill per round
     (``config.scope_rounds``), a canvas sized from the masked text with room to grow and a
-    different length each round. Every corrected version joins the pool; the ranking decides."""
+    different length each round. Every corrected version joins the pool; the ranking decides. For an
+    automatic request a candidate below ``min_confidence`` is not corrected: it is not shown anyway."""
     config, span, canvas = job.config, job.span, job.config.canvas
     settled: set[str] = set()  # candidates whose correction already gave one with fewer unknown names
     for round_no in range(1, config.scope_rounds + 1):
-        valid = [c for c in job.ranked() if not c.validation.errors_added or config.allow_invalid]
+        valid = [c for c in job.ranked() if (not c.validation.errors_added or config.allow_invalid)
+                 and not (automatic and c.confidence < config.min_confidence)]
         targets = [c for c in valid[:max(1, config.max_suggestions)] if c.unknown and c.text not in settled]
         if not targets:
             return

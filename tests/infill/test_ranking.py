@@ -217,3 +217,12 @@ def test_related_must_be_texts(at_cursor):
         complete(text, offset, "python", Asked(lambda r: "x"), related="one text")
     with pytest.raises(InfillError, match="related"):
         rewrite(BODY, 0, 3, "python", Asked(lambda r: "x"), related=[b"bytes"])
+
+
+def test_an_unsure_completion_is_not_scope_corrected(at_cursor):
+    text, offset = at_cursor(BLOCK)
+    d = Asked(lambda r: ("len(items)", 0.99) if r.prefix.endswith("s += ") else ("s += self.price", 0.2))
+    assert complete(text, offset, "python", d, EngineConfig(min_confidence=0.5)) is None
+    assert len(d.calls) == 1  # below the floor: not shown whatever its names, so no correction
+    sug = fill_middle(text, offset, offset, "python", Asked(d.answer), EngineConfig(min_confidence=0.5))
+    assert sug is not None and sug.scope_corrected  # an explicit request is corrected and answered

@@ -13,7 +13,9 @@ patterns of a ``.gitignore`` at the root, each with a log line, and stops at the
 
 Memory is bounded by ``WorkspaceConfig``: at most ``max_files`` files and ``max_total_bytes`` of
 text; the inverted index holds one 4-byte chunk id per distinct identifier of each chunk (chunks
-overlap by half, so at most about as many bytes as the texts hold, usually far fewer).
+overlap by half). The Python objects around them cost about 1 KB per file: ``infill bench
+workspace`` measured 123 MB resident for 75,610 small files holding the default 32 MB of text
+(8.5 MB of postings), 8.8 MB for the default 5,000 files.
 """
 
 from __future__ import annotations

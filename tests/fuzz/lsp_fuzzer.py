@@ -39,8 +39,9 @@ ENV = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "TOKENIZERS
 MB = 1024 * 1024
 
 # Small canvases and few steps keep each model call cheap; the fuzzer is about the server, not quality.
+# minConfidence 0: the starter model is rarely confident, and the fuzzer needs answers to check edits
 FUZZ_SETTINGS = {"device": "cpu", "threads": 1, "debounceMs": 5, "latencyBudgetMs": 4000, "maxTokens": 8,
-                 "steps": 2, "cacheSize": 64}
+                 "steps": 2, "cacheSize": 64, "minConfidence": 0}
 
 REQUEST_CANCELLED = -32800
 PARSE_ERROR = -32700

@@ -89,11 +89,10 @@ class CopyIndex:
         self.tokens = tokens  # (T,) separators at both ends
         n = config.min_match
         grams: dict[tuple[int, ...], list[int]] = {}
-        for p in range(n, len(tokens) - 1):  # p: the gram's last position; tokens[p + 1] follows it
-            if tokens[p + 1] != _SEPARATOR:
-                gram = tuple(tokens[p - n + 1:p + 1])
-                if _SEPARATOR not in gram:
-                    grams.setdefault(gram, []).append(p)
+        # p: the gram's last position, tokens[p + 1] the token that follows it
+        for p, (gram, nxt) in enumerate(zip(zip(*(tokens[i:] for i in range(n))), tokens[n:]), start=n - 1):
+            if nxt != _SEPARATOR and _SEPARATOR not in gram:
+                grams.setdefault(gram, []).append(p)
         self._grams = grams
 
     def __len__(self) -> int:

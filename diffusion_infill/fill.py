@@ -46,9 +46,12 @@ Exit status: 0 a suggestion was printed, 1 the model offered none, 2 bad argumen
 
 Batch: infill fill --jsonl IN --out OUT reads records with "prompt" (the text before the hole) and
 "suffix" (after it), optional "task_id" and "language", and writes each record back with
-"completion", "model_calls" (of the batch it was filled in) and "confidence". The hole's shape
-(--shape) sets the canvas; the true hole length is never used unless --oracle-length is given (then
-the record's canonical_solution token count sets the canvas, and the output says so). The line on
+"completion" ("" when nothing is offered), "model_calls" and "confidence". By default (--via engine)
+each hole is filled as the editor fills it, and "alternatives" lists the other ranked candidates,
+best first (what an editor cycles through); --via raw fills with the denoiser alone, records
+batched, the hole's shape (--shape) setting the canvas. The true hole length is never used unless
+--oracle-length is given (then the record's canonical_solution token count sets the canvas, with the
+denoiser alone, and the output says so). The line on
 stderr that counts the completions also names the dtype and threads, as the summary line does.
 
 Speed and repeatability: with --dtype auto and --threads 0 (the defaults) the model is timed at load,

@@ -183,13 +183,15 @@ def hole_span(rec: dict, shape: str):
 def engine_fill(denoiser, text: str, span, language: str, config=None) -> dict:
     """Fill ``span`` of ``text`` through ``infill.engine.fill_span``: ``completion`` (the edit's text,
     "" when the engine offers nothing), ``model_calls`` (forward passes, a batch's shared calls
-    counted once) and ``confidence``."""
+    counted once), ``confidence`` and ``alternatives`` (the texts ranked after it, best first: what
+    an editor cycles through)."""
     from infill import engine
 
     calls = _CallCounter(denoiser)
     sug = engine.fill_span(text, span, language, calls, config)
     return {"completion": "" if sug is None else sug.edit.text, "model_calls": calls.calls,
-            "confidence": 0.0 if sug is None else round(sug.confidence, 4)}
+            "confidence": 0.0 if sug is None else round(sug.confidence, 4),
+            "alternatives": [] if sug is None else [a.edit.text for a in sug.alternatives]}
 
 
 def _engine_fill(denoiser, rec: dict, shape: str, config) -> dict:
@@ -217,6 +219,8 @@ def fill_records(denoiser, records: list[dict], opts: BatchOptions) -> list[dict
     ``confidence``, the mean probability of the fill's tokens). ``opts.via`` says whether the engine
     fills them as the editor would (the default; not with the oracle length) or the denoiser alone."""
     if opts.via == "engine" and not opts.oracle_length:
+        if opts.stop_bias is not None:
+            raise ValueError("stop_bias applies to via='raw': the engine sets each span's bias (infill.canvas.stop_bias)")
         return [_engine_fill(denoiser, rec, record_shape(rec, opts.shape), opts.engine) for rec in records]
     if opts.via not in ("engine", "raw"):
         raise ValueError(f"via must be 'engine' or 'raw', not {opts.via!r}")

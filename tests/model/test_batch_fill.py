@@ -211,14 +211,16 @@ def test_batch_holes_get_the_engine_s_stop_bias_for_their_shape():
             {"task_id": "MultiLineInfilling/A/0", "prompt": "a", "suffix": "b", "canonical_solution": "xyz"},
             {"task_id": "RandomSpanInfilling/A/0", "prompt": "a", "suffix": "b", "canonical_solution": "xyz"}]
     c = CanvasConfig()
-    batch_fill.fill_records(Recorder(), recs, batch_fill.BatchOptions())
+    batch_fill.fill_records(Recorder(), recs, batch_fill.BatchOptions(via="raw"))
     assert [r.stop_bias for r in seen] == [c.line_stop_bias, c.block_stop_bias, 0.0]
     seen.clear()
     batch_fill.fill_records(Recorder(), recs, batch_fill.BatchOptions(oracle_length=True))
     assert [r.stop_bias for r in seen] == [0.0] * 3 and [r.canvas_tokens for r in seen] == [3] * 3
     seen.clear()
-    batch_fill.fill_records(Recorder(), recs, batch_fill.BatchOptions(stop_bias=-1.5))
+    batch_fill.fill_records(Recorder(), recs, batch_fill.BatchOptions(via="raw", stop_bias=-1.5))
     assert [r.stop_bias for r in seen] == [-1.5] * 3
+    with pytest.raises(ValueError, match="stop_bias"):  # the engine sets each span's bias itself
+        batch_fill.fill_records(Recorder(), recs, batch_fill.BatchOptions(stop_bias=-1.5))
     assert (case_stop_bias("single-line"), case_stop_bias("multi-line"), case_stop_bias("expression")) == (
         c.line_stop_bias, c.block_stop_bias, c.expression_stop_bias)
 

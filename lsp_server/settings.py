@@ -19,7 +19,7 @@ examples: ``lsp_server/SETTINGS.md``.
     infill.languages        [str]     all      languages served (python, javascript, typescript, ...)
     infill.debounceMs       int       150      wait after an automatic trigger before working
     infill.latencyBudgetMs  int       2000     per-request time budget; past it model work stops
-    infill.minConfidence    float     0.55     drop completions whose tokens' mean probability is lower
+    infill.minConfidence    float     0.7      drop completions whose tokens' mean probability is lower
     infill.maxSuggestions   int       3        inline items per request, best first (1 to 10)
     infill.maxContextChars  int       16000    bound on the text sent on each side of the span
     infill.cacheSize        int       256      suggestions kept in the LRU cache
@@ -72,7 +72,7 @@ class CompletionSettings:
     latency_budget_ms: int = 2000  # whole request, model included; past it model work stops
     # Completions (not commands) below this mean token probability are dropped; the default is the
     # floor chosen on the development set (``infill.engine.EngineConfig.min_confidence``)
-    min_confidence: float = 0.55
+    min_confidence: float = 0.7
     max_suggestions: int = 3  # inline/completion items per request, best first (infill.engine.EngineConfig)
     # Bound on the prefix and on the suffix text in a fill message (a message size bound: the context
     # budget, in tokens, is ``infill.types.ContextBudget``, and it cuts far earlier at the default)

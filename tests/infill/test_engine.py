@@ -281,7 +281,7 @@ def test_a_switch_body_before_its_first_case_is_filled_as_a_clause(scripted, at_
     text, offset = at_cursor("switch (x) {\n  <|>\n  case 2:\n    z();\n}\n")
     d = scripted([("1:\n    y();\n    break;", 0.4), (":\n    w();", 0.6)])
     sug = complete(text, offset, "javascript", d, EngineConfig(correction_rounds=0, invalid_retry_candidates=0,
-                                                               scope_check=False))  # syntax alone
+                                                               scope_check=False, min_confidence=0))  # syntax alone
     assert [r.prefix.rsplit("\n", 1)[1] for r in d.requests] == ["  case ", "  default"]
     assert sug is not None and sug.edit.text.startswith("default:\n    w();")  # the more confident clause
     new = text[:sug.edit.start] + sug.edit.text + text[sug.edit.end:]

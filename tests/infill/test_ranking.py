@@ -82,7 +82,7 @@ def test_retry_rows_and_repaired_versions_join_the_ranking(scripted, at_cursor):
     text, offset = at_cursor(BLOCK)
     rows = 4
     d = scripted(["s = (s +"] + [("s = (s * 2", 0.95), ("s += len(items)", 0.6), ("s += 2", 0.7), ("s += 2", 0.5)])
-    config = EngineConfig(correction_rounds=0, invalid_retry_candidates=rows, repair_cuts=0)
+    config = EngineConfig(correction_rounds=0, invalid_retry_candidates=rows, repair_cuts=0, min_confidence=0)
     sug = complete(text, offset, "python", d, config)
     assert len(d.calls) == 2 and len(d.calls[1]) == rows
     # the broken fills are not offered; the valid retry rows are, best confidence first, "s += 2" once

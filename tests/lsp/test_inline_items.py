@@ -166,4 +166,5 @@ async def test_the_default_confidence_floor_leaves_out_the_unsure_items(default_
     open_doc(client, "file:///e.py", DOC, "python")
     result = await client.text_document_inline_completion_async(inline("file:///e.py", *CURSOR))
     floor = Settings().completion.min_confidence
-    assert texts(result) == [t for t in RANKED if dict(RETRY)[t] >= floor][:3] == ["s += 2", "s += len(items)"]
+    shown = [t for t in RANKED if dict(RETRY)[t] >= floor][:3]
+    assert texts(result) == shown and 0 < len(shown) < 3

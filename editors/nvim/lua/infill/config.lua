@@ -16,7 +16,7 @@ local M = {}
 ---@field languages? string[] Languages served (python, javascript, typescript, go, rust, java, c, cpp).
 ---@field debounceMs? integer Server-side wait after an automatic trigger.
 ---@field latencyBudgetMs? integer Per-request time budget; later work is cancelled.
----@field minConfidence? number Drop completions whose tokens' mean probability is below this (default 0.55; 0: keep all).
+---@field minConfidence? number Drop completions whose tokens' mean probability is below this (default 0.7; 0: keep all).
 ---@field maxSuggestions? integer Inline suggestions per request, best first (1 to 10); cycle with keymaps.next/prev.
 ---@field maxContextChars? integer Text on each side of the span sent to the model.
 ---@field cacheSize? integer Suggestions kept in the server's cache.

@@ -101,7 +101,7 @@ def run(ctx: BenchContext) -> dict:
                    flush=True)
     den.options.copy_prior = prior_on
     payload = {"params": {"limit": limit, "sets": list(sets), "threads": ctx.threads, "dtype": str(den.dtype)},
-               "rows": rows, "tasks": per_task}
+               "rows": rows, "tasks": per_task, "goals": []}
     write_result(ctx, NAME, payload)
     return payload
 

@@ -12,7 +12,7 @@ from benchmarks import run as bench
 from benchmarks import summary
 from benchmarks.common import distribution, percentile
 
-NAMES = list(bench.BENCHMARKS)
+NAMES = [n for n in bench.BENCHMARKS if n not in bench.NAMED_ONLY]  # what a plain `infill bench` runs
 
 
 # ------------------------------------------------------------------ pure helpers (fast)
@@ -215,3 +215,18 @@ def test_summary_is_built_from_the_json(results):
     lat = load(results, "latency")["single_line"]["end_to_end_ms"]
     if lat["n"]:
         assert f"p50 {lat['p50']:g}" in text
+
+
+@pytest.mark.slow
+def test_the_ablation_runs_when_named_and_pairs_every_variant_with_the_engine_alone(tmp_path):
+    from benchmarks.ablation import table, variants
+
+    assert bench.main(["ablation", "--quick", "--out", str(tmp_path), "--ablation-limit", "4"]) == 0
+    doc = load(tmp_path, "ablation")
+    rows = doc["rows"]
+    assert [r["variant"] for r in rows] == [v[0] for v in variants(2)]
+    assert all(r["n"] == 4 and 0 <= r["pass@1"] <= 100 and 0 <= r["shown_pct"] <= 100 for r in rows)
+    assert "pass_diff" not in rows[0] and all({"pass_diff", "pass_se", "edit_sim_diff", "time_ratio"} <= set(r)
+                                              for r in rows[1:])
+    assert len(doc["tasks"]) == len(rows) and all(len(t) == 4 for t in doc["tasks"].values())
+    assert "engine alone" in table(rows) and "Ablation" in (tmp_path / "SUMMARY.md").read_text()

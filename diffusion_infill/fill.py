@@ -155,8 +155,10 @@ def build_parser() -> argparse.ArgumentParser:
     eng.add_argument("--candidates", type=_count(1), default=None, metavar="N",
                      help="canvas lengths filled in the first pass and ranked")
     eng.add_argument("--min-confidence", type=_unit, default=None, metavar="P",
-                     help="a cursor completion whose tokens' mean probability is below P is not shown "
-                          "(infill.minConfidence)")
+                     help="fill as an editor's automatic completion does: a fill whose tokens' mean probability is "
+                          "below P, or that introduces unknown names, is not shown (without it every hole is asked "
+                          "for explicitly: the best candidate is shown, and for --at the summary line says whether "
+                          "an editor would show it)")
 
     batch = ap.add_argument_group("a batch of JSON lines")
     batch.add_argument("--jsonl", metavar="IN", help="input records (.jsonl or .jsonl.gz)")
@@ -384,11 +386,26 @@ def settings_text(s: ModelSettings) -> str:
     return ", ".join(f"{value} ({source(where)})" for value, where in parts)
 
 
-def summary_line(job: HoleJob, sug, counter: CountingDenoiser, max_passes: int, settings: ModelSettings) -> str:
+def editor_verdict(sug, config) -> str:
+    """Whether an editor's automatic completion would show this fill, and why not: its confidence
+    against ``infill.minConfidence`` and the names it introduces that nothing binds."""
+    why = []
+    if sug.confidence < config.min_confidence:
+        why.append(f"confidence {sug.confidence:.2f} is below infill.minConfidence {config.min_confidence:g}")
+    if sug.unknown_names and config.drop_unknown_names:
+        why.append(f"nothing binds {', '.join(sug.unknown_names)} there")
+    if why:
+        return "an editor would not show it: " + "; ".join(why)
+    return f"confidence {sug.confidence:.2f}"
+
+
+def summary_line(job: HoleJob, sug, counter: CountingDenoiser, max_passes: int, settings: ModelSettings,
+                 config=None) -> str:
     what = f"{sug.span.kind} at {job.where}" if sug is not None else f"no suggestion at {job.where}"
     calls = "model call" if counter.model_calls == 1 else "model calls"
-    return (f"infill: {what}: {counter.model_calls} {calls} in {counter.passes} of at most {max_passes} passes, "
-            f"{counter.seconds:.2f} s in the model; {settings_text(settings)}")
+    verdict = f" ({editor_verdict(sug, config)})" if sug is not None and config is not None and not job.select else ""
+    return (f"infill: {what}{verdict}: {counter.model_calls} {calls} in {counter.passes} of at most {max_passes} "
+            f"passes, {counter.seconds:.2f} s in the model; {settings_text(settings)}")
 
 
 def json_answer(job: HoleJob, sug, counter: CountingDenoiser, max_passes: int, settings: ModelSettings) -> dict:
@@ -402,7 +419,8 @@ def json_answer(job: HoleJob, sug, counter: CountingDenoiser, max_passes: int, s
     return {"edit": {"start": e.start, "end": e.end, "text": e.text, "start_line": sl, "start_column": sc,
                      "end_line": el, "end_column": ec},
             "kind": sug.span.kind, **counts, "corrected": sug.corrected, "repaired": sug.repaired,
-            "retried": sug.retried, "settings": asdict(settings)}
+            "retried": sug.retried, "confidence": round(sug.confidence, 4), "unknown_names": list(sug.unknown_names),
+            "alternatives": [a.edit.text for a in sug.alternatives], "settings": asdict(settings)}
 
 
 # --------------------------------------------------------------------------- running
@@ -466,13 +484,17 @@ def run_hole(args: argparse.Namespace, job: HoleJob) -> int:
         if job.select:
             sug = engine.rewrite(job.text, job.start, job.end, job.language, counter, config)
         else:
-            sug = engine.complete(job.text, job.start, job.language, counter, config)
+            # Asked for on the command line: the best candidate is shown even where an editor's automatic
+            # completion would hold it back (the summary line says so), unless --min-confidence asks
+            # for the editor's behaviour.
+            sug = engine.complete(job.text, job.start, job.language, counter, config,
+                                  automatic=args.min_confidence is not None)
     except InfillError as exc:
         raise UsageError(str(exc)) from None
     if args.format == "json":
         print(json.dumps(json_answer(job, sug, counter, max_passes, settings), indent=2))
     else:
-        print(summary_line(job, sug, counter, max_passes, settings))
+        print(summary_line(job, sug, counter, max_passes, settings, config))
         if sug is not None:
             e = sug.edit
             sys.stdout.write(unified_diff(job.path, job.text, job.text[:e.start] + e.text + job.text[e.end:]))
@@ -491,7 +513,7 @@ def run_batch(args: argparse.Namespace) -> int:
         print(f"{PROG}: {e}", file=sys.stderr)
     records = [r for _, r, _ in rows if r is not None]
     opts = BatchOptions(shape=args.shape or "auto", max_tokens=args.max_tokens, oracle_length=bool(args.oracle_length),
-                        via=args.via or "engine", engine=engine_config(args))
+                        via=args.via or "engine", engine=engine_config(args), automatic=args.min_confidence is not None)
     if args.batch_size is not None:
         opts.batch_size = args.batch_size
     done, settings = [], None

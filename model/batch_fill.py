@@ -92,6 +92,9 @@ class BatchOptions:
     # alone, records batched, the hole's shape setting the canvas (``SHAPE_CANVAS``).
     via: str = "engine"
     engine: object = None  # an ``infill.engine.EngineConfig`` for via="engine" (None: its defaults)
+    # via="engine": fill as an automatic completion (min_confidence and the unknown-name drop apply);
+    # False: each hole is asked for explicitly and gets the best candidate.
+    automatic: bool = False
 
 
 def record_shape(rec: dict, shape: str) -> str:
@@ -180,7 +183,7 @@ def hole_span(rec: dict, shape: str):
     return text, Span(at, at, "region", True, editor_indent(prompt[: prompt.rfind("\n") + 1]))
 
 
-def engine_fill(denoiser, text: str, span, language: str, config=None) -> dict:
+def engine_fill(denoiser, text: str, span, language: str, config=None, automatic: bool = False) -> dict:
     """Fill ``span`` of ``text`` through ``infill.engine.fill_span``: ``completion`` (the edit's text,
     "" when the engine offers nothing), ``model_calls`` (forward passes, a batch's shared calls
     counted once), ``confidence`` and ``alternatives`` (the texts ranked after it, best first: what
@@ -188,15 +191,15 @@ def engine_fill(denoiser, text: str, span, language: str, config=None) -> dict:
     from infill import engine
 
     calls = _CallCounter(denoiser)
-    sug = engine.fill_span(text, span, language, calls, config)
+    sug = engine.fill_span(text, span, language, calls, config, automatic=automatic)
     return {"completion": "" if sug is None else sug.edit.text, "model_calls": calls.calls,
             "confidence": 0.0 if sug is None else round(sug.confidence, 4),
             "alternatives": [] if sug is None else [a.edit.text for a in sug.alternatives]}
 
 
-def _engine_fill(denoiser, rec: dict, shape: str, config) -> dict:
+def _engine_fill(denoiser, rec: dict, shape: str, config, automatic: bool = False) -> dict:
     text, span = hole_span(rec, shape)
-    return {**rec, **engine_fill(denoiser, text, span, rec.get("language") or "python", config)}
+    return {**rec, **engine_fill(denoiser, text, span, rec.get("language") or "python", config, automatic)}
 
 
 class _CallCounter:
@@ -221,7 +224,8 @@ def fill_records(denoiser, records: list[dict], opts: BatchOptions) -> list[dict
     if opts.via == "engine" and not opts.oracle_length:
         if opts.stop_bias is not None:
             raise ValueError("stop_bias applies to via='raw': the engine sets each span's bias (infill.canvas.stop_bias)")
-        return [_engine_fill(denoiser, rec, record_shape(rec, opts.shape), opts.engine) for rec in records]
+        return [_engine_fill(denoiser, rec, record_shape(rec, opts.shape), opts.engine, opts.automatic)
+                for rec in records]
     if opts.via not in ("engine", "raw"):
         raise ValueError(f"via must be 'engine' or 'raw', not {opts.via!r}")
     tok = denoiser.tokenizer

@@ -21,7 +21,7 @@ from infill.types import FillResult
 from model.batch_fill import ModelSettings
 
 ROOT = Path(__file__).resolve().parents[2]
-SUMMARY = re.compile(r"^infill: (\S+) at (\S+): (\d+) model calls? in (\d+) of at most (\d+) passes, "
+SUMMARY = re.compile(r"^infill: (\S+) at (\S+)(?: \(([^)]*)\))?: (\d+) model calls? in (\d+) of at most (\d+) passes, "
                      r"(\d+\.\d\d) s in the model; (.+)$")
 # the settings after the ";" with --dtype and --threads left at auto: chosen at load, or "(default)" where there
 # was nothing to choose between (one dtype on a CPU without bf16 instructions, one thread count on one core)
@@ -210,7 +210,7 @@ def test_diff_output_is_a_summary_line_and_the_file_with_the_fill(capsys, source
         assert rc == 1 and re.match(rf"^infill: no suggestion at 2:5-2:20: \d+ model calls? in \d+ of at most {bound} passes",
                                     first) and diff == ""
         return
-    assert rc == 0 and m.group(2) == "2:5-2:20" and int(m.group(4)) <= int(m.group(5)) == \
+    assert rc == 0 and m.group(2) == "2:5-2:20" and int(m.group(5)) <= int(m.group(6)) == \
         EngineConfig().max_fill_calls(explicit_range=True)
     assert diff.startswith(f"--- a/{source.as_posix().lstrip('/')}\n+++ b/")
 
@@ -223,8 +223,9 @@ def test_the_embedded_model_fills_the_demo_and_prints_only_the_diff():
     first, _, diff = r.stdout.partition("\n")
     m = SUMMARY.match(first)
     assert m and m.group(1) == "expression" and m.group(2) == "13:18", first
-    assert int(m.group(4)) <= int(m.group(5)) and int(m.group(3)) >= 1
-    assert AUTO_SETTINGS.match(m.group(7)), first  # dtype and threads chosen at load, as the server does
+    assert int(m.group(5)) <= int(m.group(6)) and int(m.group(4)) >= 1
+    assert m.group(3) is None or m.group(3).startswith(("confidence", "an editor would not show it")), first
+    assert AUTO_SETTINGS.match(m.group(8)), first  # dtype and threads chosen at load, as the server does
     lines = diff.splitlines()
     assert lines[:2] == ["--- a/examples/demo.py", "+++ b/examples/demo.py"]
     removed = [l[1:] for l in lines[3:] if l.startswith("-")]
@@ -332,3 +333,14 @@ def test_one_given_setting_is_kept_and_the_other_measured(capsys, source, tiny_c
     assert sorted((t["dtype"], t["threads"]) for t in cal.timings) == [("bfloat16", 1), ("float32", 1)]
     assert settings["threads"] == 1 and settings["threads_from"] == "as set"
     assert settings["dtype"] == cal.dtype and settings["dtype_from"] == "measured" and settings["measure_ms"] > 0
+
+
+def test_the_summary_says_whether_an_editor_would_show_the_fill():
+    from types import SimpleNamespace
+
+    config = EngineConfig(min_confidence=0.7)
+    sure = SimpleNamespace(confidence=0.9, unknown_names=())
+    assert fill.editor_verdict(sure, config) == "confidence 0.90"
+    unsure = SimpleNamespace(confidence=0.3, unknown_names=("self",))
+    assert fill.editor_verdict(unsure, config) == ("an editor would not show it: confidence 0.30 is below "
+                                                   "infill.minConfidence 0.7; nothing binds self there")

@@ -143,7 +143,7 @@ class Suggestion:
     errors_added_before: int  # parse errors the chosen candidate added before self-correction
     errors_added_after: int  # ... and after it
     confidence: float
-    timings: dict = field(default_factory=dict)  # plan_ms, model_ms, post_ms, total_ms
+    timings: dict = field(default_factory=dict)  # plan_ms, model_ms, post_ms, total_ms, scope_ms, copy_ms
     repaired: bool = False  # cut back to its longest prefix that adds no parse errors
     retried: bool = False  # from the retry's sampled fill (``invalid_retry_candidates``)
     # The request's deadline stopped self-correction or the retry (or left no time to start them):
@@ -190,6 +190,8 @@ class _Run:
         self.cancel = cancel
         self.model_calls = 0
         self.model_s = 0.0
+        self.scope_s = 0.0  # time in the name checks (``infill.scope``)
+        self.copy_ms = 0.0  # the denoiser's copy prior's own time, as its results report it (``copy_ms``)
         self.first_fill_s: float | None = None  # how long the first fill took: what more work costs
         self.cut_short = False  # optional work was stopped or skipped for the deadline
 
@@ -225,6 +227,7 @@ class _Run:
         if len(results) != len(requests):
             raise InfillError(f"denoiser returned {len(results)} results for {len(requests)} requests")
         self.model_calls += sum(r.model_calls for r in results)
+        self.copy_ms += sum(r.timings.get("copy_ms", 0.0) for r in results)  # each row's own lookups
         if self.first_fill_s is None:
             self.first_fill_s = elapsed
         if self.cancel is not None and self.cancel.cancelled and not self.cancel.expired:
@@ -414,7 +417,9 @@ class _Job:
         """Names unresolved in the document as it is: a candidate using them is not blamed. Computed
         on first need (a candidate naming an unknown), since it resolves the whole document."""
         if self._known_unknown is None:
+            started = time.perf_counter()
             uses = scope.unknown_names(self.doc.text, self.lang, 0, len(self.doc.text), self.doc.tree)
+            self.run.scope_s += time.perf_counter() - started
             self._known_unknown = frozenset(u.name for u in uses or ())
         return self._known_unknown
 
@@ -458,7 +463,9 @@ class _Job:
             return ()
         start = self.span.start - self.doc.shift
         new_text = self.doc.text[:start] + cand.text + self.doc.text[self.span.end - self.doc.shift:]
+        started = time.perf_counter()
         uses = scope.unknown_names(new_text, self.lang, start, start + len(cand.text), cand.validation.tree)
+        self.run.scope_s += time.perf_counter() - started
         if not uses:
             return ()
         known = self.known_unknown()
@@ -561,6 +568,8 @@ def _suggest(text: str, span: Span, lang: str, denoiser: Denoiser, config: Engin
         "model_ms": _ms(run.model_s),
         "post_ms": _ms(max(0.0, total_s - plan_s - run.model_s)),
         "total_ms": _ms(total_s),
+        "scope_ms": _ms(run.scope_s),  # the name checks, within post_ms
+        "copy_ms": round(run.copy_ms, 3),  # the copy prior, within model_ms
     }
     return Suggestion(
         edit=Edit(span.start, span.end, best.text),

@@ -36,7 +36,8 @@ def test_complete_fills_a_python_block(scripted, at_cursor):
     assert sug.span.multiline and sug.model_calls == 5 and not sug.corrected
     assert sug.errors_added_before == sug.errors_added_after == 0
     assert sug.confidence == pytest.approx(0.9)
-    assert set(sug.timings) == {"plan_ms", "model_ms", "post_ms", "total_ms"}
+    assert set(sug.timings) == {"plan_ms", "model_ms", "post_ms", "total_ms", "scope_ms", "copy_ms"}
+    assert 0 <= sug.timings["scope_ms"] <= sug.timings["post_ms"] + 1e-3 and sug.timings["copy_ms"] == 0.0  # no prior here
     assert all(v >= 0 for v in sug.timings.values())
     (req,) = d.requests
     assert req.prefix == text[:offset] and req.suffix == text[offset:]

@@ -36,6 +36,7 @@ BENCHMARKS = {
     "validity": "syntax validity of suggestions and the effect of self-correction",
     "quality": "HumanEval-Infilling pass@1 and held-out exact match next to published numbers",
     "workspace": "fills with and without related workspace snippets on repositories never trained on; index memory",
+    "grounding": "what the copy prior and the name checks cost a request at 2k-token documents",
     "ablation": "HumanEval-Infilling through the engine with the scope check, copy prior and candidates each on alone",
 }
 # Run only when named: the ablation fills every HumanEval-Infilling task once per variant (about an hour
@@ -58,6 +59,8 @@ SIZE_FLAGS = {
     "concurrency_rounds": ("--concurrency-rounds", int, "rounds per concurrency level"),
     "workspace_cases": ("--workspace-cases", int, "cursor positions in repositories never trained on, each filled per arm"),
     "workspace_files": ("--workspace-files", int, "small files of the synthetic workspace whose index memory is measured"),
+    "grounding_positions": ("--grounding-positions", int, "cursor completions timed for the grounding cost"),
+    "grounding_tokens": ("--grounding-tokens", int, "document size in tokens for the grounding cost"),
     "ablation_limit": ("--ablation-limit", int, "HumanEval-Infilling tasks per set for the ablation (strided; default all)"),
 }
 LIST_FLAGS = {

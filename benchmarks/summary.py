@@ -9,7 +9,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-ORDER = ("latency", "parallel", "cache", "typing", "scaling", "validity", "quality", "workspace", "ablation", "cluster")
+ORDER = ("latency", "parallel", "cache", "typing", "scaling", "validity", "quality", "workspace", "grounding", "ablation",
+         "cluster")
 
 
 def _load(out_dir: Path) -> dict[str, dict]:
@@ -146,6 +147,16 @@ def render(out_dir: Path) -> str:
             lines.append(f"| {r['benchmark']} | {r['set']} | {r['n']} | {r['metric']} | {r['value']:g} | {r['setting']} |")
         if d.get("humaneval_skipped"):
             lines.append(f"\nHumanEval-Infilling skipped: {d['humaneval_skipped']}")
+    if "grounding" in docs:
+        d = docs["grounding"]
+        g = d["summary"]
+        lines += ["", f"## Grounding cost ({g['requests']} cursor completions, documents of ~{g['context_tokens_median']} "
+                      "tokens)", "",
+                  "| copy prior ms p50 / p95 | name checks ms p50 / p95 | model ms p50 | both, share of model time | "
+                  "total ms, both on minus off |", "|---:|---:|---:|---:|---:|",
+                  f"| {g['copy_ms'].get('p50')} / {g['copy_ms'].get('p95')} | {g['scope_ms'].get('p50')} / "
+                  f"{g['scope_ms'].get('p95')} | {g['model_ms'].get('p50')} | {g['share_of_all_model_time_pct']} % | "
+                  f"{g['total_ms_on_minus_off_mean']} ± {g['total_ms_on_minus_off_se']} |"]
     if "ablation" in docs:
         from .ablation import table
 

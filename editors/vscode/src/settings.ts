@@ -16,6 +16,7 @@ export const SERVER_SETTINGS = [
   'speculate',
   'maxTokens',
   'threads',
+  'copyPrior',
   'enable',
   'languages',
   'debounceMs',
@@ -26,6 +27,10 @@ export const SERVER_SETTINGS = [
   'cacheSize',
   'workerAddress',
   'workerToken',
+  'workspaceIndex',
+  'workspaceMaxFiles',
+  'workspaceMaxBytes',
+  'relatedChars',
 ] as const;
 
 /** The server's settings as the `infill` object it accepts: `{steps: 4, debounceMs: 100, ...}`. */

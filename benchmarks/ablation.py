@@ -51,7 +51,7 @@ def _paired(a: list[float], b: list[float]) -> tuple[float, float]:
 def run(ctx: BenchContext) -> dict:
     from infill.engine import EngineConfig
     from model.batch_fill import BatchOptions, fill_records
-    from model.training.evaluate import edit_similarity, humaneval_passed, load_humaneval
+    from model.training.evaluate import fill_cases, humaneval_passed, load_humaneval
 
     from .quality import humaneval_dir
 
@@ -74,12 +74,12 @@ def run(ctx: BenchContext) -> dict:
             done = fill_records(den, recs, BatchOptions(via="engine", engine=config))
             seconds = time.perf_counter() - started
             passed = [float(p) for p in humaneval_passed(done)]
-            sims = [100 * edit_similarity(r["completion"].strip(), r["canonical_solution"].strip()) for r in done]
+            scored = fill_cases(done)  # as `infill eval --score` scores them (trailing whitespace ignored)
+            sims = [c["edit_similarity"] for c in scored]
             shown = [bool(r["completion"].strip()) for r in done]
             n = len(done)
             row = {"set": name, "variant": label, "n": n, "pass@1": round(100 * sum(passed) / max(1, n), 2),
-                   "exact": round(100 * sum(r["completion"].strip() == r["canonical_solution"].strip() for r in done)
-                                  / max(1, n), 2),
+                   "exact": round(100 * sum(c["exact"] for c in scored) / max(1, n), 2),
                    "edit_similarity": round(statistics.fmean(sims), 2) if sims else 0.0,
                    "shown_pct": round(100 * sum(shown) / max(1, n), 1),
                    "precision": round(100 * sum(p for p, s in zip(passed, shown) if s) / max(1, sum(shown)), 2),

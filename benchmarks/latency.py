@@ -9,7 +9,8 @@ client. Model time comes from the same request run in-process right after the se
 is end-to-end minus that in-process engine time, per request.
 
 The server runs on its default settings, as on a user's first start (latency budget, threads; a
-``--dtype`` other than auto is passed): its worker measures the machine at load and picks dtype,
+``--dtype`` other than auto is passed), except the confidence floor (``infill.minConfidence`` 0:
+a suggestion held back as unsure is not one cut by the budget): its worker measures the machine at load and picks dtype,
 threads and step budget (``model.calibrate``). The benchmark reads that choice from the worker's
 health reply and runs the in-process timing on the same dtype, threads and steps; the printout and
 the JSON name the machine (CPU, its bf16 flags, cores) and the worker's choice with its reasons.
@@ -235,7 +236,8 @@ def in_process_timer(ctx: BenchContext, max_tokens: int, warm_text: str, served:
     from infill.canvas import CanvasConfig
 
     den, calibration = in_process_denoiser(ctx, served)
-    config = engine.EngineConfig(canvas=CanvasConfig(max_tokens=max_tokens))  # the server's engine settings
+    # the server's engine settings, with the confidence floor off as in the session
+    config = engine.EngineConfig(canvas=CanvasConfig(max_tokens=max_tokens), min_confidence=0.0)
 
     def measure(text: str, offset: int) -> dict:
         timed = _TimedDenoiser(den)
@@ -300,8 +302,10 @@ def run(ctx: BenchContext) -> dict:
     n_typed = size(ctx, "latency_typed", 8, 1)
     n_cancel = size(ctx, "latency_cancel", 3, 1)
     max_tokens = 64
-    # the server's defaults (latency budget, threads: measured by its worker), invoked without debounce
-    settings = {"device": "cpu", "debounceMs": 0, "maxTokens": max_tokens}
+    # the server's defaults (latency budget, threads: measured by its worker), invoked without debounce;
+    # the confidence floor off: this measures whether fills fit the budget, and a fill held back as
+    # unsure (by design, ``infill.minConfidence``; ``infill eval`` prints that trade-off) is not a cut one
+    settings = {"device": "cpu", "debounceMs": 0, "maxTokens": max_tokens, "minConfidence": 0}
     if ctx.dtype != "auto":
         settings["dtype"] = ctx.dtype
     if ctx.model:

@@ -504,7 +504,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--via", choices=("engine", "raw"), default="engine",
                     help="engine (default): every case planned, filled and finished by infill.engine as the editor "
                          "does (post-processing, checks, self-correction, choice); raw: the denoiser alone at the "
-                         "case's canvas (what --stop-bias, --oracle-length and the sampler flags measure)")
+                         "case's canvas (--stop-bias and --oracle-length always fill this way; the sampler and "
+                         "copy-prior flags apply to both)")
     ap.add_argument("--threshold", type=float, default=0.9)
     ap.add_argument("--steps", type=int, default=0)
     ap.add_argument("--speculate", type=int, default=0,

@@ -37,6 +37,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
+from infill.engine import EngineConfig
 from infill.syntax import LANGUAGES, UnknownLanguage, normalize_language
 from infill.workspace import WorkspaceConfig
 from model.config import DTYPE_NAMES
@@ -71,9 +72,9 @@ class CompletionSettings:
     debounce_ms: int = 150  # automatic triggers wait this long; a newer request supersedes
     latency_budget_ms: int = 2000  # whole request, model included; past it model work stops
     # Completions (not commands) below this mean token probability are dropped; the default is the
-    # floor chosen on the development set (``infill.engine.EngineConfig.min_confidence``)
-    min_confidence: float = 0.7
-    max_suggestions: int = 3  # inline/completion items per request, best first (infill.engine.EngineConfig)
+    # engine's, the floor chosen on the development set (``infill.engine.EngineConfig.min_confidence``)
+    min_confidence: float = EngineConfig.min_confidence
+    max_suggestions: int = EngineConfig.max_suggestions  # inline/completion items per request, best first
     # Bound on the prefix and on the suffix text in a fill message (a message size bound: the context
     # budget, in tokens, is ``infill.types.ContextBudget``, and it cuts far earlier at the default)
     max_context_chars: int = 16000

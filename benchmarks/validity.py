@@ -39,9 +39,12 @@ def evaluate(den, cases, label: str = "default", overrides: dict | None = None) 
     """Run ``engine.complete`` at every case's cursor with the engine's defaults changed by ``overrides``."""
     from infill import engine
 
-    # allow_invalid: a broken fill is counted, not dropped; min_confidence 0: what self-correction
-    # makes of every fill, not only of those confident enough to show (the floor is measured by infill eval)
-    config = engine.EngineConfig(**{**(overrides or {}), "allow_invalid": True, "min_confidence": 0.0})
+    # allow_invalid: a broken fill is counted, not dropped; min_confidence 0 and no drop for unknown
+    # names: what self-correction makes of every fill, not only of those an automatic completion would
+    # show (the floor is measured by infill eval; with the drop, the fill shown could be another than
+    # the one corrected)
+    config = engine.EngineConfig(**{**(overrides or {}), "allow_invalid": True, "min_confidence": 0.0,
+                                    "drop_unknown_names": False})
     rounds = config.correction_rounds
     n = suggested = valid = exact = corrected = before = after = calls = errors = broken_before = repaired = 0
     retried = 0

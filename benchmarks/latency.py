@@ -236,7 +236,7 @@ def in_process_timer(ctx: BenchContext, max_tokens: int, warm_text: str, served:
     from infill.canvas import CanvasConfig
 
     den, calibration = in_process_denoiser(ctx, served)
-    # the server's engine settings, with the confidence floor off as in the session
+    # the server's engine settings, with the confidence floor off as the benchmark's server runs
     config = engine.EngineConfig(canvas=CanvasConfig(max_tokens=max_tokens), min_confidence=0.0)
 
     def measure(text: str, offset: int) -> dict:

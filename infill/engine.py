@@ -305,12 +305,17 @@ def fill_span(text: str, span: Span, language: str, denoiser: Denoiser, config: 
     has), through the same flow as ``complete``: post-processing, validation, self-correction.
     ``automatic``: drop candidates as for a cursor completion (``min_confidence``, ``drop_unknown_names``)."""
     started = time.perf_counter()
-    _check_text(text)
-    _check_range(text, span.start, span.end)
-    lang = _check_language(language)
-    tree = tree if tree is not None else syntax.parse(positions.encode(text), lang)
+    lang, tree = _checked(text, span.start, span.end, language, tree)
     return _suggest(text, span, lang, denoiser, config or EngineConfig(), cancel, tree, started, _related(related),
                     automatic=automatic)
+
+
+def _checked(text: str, start: int, end: int, language: str, tree):
+    """The range's checks; the normalised language and the document's tree (parsed when not given)."""
+    _check_text(text)
+    _check_range(text, start, end)
+    lang = _check_language(language)
+    return lang, tree if tree is not None else syntax.parse(positions.encode(text), lang)
 
 
 def _related(related: Sequence[str]) -> tuple[str, ...]:
@@ -323,11 +328,8 @@ def _suggest_range(span_of, text, start, end, language, denoiser, config, cancel
                    related: Sequence[str]) -> Suggestion | None:
     """Shared by rewrite and fill_middle: check the range, pick the span with ``span_of``, suggest."""
     started = time.perf_counter()
-    _check_text(text)
-    _check_range(text, start, end)
-    lang = _check_language(language)
+    lang, tree = _checked(text, start, end, language, tree)
     related = _related(related)
-    tree = tree if tree is not None else syntax.parse(positions.encode(text), lang)
     span = span_of(text, start, end, lang, tree)
     config = config or EngineConfig()
     sug = _suggest(text, span, lang, denoiser, config, cancel, tree, started, related, automatic=False)
@@ -470,6 +472,17 @@ class _Job:
             return ()
         known = self.known_unknown()
         return tuple((u.start - start, u.end - start, u.name) for u in uses if u.name not in known)
+
+    def refill_request(self, left: str, masked: str, right: str, round_no: int) -> FillRequest:
+        """The fill that re-denoises ``masked`` between ``left`` and ``right`` of a candidate (self-
+        correction of a broken region or of an unknown name): a canvas sized from the masked text like a
+        rewrite's, with room to grow and a different length each round, so a deterministic model can
+        change its mind."""
+        canvas = self.config.canvas
+        n = math.ceil(canvas.replace_ratio * self.count(masked)) + canvas.replace_extra * round_no
+        n = max(canvas.min_tokens, min(n, canvas.max_replace_tokens))
+        return FillRequest(self.window.prefix + left, right + self.window.suffix, n, self.lang,
+                           not self.span.multiline, stop_bias=canvas.replace_stop_bias, related=self.related)
 
     def ranked(self) -> list[_Candidate]:
         return sorted(self.pool.values(), key=_Candidate.rank)
@@ -793,19 +806,13 @@ def _clean_piece(piece: str, left: str, right: str, multiline: bool) -> str:
 
 def _self_correct(candidate: _Candidate, job: _Job) -> _Candidate:
     """Mask only the broken part of ``candidate`` and re-denoise it; keep the best version."""
-    span, config, canvas = job.span, job.config, job.config.canvas
+    span, config = job.span, job.config
     best = candidate
     for round_no in range(1, config.correction_rounds + 1):
         v = best.validation
         a, b = error_region_in_candidate(best.text, span.start - job.doc.shift, v.new_regions or v.regions)
         left, broken, right = best.text[:a], best.text[a:b], best.text[b:]
-        # Room to grow, and a different length each round so a deterministic model can change its mind.
-        n = math.ceil(canvas.replace_ratio * job.count(broken)) + canvas.replace_extra * round_no
-        n = max(canvas.min_tokens, min(n, canvas.max_replace_tokens))
-        request = FillRequest(job.window.prefix + left, right + job.window.suffix, n, job.lang, not span.multiline,
-                              stop_bias=canvas.replace_stop_bias,  # sized from the broken text, like a rewrite
-                              related=job.related)
-        results = job.run.fill_optional([request])
+        results = job.run.fill_optional([job.refill_request(left, broken, right, round_no)])
         if results is None:
             break
         result = results[0]
@@ -853,7 +860,7 @@ def _scope_correct(job: _Job, automatic: bool = False) -> None:
     (``config.scope_rounds``), a canvas sized from the masked text with room to grow and a
     different length each round. Every corrected version joins the pool; the ranking decides. For an
     automatic request a candidate below ``min_confidence`` is not corrected: it is not shown anyway."""
-    config, span, canvas = job.config, job.span, job.config.canvas
+    config, span = job.config, job.span
     settled: set[str] = set()  # candidates whose correction already gave one with fewer unknown names
     for round_no in range(1, config.scope_rounds + 1):
         valid = [c for c in job.ranked() if (not c.validation.errors_added or config.allow_invalid)
@@ -863,14 +870,10 @@ def _scope_correct(job: _Job, automatic: bool = False) -> None:
             return
         rows = []
         for cand in targets:
-            start, end, name = cand.unknown[0]
+            start, end, _ = cand.unknown[0]
             a, b = name_region(cand.text, start, end)
-            left, masked, right = cand.text[:a], cand.text[a:b], cand.text[b:]
-            n = math.ceil(canvas.replace_ratio * job.count(masked)) + canvas.replace_extra * round_no
-            n = max(canvas.min_tokens, min(n, canvas.max_replace_tokens))
-            rows.append((cand, left, right, FillRequest(
-                job.window.prefix + left, right + job.window.suffix, n, job.lang, not span.multiline,
-                stop_bias=canvas.replace_stop_bias, related=job.related)))
+            left, right = cand.text[:a], cand.text[b:]
+            rows.append((cand, left, right, job.refill_request(left, cand.text[a:b], right, round_no)))
         log.debug("scope correction round %d: masking %s", round_no, [c.unknown[0][2] for c in targets])
         results = job.run.fill_optional([r[3] for r in rows])
         if results is None:

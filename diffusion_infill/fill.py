@@ -69,13 +69,12 @@ import json
 import logging
 import re
 import sys
-import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from infill.languages import LANGUAGES, UnknownLanguage, normalize_language
 from infill.positions import LineIndex
-from model.batch_fill import BatchOptions, ModelSettings
+from model.batch_fill import BatchOptions, CountingDenoiser, ModelSettings
 from model.config import DTYPE_NAMES, SHAPE_CANVAS, check_device
 
 PROG = "infill fill"
@@ -326,34 +325,6 @@ def check_batch(args: argparse.Namespace) -> None:
 
 
 # --------------------------------------------------------------------------- counting and printing
-
-class CountingDenoiser:
-    """A denoiser seen through its fills: passes (batches sent), model calls (forward passes) and
-    the seconds spent in them. Rows of one temperature run as one batch whose calls they share
-    (``model.text_denoiser.TextDenoiser.fill``), so a batch counts its calls once, not per row."""
-
-    def __init__(self, inner):
-        self.inner = inner
-        self.passes = 0
-        self.model_calls = 0
-        self.seconds = 0.0
-
-    def fill(self, requests, cancel=None):
-        started = time.perf_counter()
-        try:
-            results = self.inner.fill(requests, cancel)
-        finally:
-            self.seconds += time.perf_counter() - started
-        batches: dict[object, int] = {}
-        for req, res in zip(requests, results):
-            batches[req.temperature] = max(batches.get(req.temperature, 0), res.model_calls)
-        self.passes += len(batches)
-        self.model_calls += sum(batches.values())
-        return results
-
-    def __getattr__(self, name):  # tokenizer, count_tokens, ...: the wrapped denoiser's
-        return getattr(self.inner, name)
-
 
 _LINES = re.compile(r"[^\n]*\n|[^\n]+")  # lines as git splits them: at \n only, each with its \n
 

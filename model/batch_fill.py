@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import time
 from dataclasses import dataclass
 
 from infill.types import FillRequest
@@ -190,9 +191,9 @@ def engine_fill(denoiser, text: str, span, language: str, config=None, automatic
     an editor cycles through)."""
     from infill import engine
 
-    calls = _CallCounter(denoiser)
+    calls = CountingDenoiser(denoiser)
     sug = engine.fill_span(text, span, language, calls, config, automatic=automatic)
-    return {"completion": "" if sug is None else sug.edit.text, "model_calls": calls.calls,
+    return {"completion": "" if sug is None else sug.edit.text, "model_calls": calls.model_calls,
             "confidence": 0.0 if sug is None else round(sug.confidence, 4),
             "alternatives": [] if sug is None else [a.edit.text for a in sug.alternatives]}
 
@@ -202,18 +203,31 @@ def _engine_fill(denoiser, rec: dict, shape: str, config, automatic: bool = Fals
     return {**rec, **engine_fill(denoiser, text, span, rec.get("language") or "python", config, automatic)}
 
 
-class _CallCounter:
-    """Counts the model calls of the fills made through it (the engine sums them per row)."""
+class CountingDenoiser:
+    """A denoiser seen through its fills: passes (batches sent), model calls (forward passes) and
+    the seconds spent in them. Rows of one temperature run as one batch whose calls they share
+    (``model.text_denoiser.TextDenoiser.fill``), so a batch counts its calls once, not per row."""
 
     def __init__(self, inner):
-        self.inner, self.calls = inner, 0
+        self.inner = inner
+        self.passes = 0
+        self.model_calls = 0
+        self.seconds = 0.0
 
     def fill(self, requests, cancel=None):
-        results = self.inner.fill(requests, cancel)
-        self.calls += max((r.model_calls for r in results), default=0)  # one batch: its rows run together
+        started = time.perf_counter()
+        try:
+            results = self.inner.fill(requests, cancel)
+        finally:
+            self.seconds += time.perf_counter() - started
+        batches: dict[object, int] = {}
+        for req, res in zip(requests, results):
+            batches[req.temperature] = max(batches.get(req.temperature, 0), res.model_calls)
+        self.passes += len(batches)
+        self.model_calls += sum(batches.values())
         return results
 
-    def __getattr__(self, name):
+    def __getattr__(self, name):  # tokenizer, count_tokens, ...: the wrapped denoiser's
         return getattr(self.inner, name)
 
 

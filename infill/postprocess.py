@@ -154,6 +154,12 @@ def _document_style(text: str, language: str | None) -> tuple[bool, int, bool]:
     return tabs, width, text.count("\r\n") * 2 > text.count("\n") > 0
 
 
+def indent_unit(text: str, language: str | None = None) -> str:
+    """One level of the document's indentation: a tab, or its width in spaces."""
+    tabs, width, _ = _document_style(text, language)
+    return "\t" if tabs else " " * width
+
+
 def _around(text: str, span, language: str | None) -> _Around:
     line_start = text.rfind("\n", 0, span.start) + 1
     win_start = text.rfind("\n", 0, max(0, span.start - _SCAN_CHARS)) + 1 if span.start > _SCAN_CHARS else 0

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 
@@ -70,20 +71,49 @@ def _query_text(lang: str, seen: tuple[str, ...] = ()) -> str | None:
     return "\n".join(parts)
 
 
-def _builtins(lang: str) -> frozenset[str]:
-    res = _resource(lang, "builtins.txt")
+def _data_lines(lang: str, name: str) -> list[str]:
+    """The lines of ``queries/<lang>/<name>``, those of the files its ``; inherits: a,b`` line names
+    first; blank lines and comments (``#``, ``;``) left out."""
+    res = _resource(lang, name)
     if not res.is_file():
-        return frozenset()
-    names = set()
+        return []
+    out: list[str] = []
     for line in res.read_text(encoding="utf-8").splitlines():
         line = line.strip()
         if line.startswith("; inherits:"):
             for base in line.split(":", 1)[1].split(","):
                 if base.strip() and base.strip() != lang:
-                    names |= _builtins(base.strip())
+                    out += _data_lines(base.strip(), name)
         elif line and not line.startswith(("#", ";")):
-            names.add(line)
-    return frozenset(names)
+            out.append(line)
+    return out
+
+
+def _builtins(lang: str) -> frozenset[str]:
+    return frozenset(_data_lines(lang, "builtins.txt"))
+
+
+@dataclass(frozen=True)
+class BindingForm:
+    """A statement opening that binds names (``queries/<lang>/bindings.txt``)."""
+
+    template: str  # with {name} (the first wanted name) and/or {names} (all, joined by ", ")
+    opens_block: bool  # a block follows it (deeper-indented code after the line)
+
+    def lead(self, names: Sequence[str]) -> str:
+        """The form for ``names`` (non-empty), followed by one space: a fill's first characters."""
+        return self.template.replace("{names}", ", ".join(names)).replace("{name}", names[0]) + " "
+
+
+@functools.cache
+def binding_forms(lang: str) -> tuple[BindingForm, ...]:
+    """The binding forms of a normalised language, in the data file's order; () without data."""
+    forms = []
+    for line in _data_lines(lang, "bindings.txt"):
+        kind, _, template = line.partition(":")
+        if kind.strip() in ("line", "block") and template.strip():
+            forms.append(BindingForm(template.strip(), kind.strip() == "block"))
+    return tuple(forms)
 
 
 @functools.cache
@@ -108,10 +138,13 @@ class _Analysis:
     root: _Scope
     refs: list[tuple[int, int, str, _Scope, bool]]  # bytes, name, innermost scope, in a header
     known: frozenset[str]  # builtins, .global definitions, names inside ERROR nodes
+    scopes: list[_Scope] = field(default_factory=list)  # every scope but the root, by start
 
 
-def _analyse(text: str, lang: str, tree, lo: int, hi: int, point: int | None) -> _Analysis | None:
-    """Scopes and definitions of the whole document; the references within bytes ``[lo, hi)``;
+def _analyse(text: str, lang: str, tree, lo: int, hi: int, point: int | None,
+             everywhere: bool = False) -> _Analysis | None:
+    """Scopes and definitions of the whole document; the references within bytes ``[lo, hi)``
+    (``everywhere``: all of them; a parse error touching ``[lo, hi)`` still makes it None);
     with ``point``, the innermost scope at that byte offset is returned as ``refs``' only entry."""
     try:
         lang = syntax.normalize_language(lang)
@@ -178,7 +211,7 @@ def _analyse(text: str, lang: str, tree, lo: int, hi: int, point: int | None) ->
     # identifiers inside @local.skip and @local.opaque nodes are no uses; an opaque node's words
     # (a macro's tokens) may define anything, so they count as known
     skipped = [(n.start_byte, n.end_byte) for cap in ("local.skip", "local.opaque")
-               for n in caps.get(cap, ()) if n.end_byte > lo and n.start_byte < hi]
+               for n in caps.get(cap, ()) if everywhere or (n.end_byte > lo and n.start_byte < hi)]
     for n in caps.get("local.opaque", ()):
         extra_known.update(_WORD.findall(data[n.start_byte:n.end_byte].decode("utf-8", "replace")))
     items: list[tuple[int, int, str | None]] = []  # start, end, definition modifiers (None: a use)
@@ -194,7 +227,9 @@ def _analyse(text: str, lang: str, tree, lo: int, hi: int, point: int | None) ->
                          for n in nodes)
     for n in caps.get("local.reference", ()):
         key = (n.start_byte, n.end_byte)
-        if key in ignored or key in defined or n.end_byte <= lo or n.start_byte >= hi or lo == hi:
+        if key in ignored or key in defined:
+            continue
+        if not everywhere and (n.end_byte <= lo or n.start_byte >= hi or lo == hi):
             continue
         if skipped and any(s0 <= key[0] and key[1] <= s1 for s0, s1 in skipped):
             continue
@@ -246,7 +281,7 @@ def _analyse(text: str, lang: str, tree, lo: int, hi: int, point: int | None) ->
         for scope, name, bound in escaping:
             if name in escaped:
                 scope.binds.add(bound)
-    return _Analysis(root, refs, facts.builtins | known_global | extra_known)
+    return _Analysis(root, refs, facts.builtins | known_global | extra_known, ordered)
 
 
 def _visible(scope: _Scope, name: str, in_header: bool) -> bool:
@@ -320,3 +355,148 @@ def names_in_scope(text: str, lang: str, offset: int, tree=None) -> frozenset[st
             crossed_function = True
         sc = sc.parent
     return frozenset(names)
+
+
+# an update of a name, not a read of it: `n += 1`, `n++` (C-family, Python, Rust, Go, Java)
+_UPDATE_AFTER = re.compile(r"[ \t]*(?:(?:\*\*|//|<<|>>|[-+*/%&|^@])=(?!=)|\+\+|--)")
+_UPDATE_BEFORE = re.compile(r"(?:\+\+|--)[ \t]*$")
+
+
+def _home(analysis: _Analysis, data: bytes, lo: int, hi: int) -> _Scope:
+    """The innermost function or class scope holding bytes ``[lo, hi)``; else one that ends just
+    before them, only whitespace between (an empty line after a function's last statement is
+    outside its node, and may be the function's next line); else the module's."""
+    home = analysis.root
+    for sc in analysis.scopes:  # by start: the last function scope holding the span is the innermost
+        if sc.kind in ("function", "class") and sc.start <= lo and hi <= sc.end:
+            home = sc
+    if home is analysis.root:
+        for sc in analysis.scopes:
+            if sc.kind in ("function", "class") and sc.end <= lo and not data[sc.end:lo].strip() \
+                    and sc.start <= lo and (home is analysis.root or sc.end >= home.end):
+                home = sc
+    return home
+
+
+def _owner(scope: _Scope | None) -> _Scope | None:
+    """The nearest function or class scope at or around ``scope`` (the module's at the top)."""
+    while scope is not None and scope.kind not in ("function", "class") and scope.parent is not None:
+        scope = scope.parent
+    return scope
+
+
+def _binder(scope: _Scope, name: str, in_header: bool) -> _Scope | None:
+    """The scope whose definition of ``name`` a use in ``scope`` resolves to (``_visible``'s walk)."""
+    crossed_function = False
+    sc: _Scope | None = scope
+    while sc is not None:
+        if not (sc.kind == "class" and crossed_function) and (name in sc.names or name in sc.binds):
+            return sc
+        if name in sc.owns or sc.open:
+            return None
+        if sc.kind == "function":
+            if in_header:
+                in_header = False
+            else:
+                crossed_function = True
+        sc = sc.parent
+    return None
+
+
+def _unread(analysis: _Analysis, data: bytes, home: _Scope) -> tuple[str, ...]:
+    """Names the function ``home`` defines (parameters, locals, in its own blocks) that no use in
+    the document reads, updates (``n += 1``) left out; names starting with ``_`` (unused by
+    convention) too. Empty unless ``home`` is a function."""
+    if home.kind != "function":
+        return ()
+    region = [sc for sc in [home, *analysis.scopes] if sc.start >= home.start and sc.end <= home.end
+              and _owner(sc) is home]
+    defined = {(id(sc), name) for sc in region for name in sc.names if not name.startswith("_")}
+    if not defined:
+        return ()
+    for b_start, b_end, name, scope, in_header in analysis.refs:
+        if _UPDATE_AFTER.match(data[b_end:b_end + 4].decode("utf-8", "replace")) or \
+                _UPDATE_BEFORE.search(data[max(0, b_start - 4):b_start].decode("utf-8", "replace")):
+            continue
+        sc = _binder(scope, name, in_header)
+        if sc is not None:
+            defined.discard((id(sc), name))
+    return tuple(sorted({name for _, name in defined}))
+
+
+@dataclass(frozen=True)
+class Resolution:
+    """Name uses of a document, around a span, that resolve to no visible definition; and the
+    names its function binds that nothing reads."""
+
+    inside: tuple[NameUse, ...]  # within the span
+    outside: tuple[NameUse, ...]  # elsewhere in the document
+    unread: tuple[str, ...] = ()  # ``_unread`` of the span's function
+
+
+def resolve_around(text: str, lang: str, start: int, end: int, tree=None) -> Resolution | None:
+    """Every unresolved name use of ``text``, split into those inside ``text[start:end)`` and those
+    outside it, in text order, and the names the span's function binds that nothing reads. None as
+    for ``unknown_names``: no scope data, an undecidable file, or a parse error touching the span
+    (errors elsewhere leave their words known)."""
+    if not 0 <= start <= end <= len(text):
+        return None
+    index = positions.LineIndex.of(text)
+    lo, hi = index.byte_offset(start), index.byte_offset(end)
+    analysis = _analyse(text, lang, tree, lo, hi, None, everywhere=True)
+    if analysis is None:
+        return None
+    inside, outside = [], []
+    for b_start, b_end, name, scope, in_header in analysis.refs:
+        if name in analysis.known or _visible(scope, name, in_header):
+            continue
+        s_start, s_end = index.str_offset(b_start), index.str_offset(b_end)
+        use = NameUse(s_start, s_end, text[s_start:s_end])
+        (inside if b_end > lo and b_start < hi else outside).append(use)  # partly inside: inside
+    inside.sort(key=lambda u: u.start)
+    outside.sort(key=lambda u: u.start)
+    data = text.encode("utf-8")
+    unread = _unread(analysis, data, _home(analysis, data, lo, hi))
+    return Resolution(tuple(inside), tuple(outside), unread)
+
+
+@dataclass(frozen=True)
+class Needs:
+    """What a fill of a span would have to do for the code around it to be whole."""
+
+    wanted: tuple[str, ...]  # ``wanted_names``: to define
+    unread: tuple[str, ...]  # bound in the span's function and read nowhere: likely to be read there
+
+
+def span_needs(text: str, lang: str, start: int, end: int, tree=None, limit: int = 3) -> Needs:
+    """``wanted_names`` and the unread names of the span's function (``Resolution.unread``), from
+    one analysis of ``text``; both empty when unchecked."""
+    if not 0 <= start <= end <= len(text) or limit <= 0:
+        return Needs((), ())
+    index = positions.LineIndex.of(text)
+    lo, hi = index.byte_offset(start), index.byte_offset(end)
+    analysis = _analyse(text, lang, tree, lo, hi, None, everywhere=True)
+    if analysis is None:
+        return Needs((), ())
+    data = text.encode("utf-8")
+    home = _home(analysis, data, lo, hi)
+    uses: dict[str, bool] = {}  # name -> has a use that is not a call
+    for b_start, b_end, name, scope, in_header in analysis.refs:
+        if b_start < hi or name in analysis.known or _visible(scope, name, in_header):
+            continue
+        if _owner(scope) is not home:  # the use's own function (class, module) must be the span's
+            continue
+        s_end = index.str_offset(b_end)
+        called = text[s_end:s_end + 64].lstrip(" \t").startswith("(")
+        uses[name] = uses.get(name, False) or not called
+    wanted = tuple(name for name, plain in uses.items() if plain)[:limit]
+    return Needs(wanted, _unread(analysis, data, home))
+
+
+def wanted_names(text: str, lang: str, start: int, end: int, tree=None, limit: int = 3) -> tuple[str, ...]:
+    """Names the code after ``text[start:end)`` uses in the function around the span (the class,
+    or the module's own code outside any: not in functions nested there), that nothing in the
+    document binds: what a fill written there would have to define for that code to run. First use
+    first, at most ``limit``; a name every use of which is a call is left out (a function is rarely
+    defined by one fill). Empty when unchecked."""
+    return span_needs(text, lang, start, end, tree, limit).wanted

@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from infill import positions, syntax
-from infill.scope import NameUse, has_scope_data, names_in_scope, unknown_names
+from infill.scope import (NameUse, binding_forms, has_scope_data, names_in_scope, resolve_around, unknown_names,
+                          wanted_names)
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "scope"
 LANG_OF_DIR = {"python": "python", "javascript": "javascript", "typescript": "typescript", "tsx": "tsx",
@@ -189,3 +190,67 @@ def test_names_in_scope_with_a_glob_import_is_unchecked():
     text = "mod tests {\n    use super::*;\n    fn t() {\n        let x = 1;\n    }\n}\n"
     assert names_in_scope(text, "rust", text.index("let x")) is None
     assert "tests" in names_in_scope(text, "rust", 0)
+
+
+# --------------------------------------------------------------------------- names a fill must define
+
+def test_wanted_names_are_what_the_code_after_the_span_uses_unbound():
+    text, start, end = marked("def f(numbers):\n    total = 0\n«\n»        total += n\n    return total, out\n")
+    assert wanted_names(text, "python", start, end) == ("n", "out")
+    assert wanted_names(text, "python", start, end, limit=1) == ("n",)
+
+
+def test_wanted_names_leave_out_calls_builtins_bound_names_and_other_functions():
+    text, start, end = marked(
+        "def g():\n    return later\n\n\ndef f(xs):\n    «»\n    helper(xs)\n    print(len(xs), acc, f)\n"
+        "    return acc\n")
+    # ``helper`` is only called, ``print``/``len`` are builtins, ``f``/``xs`` are bound, ``later`` is in
+    # another function
+    assert wanted_names(text, "python", start, end) == ("acc",)
+
+
+def test_wanted_names_come_after_the_span_only():
+    text, start, end = marked("def f():\n    print(before)\n    «»\n    return after\n")
+    assert wanted_names(text, "python", start, end) == ("after",)
+
+
+def test_wanted_names_in_javascript_and_unchecked_languages():
+    text, start, end = marked("function f(items) {\n  «»\n  return total + items.length;\n}\n")
+    assert wanted_names(text, "javascript", start, end) == ("total",)
+    assert wanted_names("func f() {\n\t\n\treturn x\n}\n", "go", 11, 11) == ()
+
+
+def test_resolve_around_splits_the_span_from_the_rest():
+    text, start, end = marked("def f():\n    «y = z»\n    return y + w\n")
+    found = resolve_around(text, "python", start, end)
+    assert [u.name for u in found.inside] == ["z"]
+    assert [u.name for u in found.outside] == ["w"]
+    assert text[found.outside[0].start:found.outside[0].end] == "w"
+    assert resolve_around("def f(:\n", "python", 6, 7) is None  # the span does not parse
+
+
+def test_binding_forms_are_data_and_inherited():
+    python = binding_forms("python")
+    assert [f.lead(["a", "b"]) for f in python] == ["a = ", "a, b = ", "for a in ", "for a, b in "]
+    assert [f.opens_block for f in python] == [False, False, True, True]
+    assert binding_forms("tsx") == binding_forms("typescript") == binding_forms("javascript")
+    assert binding_forms("go") == ()
+
+
+def test_unread_names_are_the_function_s_bindings_nothing_reads():
+    from infill.scope import span_needs
+
+    # ``count`` is only updated, ``k`` never used, ``_u`` unused by convention, ``xs`` read; the
+    # empty line after the function's last statement is outside its node but counts as its own
+    text = "def f(xs, k, _u):\n    count = 0\n    for x in xs:\n        count += 1\n    \n"
+    at = text.rindex("    \n") + 4
+    assert span_needs(text, "python", at, at).unread == ("count", "k", "x")
+    done = text[:at] + "return count + k" + text[at:]
+    found = resolve_around(done, "python", at, at + len("return count + k"))
+    assert found.unread == ("x",)
+    # a closure's read counts; another function's names are not this one's
+    text, start, end = marked("def g(a):\n    def h():\n        return a\n    b = 1\n    «»\n")
+    assert span_needs(text, "python", start, end).unread == ("b", "h")
+    text, start, end = marked("function f(a, b) {\n  let n = 0;\n  n++;\n  «»\n  return a;\n}\n")
+    assert span_needs(text, "javascript", start, end).unread == ("b", "n")
+    assert span_needs("x = 1\n\n", "python", 6, 6).unread == ()  # module code: imports, definitions

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field, replace
 from typing import Callable, Sequence
 
 from infill import positions, scope, syntax
+from infill.bindings import binding_leads
 from infill.canvas import CanvasConfig, canvas_lengths, stop_bias
 from infill.context import ContextConfig, ContextWindow, CountTokens, build_context, default_count_tokens
 from infill.postprocess import (Region, Validation, close_header, close_open_block, close_open_brackets,
@@ -57,6 +58,13 @@ class EngineConfig:
     # Scope-guided self-correction: fills (each one batch, one row per shown candidate that
     # introduces unknown names) that mask such a name and re-denoise it; 0 turns the correction off.
     scope_rounds: int = 1
+    # Where the code after a span that starts a statement uses names nothing in the document binds
+    # (``scope.wanted_names``), the first fill gets up to this many more rows, each led by one of the
+    # language's binding forms for them (``infill.bindings``: ``n = ``, ``for n in ``), at the first
+    # canvas length; candidates leaving a wanted name unbound rank below those binding it. 0: no
+    # such rows (the ranking still counts unbound wanted names). Part of the name check: nothing
+    # without ``scope_check``.
+    binding_rows: int = 2
     # A completion at a cursor (not a rewrite or fill asked for explicitly) that still introduces
     # unknown names after scope correction is dropped; explicit requests keep it, ranked last.
     drop_unknown_names: bool = True
@@ -170,16 +178,25 @@ class _Candidate:
     # Unknown names the candidate introduces: (start, end, name), offsets into ``text``
     unknown: tuple[tuple[int, int, str], ...] = ()
     scope_corrected: bool = False
+    # Names the code after the span uses, that nothing bound before (``_Job.wanted``), and that this
+    # candidate leaves unbound: that code would fail on them.
+    orphans: tuple[str, ...] = ()
+    # Names the span's function binds that nothing read before (``_Job.unread``) and that this
+    # candidate does not read either.
+    unread: tuple[str, ...] = ()
 
     @property
     def unknown_names(self) -> tuple[str, ...]:
         return tuple(dict.fromkeys(name for _, _, name in self.unknown))
 
     def rank(self) -> tuple:
-        """Sort key, best first: errors added, unknown names introduced, then confidence. The
-        confidence is already length-normalised (the mean probability of the fill's tokens); the
-        denoiser reports no per-token log-probabilities, so a mean log-likelihood cannot be formed."""
-        return (self.validation.errors_added, len(self.unknown_names), -self.confidence)
+        """Sort key, best first: errors added, names left unresolved (unknown names introduced and
+        wanted names left unbound, each a name error), the function's unread names it leaves
+        unread (code is written to use what it computes and takes), then confidence. The confidence is already
+        length-normalised (the mean probability of the fill's tokens); the denoiser reports no
+        per-token log-probabilities, so a mean log-likelihood cannot be formed."""
+        return (self.validation.errors_added, len(self.unknown_names) + len(self.orphans), len(self.unread),
+                -self.confidence)
 
 
 class _Run:
@@ -412,6 +429,12 @@ class _Job:
     run: _Run
     related: tuple[str, ...] = ()
     checks_names: bool = False  # candidates are name-checked (``_checks_names``)
+    # Names the code after the span uses that nothing in the document binds (``scope.wanted_names``):
+    # a candidate binding them ranks above one that does not (``_Candidate.orphans``).
+    wanted: tuple[str, ...] = ()
+    # Names the span's function binds that nothing in the document reads (``scope.span_needs``): a
+    # candidate reading them ranks above one that does not (``_Candidate.unread``).
+    unread: tuple[str, ...] = ()
     pool: dict[str, _Candidate] = field(default_factory=dict)
     _known_unknown: frozenset[str] | None = None  # names already unresolved in the document, once asked
 
@@ -448,7 +471,7 @@ class _Job:
         if finished is None:
             return None
         cand = _Candidate(finished[0], confidence, finished[1], **flags)
-        cand.unknown = self.unknown_in(cand)
+        cand.unknown, cand.orphans, cand.unread = self.names_in(cand)
         self.keep(cand)
         return cand
 
@@ -457,21 +480,33 @@ class _Job:
         if old is None or cand.rank() < old.rank():
             self.pool[cand.text] = cand
 
-    def unknown_in(self, cand: _Candidate) -> tuple[tuple[int, int, str], ...]:
-        """The uses of names ``cand`` introduces that nothing binds where it is inserted, offsets into
-        its text. Unchecked (empty): a candidate adding parse errors, a language or document the
+    def names_in(self, cand: _Candidate) -> tuple[tuple[tuple[int, int, str], ...], tuple[str, ...], tuple[str, ...]]:
+        """The uses of names ``cand`` introduces that nothing binds where it is inserted (offsets into
+        its text), the wanted names it leaves unbound (``orphans``) and the unread names it leaves
+        unread. Unchecked (all empty): a candidate adding parse errors, a language or document the
         name resolution does not cover, or the check turned off."""
         if not self.checks_names or cand.validation.errors_added:
-            return ()
+            return (), (), ()
         start = self.span.start - self.doc.shift
+        end = start + len(cand.text)
         new_text = self.doc.text[:start] + cand.text + self.doc.text[self.span.end - self.doc.shift:]
         started = time.perf_counter()
-        uses = scope.unknown_names(new_text, self.lang, start, start + len(cand.text), cand.validation.tree)
+        orphans: tuple[str, ...] = ()
+        unread: tuple[str, ...] = ()
+        if self.wanted or self.unread:
+            found = scope.resolve_around(new_text, self.lang, start, end, cand.validation.tree)
+            uses = None if found is None else found.inside
+            if found is not None:
+                after = {u.name for u in found.outside if u.start >= end}
+                orphans = tuple(n for n in self.wanted if n in after)
+                unread = tuple(n for n in self.unread if n in found.unread)
+        else:
+            uses = scope.unknown_names(new_text, self.lang, start, end, cand.validation.tree)
         self.run.scope_s += time.perf_counter() - started
         if not uses:
-            return ()
+            return (), orphans, unread
         known = self.known_unknown()
-        return tuple((u.start - start, u.end - start, u.name) for u in uses if u.name not in known)
+        return tuple((u.start - start, u.end - start, u.name) for u in uses if u.name not in known), orphans, unread
 
     def refill_request(self, left: str, masked: str, right: str, round_no: int) -> FillRequest:
         """The fill that re-denoises ``masked`` between ``left`` and ``right`` of a candidate (self-
@@ -537,17 +572,30 @@ def _suggest(text: str, span: Span, lang: str, denoiser: Denoiser, config: Engin
     if not lengths:
         return None
     leads = _clause_leads(text, span, lang, tree)
+    doc = _validation_doc(text, span, lang, tree, config.local_validation_chars)
+    checks_names = _checks_names(doc, lang, config)
+    run = _Run(denoiser, cancel)
+    needs = scope.Needs((), ())
+    row_leads = [lead for lead in leads for _ in lengths]
+    row_lengths = [n for _ in leads for n in lengths]
+    if checks_names:
+        scope_started = time.perf_counter()
+        needs = scope.span_needs(text, lang, span.start, span.end, tree)
+        run.scope_s += time.perf_counter() - scope_started
+    if needs.wanted and leads == ("",):
+        binding = binding_leads(text, span, lang, needs.wanted, config.binding_rows)
+        if binding:
+            log.debug("the code after the span uses %s, bound nowhere: rows led by %s", needs.wanted, binding)
+        row_leads += binding
+        row_lengths += [lengths[0]] * len(binding)
     bias = stop_bias(span, text, config.canvas)
     requests = [FillRequest(window.prefix + lead, window.suffix, n, lang, not span.multiline, stop_bias=bias,
                             related=related)
-                for lead in leads for n in lengths]
-    row_leads = [lead for lead in leads for _ in lengths]
+                for lead, n in zip(row_leads, row_lengths)]
     plan_s = time.perf_counter() - started
 
-    run = _Run(denoiser, cancel)
     results = run.fill(requests)
-    doc = _validation_doc(text, span, lang, tree, config.local_validation_chars)
-    job = _Job(text, span, lang, window, doc, config, count, run, related, _checks_names(doc, lang, config))
+    job = _Job(text, span, lang, window, doc, config, count, run, related, checks_names, needs.wanted, needs.unread)
 
     list(job.candidates(results, row_leads))
     if not job.pool:
@@ -720,7 +768,7 @@ def _repair_by_truncation(candidate: _Candidate, job: _Job) -> _Candidate:
             if finished is not None and finished[1].errors_added == 0:
                 log.debug("repaired by truncation: %r -> %r", candidate.text, finished[0])
                 fixed = replace(candidate, text=finished[0], validation=finished[1], repaired=True)
-                fixed.unknown = job.unknown_in(fixed)
+                fixed.unknown, fixed.orphans, fixed.unread = job.names_in(fixed)
                 job.keep(fixed)
                 return fixed
     return candidate

@@ -43,7 +43,7 @@ class Asked:
 
 # --------------------------------------------------------------------------- ranking
 
-def test_candidates_rank_by_errors_then_unknown_names_then_confidence(scripted):
+def test_candidates_rank_by_errors_then_unknown_names_then_unread_names_then_confidence(scripted):
     a, b = _selection()
     d = scripted([("len(items)", 0.5), ("count + 1", 0.95), ("s + 2", 0.7), ("s * (2", 0.99)])
     config = EngineConfig(candidates=4, scope_rounds=0, correction_rounds=0, repair_cuts=0,
@@ -51,8 +51,9 @@ def test_candidates_rank_by_errors_then_unknown_names_then_confidence(scripted):
     sug = rewrite(BODY, a, b, "python", d, config)
     assert [r.canvas_tokens for r in d.requests] == [7, 14, 4, 10]  # four lengths, one batch
     assert len(d.calls) == 1
-    assert [e.text for e in sug.edits()] == ["s + 2", "len(items)", "count + 1", "s * (2"]
-    assert sug.confidence == pytest.approx(0.7) and sug.unknown_names == ()
+    # ``items`` is a parameter nothing reads: the fill reading it ranks first, below it confidence
+    assert [e.text for e in sug.edits()] == ["len(items)", "s + 2", "count + 1", "s * (2"]
+    assert sug.confidence == pytest.approx(0.5) and sug.unknown_names == ()
     third, fourth = sug.alternatives[1], sug.alternatives[2]
     assert third.unknown_names == ("count",) and third.errors_added == 0
     assert fourth.errors_added > 0
@@ -71,7 +72,7 @@ def test_the_same_text_is_one_candidate_with_its_best_confidence(scripted):
 
 def test_max_suggestions_bounds_what_is_returned(scripted):
     a, b = _selection()
-    fills = [("s + 2", 0.9), ("s + 3", 0.8), ("s + 4", 0.7), ("len(items)", 0.6)]
+    fills = [("s + 2", 0.9), ("s + 3", 0.8), ("s + 4", 0.7), ("abs(s)", 0.6)]
     one = rewrite(BODY, a, b, "python", scripted(fills), EngineConfig(candidates=4, max_suggestions=1))
     assert one.edits()[0].text == "s + 2" and one.alternatives == []
     two = rewrite(BODY, a, b, "python", scripted(fills), EngineConfig(candidates=4, max_suggestions=2))
@@ -81,12 +82,12 @@ def test_max_suggestions_bounds_what_is_returned(scripted):
 def test_retry_rows_and_repaired_versions_join_the_ranking(scripted, at_cursor):
     text, offset = at_cursor(BLOCK)
     rows = 4
-    d = scripted(["s = (s +"] + [("s = (s * 2", 0.95), ("s += len(items)", 0.6), ("s += 2", 0.7), ("s += 2", 0.5)])
+    d = scripted(["s = (s +"] + [("s = (s * 2", 0.95), ("s += abs(s)", 0.6), ("s += 2", 0.7), ("s += 2", 0.5)])
     config = EngineConfig(correction_rounds=0, invalid_retry_candidates=rows, repair_cuts=0, min_confidence=0)
     sug = complete(text, offset, "python", d, config)
     assert len(d.calls) == 2 and len(d.calls[1]) == rows
     # the broken fills are not offered; the valid retry rows are, best confidence first, "s += 2" once
-    assert [e.text for e in sug.edits()] == ["s += 2", "s += len(items)"]
+    assert [e.text for e in sug.edits()] == ["s += 2", "s += abs(s)"]
     assert sug.retried and all(alt.retried for alt in sug.alternatives)
 
 

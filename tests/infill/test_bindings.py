@@ -1,0 +1,87 @@
+"""Leads that bind the names the code after a span needs (infill.bindings), and how the engine
+uses them: extra rows of the first fill, and a ranking that puts binding candidates first."""
+
+from __future__ import annotations
+
+from infill.bindings import binding_leads
+from infill.engine import EngineConfig, complete, fill_span
+from infill.spans import Span
+
+
+def _empty_line(doc: str) -> tuple[str, Span]:
+    """``doc`` with its ``<|>`` line emptied, and the whole-line span over it."""
+    at = doc.index("<|>")
+    text = doc.replace("<|>", "", 1)
+    return text, Span(at, at + 1, "line", False, "")
+
+
+def test_a_line_followed_by_deeper_code_gets_the_block_forms():
+    text, span = _empty_line("def f(xs):\n    t = 0\n<|>\n        t += x\n    return t\n")
+    assert binding_leads(text, span, "python", ("x",), 4) == ("    for x in ",)
+
+
+def test_the_first_line_of_a_body_is_one_level_deeper():
+    text, span = _empty_line("def f(xs):\n<|>\n    return acc\n")
+    assert binding_leads(text, span, "python", ("acc",), 4) == ("    acc = ",)
+    assert binding_leads(text, span, "python", ("a", "b"), 4) == ("    a = ", "    a, b = ")
+    assert binding_leads(text, span, "python", ("a", "b"), 1) == ("    a = ",)
+
+
+def test_a_line_after_a_block_may_close_it_or_follow_it():
+    text, span = _empty_line("def f(xs):\n    for x in xs:\n        y = x\n<|>\n    return acc\n")
+    assert binding_leads(text, span, "python", ("acc",), 4) == ("        acc = ", "    acc = ")
+
+
+def test_tabs_and_typed_indentation():
+    text, span = _empty_line("def f(xs):\n\tt = 0\n<|>\n\t\tt += x\n")
+    assert binding_leads(text, span, "python", ("x",), 4) == ("\tfor x in ",)
+    typed = "function f(items) {\n  \n  return total;\n}\n"
+    at = typed.index("  \n") + 2
+    leads = binding_leads(typed, Span(at, at, "line", False, ""), "javascript", ("total",), 4)
+    assert leads == ("const total = ", "let total = ")
+
+
+def test_no_leads_after_code_or_without_names_or_forms():
+    text = "def f(xs):\n    y = \n    return acc\n"
+    at = text.index("= ") + 2
+    assert binding_leads(text, Span(at, at, "line", False, ""), "python", ("acc",), 4) == ()
+    text, span = _empty_line("def f(xs):\n<|>\n    return xs\n")
+    assert binding_leads(text, span, "python", (), 4) == ()
+    assert binding_leads(text, span, "python", ("acc",), 0) == ()
+    assert binding_leads("func f() {\n\t\n}\n", Span(12, 12, "line", False, ""), "go", ("x",), 4) == ()
+
+
+def test_the_engine_adds_lead_rows_and_ranks_the_binding_candidate_first(scripted):
+    text, span = _empty_line("def f(numbers):\n    total = 0\n<|>\n        total += n\n    return total\n")
+    # rows: the first fill's canvas lengths, then one row led by ``for n in``
+    d = scripted([("    if numbers:", 0.9), ("    if numbers:", 0.9), ("numbers:", 0.4)])
+    sug = fill_span(text, span, "python", d, EngineConfig(candidates=2, min_confidence=0))
+    first = d.calls[0]
+    assert first[-1].prefix.endswith("\n    for n in ") and not first[0].prefix.endswith("for n in ")
+    assert sug.edit.text == "    for n in numbers:\n"
+    assert [a.edit.text for a in sug.alternatives] == ["    if numbers:\n"]
+
+
+def test_without_lead_rows_the_ranking_still_counts_unbound_names(scripted):
+    text, span = _empty_line("def f(xs):\n    total = 0\n<|>\n    return total + acc\n")
+    d = scripted([("    total += 1", 0.9), ("    acc = total", 0.5)])
+    sug = fill_span(text, span, "python", d, EngineConfig(candidates=2, binding_rows=0, min_confidence=0))
+    assert len(d.calls[0]) == 2
+    assert sug.edit.text == "    acc = total\n"
+
+
+def test_a_cursor_completion_gets_lead_rows_too(scripted):
+    text = "def f(xs):\n    \n    return acc\n"
+    offset = text.index("    \n") + 4
+    d = scripted([("acc = 0", 0.9)] * 8)
+    sug = complete(text, offset, "python", d, EngineConfig(min_confidence=0))
+    assert any(r.prefix.endswith("\n    acc = ") for r in d.calls[0])
+    assert sug is not None and sug.edit.text.startswith("acc = ")
+
+
+def test_after_a_statement_over_several_lines_its_first_line_sets_the_indentation():
+    text, span = _empty_line("def f(p):\n    for a in p:\n        if a:\n            raise E(\n"
+                             "                f\"x{a}\"\n            )\n<|>\n    return acc\n")
+    # the statement's own level, the code's after it, then the block between
+    assert binding_leads(text, span, "python", ("acc",), 4) == (
+        "            acc = ", "    acc = ", "        acc = ")

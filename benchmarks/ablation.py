@@ -6,6 +6,8 @@ is run with its tests. Variants switch one part at a time:
 
 - ``engine alone``: no scope check, no copy prior, one canvas length (the engine without grounding)
 - ``+ scope``: scope-guided self-correction and ranking by unknown names (``EngineConfig.scope_check``)
+- ``+ scope + bindings``: that, and rows led by bindings of the names the following code needs
+  (``EngineConfig.binding_rows``, which works through the scope check)
 - ``+ copy prior``: n-gram copies from the context mixed into the model's scores (``model.copy_prior``)
 - ``+ candidates``: several canvas lengths ranked (``EngineConfig.candidates``)
 - ``defaults``: the shipped settings, every part on
@@ -28,12 +30,13 @@ NAME = "ablation"
 SETS = ("single-line", "multi-line")
 
 
-def variants(base_candidates: int):
+def variants(base_candidates: int, base_binding_rows: int):
     """(name, EngineConfig changes, copy prior on) per variant; ``engine alone`` first."""
-    off = {"scope_check": False, "candidates": 1}
+    off = {"scope_check": False, "candidates": 1, "binding_rows": 0}
     return [
         ("engine alone", off, False),
         ("+ scope", {**off, "scope_check": True}, False),
+        ("+ scope + bindings", {**off, "scope_check": True, "binding_rows": max(1, base_binding_rows)}, False),
         ("+ copy prior", off, True),
         ("+ candidates", {**off, "candidates": max(2, base_candidates)}, False),
         ("defaults", {}, True),
@@ -67,7 +70,7 @@ def run(ctx: BenchContext) -> dict:
     for name in sets:
         recs = load_humaneval(he, name, limit)
         base = None
-        for label, changes, prior in variants(EngineConfig().candidates):
+        for label, changes, prior in variants(EngineConfig().candidates, EngineConfig().binding_rows):
             den.options.copy_prior = prior_on if prior else prior_off
             config = dataclasses.replace(EngineConfig(), **changes)
             started = time.perf_counter()
@@ -94,7 +97,7 @@ def run(ctx: BenchContext) -> dict:
             rows.append(row)
             per_task[f"{name}/{label}"] = [{"task_id": r["task_id"], "passed": bool(p), "completion": r["completion"]}
                                            for r, p in zip(done, passed)]
-            print(f"[ablation] {name:<12} {label:<14} pass@1 {row['pass@1']:5.2f} %  exact {row['exact']:5.2f} %  "
+            print(f"[ablation] {name:<12} {label:<18} pass@1 {row['pass@1']:5.2f} %  exact {row['exact']:5.2f} %  "
                   f"edit sim {row['edit_similarity']:5.2f}  shown {row['shown_pct']:5.1f} %  "
                   f"{row['seconds_per_task']:.2f} s/task"
                   + (f"  vs engine alone {row['pass_diff']:+.2f} +/- {row['pass_se']:.2f}" if "pass_diff" in row else ""),

@@ -153,6 +153,10 @@ def build_parser() -> argparse.ArgumentParser:
                      help="mix n-gram copies from the document into the model's scores (model.copy_prior)")
     eng.add_argument("--candidates", type=_count(1), default=None, metavar="N",
                      help="canvas lengths filled in the first pass and ranked")
+    eng.add_argument("--binding-rows", type=_count(0), default=None, metavar="N",
+                     help="where the code after a statement-starting hole uses names nothing binds, first-pass rows "
+                          "led by a binding of them (`n = `, `for n in `); 0: none (default: as in the editor, "
+                          "infill.engine.EngineConfig.binding_rows)")
     eng.add_argument("--min-confidence", type=_unit, default=None, metavar="P",
                      help="fill as an editor's automatic completion does: a fill whose tokens' mean probability is "
                           "below P, or that introduces unknown names, is not shown (without it every hole is asked "
@@ -438,6 +442,8 @@ def engine_config(args: argparse.Namespace):
         config.scope_check = args.scope == "on"
     if args.candidates is not None:
         config.candidates = args.candidates
+    if args.binding_rows is not None:
+        config.binding_rows = args.binding_rows
     if args.min_confidence is not None:
         config.min_confidence = args.min_confidence
     return config

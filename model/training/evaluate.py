@@ -1,9 +1,10 @@
 """``infill eval``: held-out span exact match and HumanEval-Infilling pass@1.
 
 (a) Held-out spans: from the corpus's held-out split (never trained on), deterministic cases of
-three shapes — ``single-line`` (rest of a line from a cursor inside it), ``multi-line`` (a syntax
-node covering 2-6 whole lines) and ``expression`` (a one-line expression/call node) — scored by
-exact match (trailing whitespace ignored) and edit similarity.
+four shapes — ``single-line`` (rest of a line from a cursor inside it), ``multi-line`` (a syntax
+node covering 2-6 whole lines), ``expression`` (a one-line expression/call node) and ``whole-line``
+(one whole line of code, indentation included, as HumanEval-Infilling's single-line holes) — scored
+by exact match (trailing whitespace ignored) and edit similarity.
 (b) HumanEval-Infilling: ``prompt + completion + suffix + test + check(entry_point)`` runs in a
 fresh process with a timeout; pass@1 with one greedy sample per task. The hole's true length is
 not given to the model.
@@ -33,6 +34,7 @@ from pathlib import Path
 
 from infill import syntax
 from infill.canvas import CanvasConfig
+from infill.engine import EngineConfig
 from infill.types import FillRequest, FillResult
 
 from ..batch_fill import BatchOptions, engine_fill, fill_records, finish
@@ -162,7 +164,7 @@ def heldout_cases(corpus_dir: str | Path, per_shape: int = 100, seed: int = 0, l
     files = [f for f in read_corpus(Path(corpus_dir, "heldout.jsonl.gz"))
              if f.language in languages and f.path not in exclude]
     rng.shuffle(files)
-    pools: dict[str, list[Case]] = {"single-line": [], "multi-line": [], "expression": []}
+    pools: dict[str, list[Case]] = {"single-line": [], "multi-line": [], "expression": [], "whole-line": []}
     for f in files:
         if all(len(p) >= per_shape for p in pools.values()):
             break
@@ -201,18 +203,43 @@ def heldout_cases(corpus_dir: str | Path, per_shape: int = 100, seed: int = 0, l
             pools["multi-line"].append(Case("multi-line", text[:a], text[e:], text[a:e], f.language, f.path))
         for sb, eb in rng.sample(expr, min(2, len(expr))):
             pools["expression"].append(Case("expression", text[:sb], text[eb:], text[sb:eb], f.language, f.path))
+        # whole-line: a line of code with its indentation, drawn from the file's own stream so the
+        # other shapes' cases stay as they were before this shape existed
+        own = random.Random(f"{seed}:whole-line:{f.path}")
+        code = [i for i, ln in enumerate(lines[:-1]) if any(ch.isalnum() for ch in ln)
+                and _in_function_code(tree, starts[i] + len(ln) - len(ln.lstrip()))]
+        for i in own.sample(code, min(2, len(code))):
+            a, e = starts[i], starts[i] + len(lines[i]) + 1
+            pools["whole-line"].append(Case("whole-line", text[:a], text[e:], text[a:e], f.language, f.path))
     return [c for p in pools.values() for c in p[:per_shape]]
 
 
-CASE_SHAPE = {"single-line": "line", "multi-line": "lines", "expression": "line"}
-CASE_CANVAS = {"single-line": SHAPE_CANVAS["line"], "multi-line": SHAPE_CANVAS["lines"], "expression": 24}
+def _in_function_code(tree, byte: int) -> bool:
+    """Whether the (ASCII) text at ``byte`` is code in a function's body: not in a string or a
+    comment, inside the body of a function or method."""
+    node = tree.root_node.descendant_for_byte_range(byte, byte + 1)
+    in_function = False
+    while node is not None:
+        kind = node.type
+        if "string" in kind or "comment" in kind:
+            return False
+        if "function" in kind or "method" in kind:
+            body = node.child_by_field_name("body")
+            in_function = in_function or (body is not None and body.start_byte <= byte)
+        node = node.parent
+    return in_function
+
+
+CASE_SHAPE = {"single-line": "line", "multi-line": "lines", "expression": "line", "whole-line": "line"}
+CASE_CANVAS = {"single-line": SHAPE_CANVAS["line"], "multi-line": SHAPE_CANVAS["lines"], "expression": 24,
+               "whole-line": SHAPE_CANVAS["line"]}
 
 
 def case_stop_bias(shape: str, canvas: CanvasConfig | None = None) -> float:
     """The stop token's bias the engine would use for a case's span kind (``infill.canvas.stop_bias``)."""
     canvas = canvas or CanvasConfig()
     return {"single-line": canvas.line_stop_bias, "multi-line": canvas.block_stop_bias,
-            "expression": canvas.expression_stop_bias}[shape]
+            "expression": canvas.expression_stop_bias, "whole-line": canvas.line_stop_bias}[shape]
 
 
 def edit_similarity(a: str, b: str) -> float:
@@ -232,13 +259,16 @@ def oracle_canvas(tokenizer, reference: str) -> int:
 def case_span(case: Case):
     """The document and ``infill.spans.Span`` the engine fills for a held-out case, as the editor
     plans them: the rest of a line at a cursor (``line``), whole lines (a ``region`` at the lines'
-    own indentation, which the case's prefix ends in front of), or an expression at a cursor with
-    code after it on the line (``expression``, joining that code)."""
+    own indentation, which the case's prefix ends in front of), an expression at a cursor with
+    code after it on the line (``expression``, joining that code), or a whole line (an empty line
+    the fill replaces, as ``model.batch_fill.hole_span`` plans HumanEval-Infilling's lines)."""
     from infill.spans import Span
 
     text, a = case.prefix + case.suffix, len(case.prefix)
     if case.shape == "single-line":
         return text, Span(a, a, "line", False, "")
+    if case.shape == "whole-line":
+        return text[:a] + "\n" + text[a:], Span(a, a + 1, "line", False, "")
     if case.shape == "multi-line":
         first = case.reference.split("\n", 1)[0]
         return text, Span(a, a, "region", True, first[: len(first) - len(first.lstrip(" \t"))])
@@ -381,11 +411,16 @@ def fill_cases(records: list[dict]) -> list[dict]:
 
 
 def read_results(path: str | Path) -> dict:
-    """An ``--out`` file, or a ``infill fill --jsonl`` file of HumanEval-Infilling records (as per-case results)."""
+    """An ``--out`` file, or a ``infill fill --jsonl`` file of HumanEval-Infilling records (as per-case
+    results; records carrying their ``test`` and ``entry_point`` are run, and say whether they passed)."""
     text = Path(path).read_text(encoding="utf-8")
     if str(path).endswith(".jsonl"):
         recs = [json.loads(l) for l in text.splitlines() if l.strip()]
-        return {"model": path, "heldout_cases": fill_cases(recs)}
+        cases = fill_cases(recs)
+        if recs and all(isinstance(r.get("test"), str) and isinstance(r.get("entry_point"), str) for r in recs):
+            for case, ok in zip(cases, humaneval_passed(recs)):
+                case["passed"] = ok
+        return {"model": path, "heldout_cases": cases}
     return json.loads(text)
 
 
@@ -403,8 +438,9 @@ def compare(a: dict, b: dict) -> dict:
     """Paired comparison of two ``--out`` files over the same held-out cases (or two fill files over
     the same tasks): per shape (and over every case, ``all``, when there are several shapes), the mean
     edit-similarity difference (b - a) with its standard error, and how many cases each got exactly
-    right that the other did not. Raises ValueError when the
-    files hold different cases."""
+    right that the other did not; where every case says whether it ``passed`` its tests, the pass@1
+    difference (points) with its standard error and the tasks only each passed. Raises ValueError
+    when the files hold different cases."""
     ca, cb = a.get("heldout_cases"), b.get("heldout_cases")
     if not ca or not cb:
         raise ValueError("both files need per-case results (written by this version of `infill eval --out`)")
@@ -423,6 +459,13 @@ def compare(a: dict, b: dict) -> dict:
                                           "a": statistics.median(len(x["output"]) for x, _ in pairs),
                                           "b": statistics.median(len(y["output"]) for _, y in pairs)}
             out[shape]["identical"] = round(100 * sum(x["output"] == y["output"] for x, y in pairs) / len(pairs), 1)
+        if all("passed" in x and "passed" in y for x, y in pairs):
+            mean, se = mean_and_standard_error([100.0 * (float(y["passed"]) - float(x["passed"])) for x, y in pairs])
+            out[shape]["pass"] = {"a": round(100 * sum(x["passed"] for x, _ in pairs) / len(pairs), 2),
+                                  "b": round(100 * sum(y["passed"] for _, y in pairs) / len(pairs), 2),
+                                  "diff": round(mean, 2), "standard_error": round(se, 2),
+                                  "only_a": sum(x["passed"] and not y["passed"] for x, y in pairs),
+                                  "only_b": sum(y["passed"] and not x["passed"] for x, y in pairs)}
     return out
 
 
@@ -481,6 +524,11 @@ def _print_compare(a_path: str, b_path: str) -> int:
         same = f"{d['identical']:.1f}" if "identical" in d else "-"
         print(f"{shape:<16}{d['n']:>5}{d['edit_similarity_diff']:>14.2f}{d['standard_error']:>8.2f}"
               f"{d['exact_only_a']:>14}{d['exact_only_b']:>8}{chars:>28}{same:>13}")
+    for shape, d in table.items():
+        if "pass" in d:
+            p = d["pass"]
+            print(f"{shape}: pass@1 a {p['a']:.2f} %, b {p['b']:.2f} %, b-a {p['diff']:+.2f} +/- {p['standard_error']:.2f} "
+                  f"points ({p['only_a']} passed only by a, {p['only_b']} only by b)")
     return 0
 
 
@@ -506,6 +554,8 @@ def main(argv: list[str] | None = None) -> int:
                          "does (post-processing, checks, self-correction, choice); raw: the denoiser alone at the "
                          "case's canvas (--stop-bias and --oracle-length always fill this way; the sampler and "
                          "copy-prior flags apply to both)")
+    ap.add_argument("--binding-rows", type=int, default=None, metavar="N",
+                    help="with the engine: its binding-lead rows (infill fill --binding-rows; default: the engine's)")
     ap.add_argument("--threshold", type=float, default=0.9)
     ap.add_argument("--steps", type=int, default=0)
     ap.add_argument("--speculate", type=int, default=0,
@@ -597,6 +647,13 @@ def main(argv: list[str] | None = None) -> int:
                      "stop_bias": args.stop_bias, "window": sampler.window, "canvas_cache": options.canvas_cache,
                      "speculate": args.speculate, "copy_prior": dataclasses.asdict(options.copy_prior)}
     results["via"] = args.via
+    engine_config = EngineConfig()
+    if args.binding_rows is not None:
+        if args.binding_rows < 0:
+            print("infill eval: --binding-rows must be >= 0", file=sys.stderr)
+            return 2
+        engine_config.binding_rows = args.binding_rows
+    results["binding_rows"] = engine_config.binding_rows
     t0 = time.time()
     if Path(args.corpus, "heldout.jsonl.gz").is_file() and args.per_shape > 0:
         try:
@@ -607,7 +664,7 @@ def main(argv: list[str] | None = None) -> int:
         cases = heldout_cases(args.corpus, args.per_shape, exclude=exclude)
         results["heldout_cases"] = []
         results["heldout"] = score_heldout(den, cases, records=results["heldout_cases"], stop_bias=args.stop_bias,
-                                           via=args.via)
+                                           via=args.via, engine_config=engine_config)
         print(f"{'held-out shape':<16}{'n':>6}{'exact %':>10}{'edit sim %':>12}{'tok/call':>10}")
         for shape, d in results["heldout"].items():
             print(f"{shape:<16}{d['n']:>6}{d['exact_match']:>10.2f}{d['edit_similarity']:>12.2f}{d['tokens_per_call']:>10.2f}")
@@ -635,7 +692,8 @@ def main(argv: list[str] | None = None) -> int:
             for oracle in ((False, True) if args.oracle_length else (False,)):
                 bias = ORACLE_STOP_BIAS if oracle else args.stop_bias
                 done = fill_records(den, recs, BatchOptions(oracle_length=oracle, stop_bias=bias,
-                                                             via="raw" if bias is not None else args.via))
+                                                             via="raw" if bias is not None else args.via,
+                                                             engine=engine_config))
                 passed = humaneval_passed(done)
                 p = 100.0 * sum(passed) / max(1, len(passed))
                 label = "oracle length" if oracle else "no oracle length"

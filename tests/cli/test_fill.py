@@ -164,6 +164,16 @@ def test_a_batch_counts_its_model_calls_once():
     assert counter.tokenizer is None  # the rest is the wrapped denoiser's
 
 
+def test_engine_flags_set_the_engine_config_and_leave_the_rest_at_the_editor_defaults():
+    parse = fill.build_parser().parse_args
+    assert fill.engine_config(parse(["f.py", "--at", "1:1"])) == EngineConfig()
+    got = fill.engine_config(parse(["f.py", "--at", "1:1", "--binding-rows", "0", "--scope", "off", "--candidates", "1"]))
+    assert (got.binding_rows, got.scope_check, got.candidates) == (0, False, 1)
+    assert got.correction_rounds == EngineConfig().correction_rounds
+    with pytest.raises(SystemExit):
+        parse(["f.py", "--at", "1:1", "--binding-rows", "-1"])
+
+
 @pytest.mark.parametrize("config", [EngineConfig(), EngineConfig(correction_rounds=0, invalid_retry_candidates=0),
                                     EngineConfig(correction_rounds=5, invalid_retry_candidates=2)],
                          ids=["default", "no-extra-passes", "more-corrections"])

@@ -99,6 +99,26 @@ def test_eval_score_mode_scores_a_filled_file_without_a_model(tmp_path, capsys):
     assert "2 records, pass@1 50.00 %" in capsys.readouterr().out
 
 
+def test_eval_compare_of_two_fill_files_pairs_pass_at_1(tmp_path, capsys):
+    from model.training import evaluate
+
+    rec = {"prompt": "def f(x):\n", "suffix": "    return y\n", "test": "def check(c):\n    assert c(1) == 2\n",
+           "entry_point": "f", "canonical_solution": "    y = x + 1\n"}
+    right, wrong = "    y = x + 1\n", "    y = x\n"
+    files = {}
+    for name, fills in (("a", [wrong, right, wrong, wrong]), ("b", [right, right, right, wrong])):
+        files[name] = tmp_path / f"{name}.jsonl"
+        files[name].write_text("".join(json.dumps(dict(rec, task_id=f"T/{i}", completion=c)) + "\n"
+                                       for i, c in enumerate(fills)))
+    table = evaluate.compare(*(evaluate.read_results(files[k]) for k in "ab"))
+    p = table["humaneval"]["pass"]
+    assert (p["a"], p["b"], p["only_a"], p["only_b"]) == (25.0, 75.0, 0, 2)
+    assert p["diff"] == 50.0 and p["standard_error"] == round((100 ** 2 * 4 / 12 / 4) ** 0.5, 2)  # diffs 100,0,100,0
+    assert evaluate.main(["--compare", str(files["a"]), str(files["b"])]) == 0
+    assert "pass@1 a 25.00 %, b 75.00 %, b-a +50.00 +/- 28.87 points (0 passed only by a, 2 only by b)" in \
+        capsys.readouterr().out
+
+
 def test_eval_compare_pairs_cases_and_reports_the_difference(tmp_path, capsys):
     from model.training import evaluate
 
@@ -186,6 +206,30 @@ def test_heldout_cases_can_leave_out_another_corpus_s_files(tmp_path):
     assert dev and {c.path for c in heldout_cases(small, per_shape=50)}.isdisjoint(c.path for c in dev)
     with pytest.raises(FileNotFoundError, match="infill corpus --out"):
         heldout_paths(tmp_path / "missing")
+
+
+def test_whole_line_cases_are_code_lines_of_function_bodies_and_the_engine_gets_an_empty_line(tmp_path):
+    from infill import syntax
+    from model.training.evaluate import case_span, heldout_cases
+
+    d = tmp_path / "corpus"
+    d.mkdir()
+    text = _python_file(0).replace("    return", '    """A docstring line."""\n    # a comment\n    return')
+    with gzip.open(d / "heldout.jsonl.gz", "wt") as fh:
+        for i in range(6):
+            fh.write(json.dumps({"path": f"f{i}.py", "language": "python", "text": text}) + "\n")
+    cases = [c for c in heldout_cases(d, per_shape=50) if c.shape == "whole-line"]
+    assert len(cases) == 12  # two per file
+    for c in cases:
+        assert c.prefix + c.reference + c.suffix == text and c.reference.endswith("\n")
+        line = c.reference.strip()
+        assert line.startswith(("value_", "return")), line  # not the header, docstring, comment or module code
+        doc, span = case_span(c)
+        assert doc[span.start:span.end] == "\n" and doc[:span.start] == c.prefix
+        assert span.kind == "line" and not span.multiline
+        assert syntax.parse(doc.encode(), "python").root_node.has_error is False
+    again = [c for c in heldout_cases(d, per_shape=50) if c.shape == "whole-line"]
+    assert again == cases  # drawn from each file's own stream: the same cases every time
 
 
 def test_batch_holes_get_the_engine_s_stop_bias_for_their_shape():

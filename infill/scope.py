@@ -284,25 +284,32 @@ def _analyse(text: str, lang: str, tree, lo: int, hi: int, point: int | None,
     return _Analysis(root, refs, facts.builtins | known_global | extra_known, ordered)
 
 
-def _visible(scope: _Scope, name: str, in_header: bool) -> bool:
-    """Whether a definition of ``name`` in ``scope`` or around it is visible there; a class scope
-    is skipped once a function has been left (unless the use is in that function's header)."""
+def _lookup(scope: _Scope, name: str, in_header: bool) -> tuple[_Scope | None, bool]:
+    """Where a use of ``name`` in ``scope`` resolves: (the scope defining it, True), (an open scope,
+    where a glob import may define it, False) or (None, False). A class scope is skipped once a
+    function has been left (unless the use is in that function's header); a scope owning the name
+    ends the walk."""
     crossed_function = False
     sc: _Scope | None = scope
     while sc is not None:
         if not (sc.kind == "class" and crossed_function) and (name in sc.names or name in sc.binds):
-            return True
+            return sc, True
         if name in sc.owns:
-            return False
+            return None, False
         if sc.open:
-            return True
+            return sc, False
         if sc.kind == "function":
             if in_header:
                 in_header = False
             else:
                 crossed_function = True
         sc = sc.parent
-    return False
+    return None, False
+
+
+def _visible(scope: _Scope, name: str, in_header: bool) -> bool:
+    """Whether a definition of ``name`` in ``scope`` or around it is visible there (``_lookup``)."""
+    return _lookup(scope, name, in_header)[0] is not None
 
 
 def unknown_names(text: str, lang: str, start: int, end: int, tree=None) -> list[NameUse] | None:
@@ -386,21 +393,9 @@ def _owner(scope: _Scope | None) -> _Scope | None:
 
 
 def _binder(scope: _Scope, name: str, in_header: bool) -> _Scope | None:
-    """The scope whose definition of ``name`` a use in ``scope`` resolves to (``_visible``'s walk)."""
-    crossed_function = False
-    sc: _Scope | None = scope
-    while sc is not None:
-        if not (sc.kind == "class" and crossed_function) and (name in sc.names or name in sc.binds):
-            return sc
-        if name in sc.owns or sc.open:
-            return None
-        if sc.kind == "function":
-            if in_header:
-                in_header = False
-            else:
-                crossed_function = True
-        sc = sc.parent
-    return None
+    """The scope whose definition of ``name`` a use in ``scope`` resolves to (None: none, or unknown)."""
+    found, defined = _lookup(scope, name, in_header)
+    return found if defined else None
 
 
 def _unread(analysis: _Analysis, data: bytes, home: _Scope) -> tuple[str, ...]:

@@ -450,7 +450,7 @@ def resolve_around(text: str, lang: str, start: int, end: int, tree=None) -> Res
         (inside if b_end > lo and b_start < hi else outside).append(use)  # partly inside: inside
     inside.sort(key=lambda u: u.start)
     outside.sort(key=lambda u: u.start)
-    data = text.encode("utf-8")
+    data = positions.encode(text)
     unread = _unread(analysis, data, _home(analysis, data, lo, hi))
     return Resolution(tuple(inside), tuple(outside), unread)
 
@@ -473,7 +473,7 @@ def span_needs(text: str, lang: str, start: int, end: int, tree=None, limit: int
     analysis = _analyse(text, lang, tree, lo, hi, None, everywhere=True)
     if analysis is None:
         return Needs((), ())
-    data = text.encode("utf-8")
+    data = positions.encode(text)
     home = _home(analysis, data, lo, hi)
     uses: dict[str, bool] = {}  # name -> has a use that is not a call
     for b_start, b_end, name, scope, in_header in analysis.refs:

@@ -254,3 +254,12 @@ def test_unread_names_are_the_function_s_bindings_nothing_reads():
     text, start, end = marked("function f(a, b) {\n  let n = 0;\n  n++;\n  «»\n  return a;\n}\n")
     assert span_needs(text, "javascript", start, end).unread == ("b", "n")
     assert span_needs("x = 1\n\n", "python", 6, 6).unread == ()  # module code: imports, definitions
+
+
+def test_span_needs_and_resolve_around_take_lone_surrogates():
+    from infill.scope import span_needs
+
+    text = "def f(a):\n    b = '\ud800'\n    \n    return c\n"
+    at = text.index("    \n") + 4
+    assert span_needs(text, "python", at, at).wanted == ("c",)
+    assert resolve_around(text, "python", at, at) is not None

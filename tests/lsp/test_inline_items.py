@@ -28,9 +28,9 @@ DOC = "def total(items):\n    s = 0\n    \n    return s\n"
 CURSOR = (2, 4)
 BROKEN = "for = ="  # greedy rows: adds parse errors, and no cut of it is a statement
 # sampled retry rows, in order, with their confidences: the ranking is by confidence among valid ones
-RETRY = [("s += 1", 0.5), ("s += len(items)", 0.6), ("s += 2", 0.9), ("s += 1", 0.45), ("s += 3", 0.3),
+RETRY = [("s += 1", 0.5), ("s += abs(s)", 0.6), ("s += 2", 0.9), ("s += 1", 0.45), ("s += 3", 0.3),
          ("s += 4", 0.2), ("s += 5", 0.1), ("s += 6", 0.05)]
-RANKED = ["s += 2", "s += len(items)", "s += 1", "s += 3", "s += 4", "s += 5", "s += 6"]
+RANKED = ["s += 2", "s += abs(s)", "s += 1", "s += 3", "s += 4", "s += 5", "s += 6"]
 
 
 class ScriptedWorker(RecordingWorker):

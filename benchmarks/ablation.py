@@ -36,7 +36,7 @@ def variants(base_candidates: int, base_binding_rows: int):
     return [
         ("engine alone", off, False),
         ("+ scope", {**off, "scope_check": True}, False),
-        ("+ scope + bindings", {**off, "scope_check": True, "binding_rows": max(1, base_binding_rows)}, False),
+        ("+ scope + bindings", {**off, "scope_check": True, "binding_rows": max(2, base_binding_rows)}, False),
         ("+ copy prior", off, True),
         ("+ candidates", {**off, "candidates": max(2, base_candidates)}, False),
         ("defaults", {}, True),

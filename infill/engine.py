@@ -63,8 +63,18 @@ class EngineConfig:
     # language's binding forms for them (``infill.bindings``: ``n = ``, ``for n in ``), at the first
     # canvas length; candidates leaving a wanted name unbound rank below those binding it. 0: no
     # such rows (the ranking still counts unbound wanted names). Part of the name check: nothing
-    # without ``scope_check``.
-    binding_rows: int = 2
+    # without ``scope_check``. Only for one-line spans asked for explicitly (a rewrite, a fill, an
+    # invoked completion, ``infill fill``): each row has its own context (the lead ends the prefix),
+    # a full forward more, which as-you-type completions and multi-line rewrites cannot afford (a
+    # protocol fuzz with them ran three times as long and the server's memory grew fourfold).
+    # Off by default for that cost: even so gated, the fuzz stayed slower (HumanEval-Infilling
+    # single-line with 2: +1.26 +/- 0.35 pass@1 points, see the README).
+    binding_rows: int = 0
+    # What the code around a span needs (names to bind, unread names: ``scope.span_needs``) is read
+    # from every name use of the document, and re-read for each candidate: only in documents of at
+    # most this many characters (a protocol fuzz of larger ones took seconds and hundreds of MB
+    # per request). Longer ones get no binding rows and no such ranking, logged at debug.
+    needs_max_chars: int = 10_000
     # A completion at a cursor (not a rewrite or fill asked for explicitly) that still introduces
     # unknown names after scope correction is dropped; explicit requests keep it, ranked last.
     drop_unknown_names: bool = True
@@ -578,11 +588,14 @@ def _suggest(text: str, span: Span, lang: str, denoiser: Denoiser, config: Engin
     needs = scope.Needs((), ())
     row_leads = [lead for lead in leads for _ in lengths]
     row_lengths = [n for _ in leads for n in lengths]
-    if checks_names:
+    if checks_names and len(text) <= config.needs_max_chars:
         scope_started = time.perf_counter()
         needs = scope.span_needs(text, lang, span.start, span.end, tree)
         run.scope_s += time.perf_counter() - scope_started
-    if needs.wanted and leads == ("",):
+    elif checks_names:
+        log.debug("no binding rows: the document has %d characters, more than needs_max_chars %d",
+                  len(text), config.needs_max_chars)
+    if needs.wanted and leads == ("",) and not automatic and not span.multiline:
         binding = binding_leads(text, span, lang, needs.wanted, config.binding_rows)
         if binding:
             log.debug("the code after the span uses %s, bound nowhere: rows led by %s", needs.wanted, binding)

@@ -55,7 +55,7 @@ def test_the_engine_adds_lead_rows_and_ranks_the_binding_candidate_first(scripte
     text, span = _empty_line("def f(numbers):\n    total = 0\n<|>\n        total += n\n    return total\n")
     # rows: the first fill's canvas lengths, then one row led by ``for n in``
     d = scripted([("    if numbers:", 0.9), ("    if numbers:", 0.9), ("numbers:", 0.4)])
-    sug = fill_span(text, span, "python", d, EngineConfig(candidates=2, min_confidence=0))
+    sug = fill_span(text, span, "python", d, EngineConfig(candidates=2, binding_rows=2, min_confidence=0))
     first = d.calls[0]
     assert first[-1].prefix.endswith("\n    for n in ") and not first[0].prefix.endswith("for n in ")
     assert sug.edit.text == "    for n in numbers:\n"
@@ -70,13 +70,12 @@ def test_without_lead_rows_the_ranking_still_counts_unbound_names(scripted):
     assert sug.edit.text == "    acc = total\n"
 
 
-def test_a_cursor_completion_gets_lead_rows_too(scripted):
+def test_a_completion_as_you_type_gets_no_lead_rows(scripted):
     text = "def f(xs):\n    \n    return acc\n"
     offset = text.index("    \n") + 4
     d = scripted([("acc = 0", 0.9)] * 8)
-    sug = complete(text, offset, "python", d, EngineConfig(min_confidence=0))
-    assert any(r.prefix.endswith("\n    acc = ") for r in d.calls[0])
-    assert sug is not None and sug.edit.text.startswith("acc = ")
+    complete(text, offset, "python", d, EngineConfig(min_confidence=0, binding_rows=2))
+    assert d.calls and not any(r.prefix.endswith("acc = ") for r in d.calls[0])  # no forward more
 
 
 def test_after_a_statement_over_several_lines_its_first_line_sets_the_indentation():

@@ -39,14 +39,19 @@ def _statement_start(lines: list[str], i: int) -> int:
     return i
 
 
+def _next_code_indent(text: str, span: Span) -> str | None:
+    """The indentation of the first code line after ``span`` (None at the end of the document)."""
+    after = next((ln for ln in text[span.end:].split("\n") if ln.strip()), None)
+    return None if after is None else _indent(after)
+
+
 def _line_indents(text: str, span: Span, unit: str) -> tuple[list[str], str | None]:
     """The indentations a statement starting an empty line at ``span`` may take, most likely first
     (the statement's before it, the code's after it, then the levels of the blocks between), and
     the indentation of the first code line after the span (None at the end of the document)."""
     line_start = text.rfind("\n", 0, span.start) + 1
     before = [ln for ln in text[:line_start].split("\n") if ln.strip()]
-    after = next((ln for ln in text[span.end:].split("\n") if ln.strip()), None)
-    nxt = None if after is None else _indent(after)
+    nxt = _next_code_indent(text, span)
     if not before:
         return [""], nxt
     last = before[-1]
@@ -83,9 +88,7 @@ def binding_leads(text: str, span: Span, lang: str, wanted: Sequence[str], limit
         return ()
     unit = indent_unit(text, lang)
     if before:
-        indents, typed = [before], ""
-        after = next((ln for ln in text[span.end:].split("\n") if ln.strip()), None)
-        nxt = None if after is None else _indent(after)
+        indents, typed, nxt = [before], "", _next_code_indent(text, span)
     else:
         indents, nxt = _line_indents(text, span, unit)
         typed = None

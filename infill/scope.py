@@ -429,18 +429,26 @@ class Resolution:
     unread: tuple[str, ...] = ()  # ``_unread`` of the span's function
 
 
-def resolve_around(text: str, lang: str, start: int, end: int, tree=None) -> Resolution | None:
-    """Every unresolved name use of ``text``, split into those inside ``text[start:end)`` and those
-    outside it, in text order, and the names the span's function binds that nothing reads. None as
-    for ``unknown_names``: no scope data, an undecidable file, or a parse error touching the span
-    (errors elsewhere leave their words known)."""
+def _analyse_around(text: str, lang: str, start: int, end: int, tree):
+    """The analysis of every name use of ``text`` around ``text[start:end)`` (``everywhere``), with
+    the line index and the span's byte range; None where ``_analyse`` gives none or the range is bad."""
     if not 0 <= start <= end <= len(text):
         return None
     index = positions.LineIndex.of(text)
     lo, hi = index.byte_offset(start), index.byte_offset(end)
     analysis = _analyse(text, lang, tree, lo, hi, None, everywhere=True)
-    if analysis is None:
+    return None if analysis is None else (analysis, index, lo, hi)
+
+
+def resolve_around(text: str, lang: str, start: int, end: int, tree=None) -> Resolution | None:
+    """Every unresolved name use of ``text``, split into those inside ``text[start:end)`` and those
+    outside it, in text order, and the names the span's function binds that nothing reads. None as
+    for ``unknown_names``: no scope data, an undecidable file, or a parse error touching the span
+    (errors elsewhere leave their words known)."""
+    around = _analyse_around(text, lang, start, end, tree)
+    if around is None:
         return None
+    analysis, index, lo, hi = around
     inside, outside = [], []
     for b_start, b_end, name, scope, in_header in analysis.refs:
         if name in analysis.known or _visible(scope, name, in_header):
@@ -466,13 +474,10 @@ class Needs:
 def span_needs(text: str, lang: str, start: int, end: int, tree=None, limit: int = 3) -> Needs:
     """``wanted_names`` and the unread names of the span's function (``Resolution.unread``), from
     one analysis of ``text``; both empty when unchecked."""
-    if not 0 <= start <= end <= len(text) or limit <= 0:
+    around = _analyse_around(text, lang, start, end, tree) if limit > 0 else None
+    if around is None:
         return Needs((), ())
-    index = positions.LineIndex.of(text)
-    lo, hi = index.byte_offset(start), index.byte_offset(end)
-    analysis = _analyse(text, lang, tree, lo, hi, None, everywhere=True)
-    if analysis is None:
-        return Needs((), ())
+    analysis, index, lo, hi = around
     data = positions.encode(text)
     home = _home(analysis, data, lo, hi)
     uses: dict[str, bool] = {}  # name -> has a use that is not a call

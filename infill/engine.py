@@ -65,10 +65,10 @@ class EngineConfig:
     # such rows (the ranking still counts unbound wanted names). Part of the name check: nothing
     # without ``scope_check``. Only for one-line spans asked for explicitly (a rewrite, a fill, an
     # invoked completion, ``infill fill``): each row has its own context (the lead ends the prefix),
-    # a full forward more, which as-you-type completions and multi-line rewrites cannot afford (a
-    # protocol fuzz with them ran three times as long and the server's memory grew fourfold).
-    # Off by default for that cost: even so gated, the fuzz stayed slower (HumanEval-Infilling
-    # single-line with 2: +1.26 +/- 0.35 pass@1 points, see the README).
+    # a full forward more, which as-you-type completions and multi-line rewrites cannot afford (in
+    # the protocol fuzz they make a session about three times as long and the server four times
+    # as large). Off by default for that cost, gated or not (HumanEval-Infilling single-line with
+    # 2: +1.26 +/- 0.35 pass@1 points, see the README).
     binding_rows: int = 0
     # What the code around a span needs (names to bind, unread names: ``scope.span_needs``) is read
     # from every name use of the document, and re-read for each candidate: only in documents of at

@@ -203,8 +203,8 @@ def heldout_cases(corpus_dir: str | Path, per_shape: int = 100, seed: int = 0, l
             pools["multi-line"].append(Case("multi-line", text[:a], text[e:], text[a:e], f.language, f.path))
         for sb, eb in rng.sample(expr, min(2, len(expr))):
             pools["expression"].append(Case("expression", text[:sb], text[eb:], text[sb:eb], f.language, f.path))
-        # whole-line: a line of code with its indentation, drawn from the file's own stream so the
-        # other shapes' cases stay as they were before this shape existed
+        # whole-line: a line of code with its indentation, drawn from the file's own stream, so the
+        # other shapes' cases do not depend on this shape's draws
         own = random.Random(f"{seed}:whole-line:{f.path}")
         code = [i for i, ln in enumerate(lines[:-1]) if any(ch.isalnum() for ch in ln)
                 and _in_function_code(tree, starts[i] + len(ln) - len(ln.lstrip()))]

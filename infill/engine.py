@@ -62,13 +62,14 @@ class EngineConfig:
     # (``scope.wanted_names``), the first fill gets up to this many more rows, each led by one of the
     # language's binding forms for them (``infill.bindings``: ``n = ``, ``for n in ``), at the first
     # canvas length; candidates leaving a wanted name unbound rank below those binding it. 0: no
-    # such rows (the ranking still counts unbound wanted names). Part of the name check: nothing
+    # such rows and no such ranking. Part of the name check: nothing
     # without ``scope_check``. Only for one-line spans asked for explicitly (a rewrite, a fill, an
     # invoked completion, ``infill fill``): each row has its own context (the lead ends the prefix),
     # a full forward more, which as-you-type completions and multi-line rewrites cannot afford (in
     # the protocol fuzz they make a session about three times as long and the server four times
     # as large). Off by default for that cost, gated or not (HumanEval-Infilling single-line with
-    # 2: +1.26 +/- 0.35 pass@1 points, see the README).
+    # 2: +1.26 +/- 0.35 pass@1 points, see the README). At 0 the needs are not read at all, so
+    # neither they nor the unread-name ranking cost anything.
     binding_rows: int = 0
     # What the code around a span needs (names to bind, unread names: ``scope.span_needs``) is read
     # from every name use of the document, and re-read for each candidate: only in documents of at
@@ -588,11 +589,11 @@ def _suggest(text: str, span: Span, lang: str, denoiser: Denoiser, config: Engin
     needs = scope.Needs((), ())
     row_leads = [lead for lead in leads for _ in lengths]
     row_lengths = [n for _ in leads for n in lengths]
-    if checks_names and len(text) <= config.needs_max_chars:
+    if checks_names and config.binding_rows > 0 and len(text) <= config.needs_max_chars:
         scope_started = time.perf_counter()
         needs = scope.span_needs(text, lang, span.start, span.end, tree)
         run.scope_s += time.perf_counter() - scope_started
-    elif checks_names:
+    elif checks_names and config.binding_rows > 0:
         log.debug("no binding rows: the document has %d characters, more than needs_max_chars %d",
                   len(text), config.needs_max_chars)
     if needs.wanted and leads == ("",) and not automatic and not span.multiline:

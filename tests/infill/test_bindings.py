@@ -62,12 +62,15 @@ def test_the_engine_adds_lead_rows_and_ranks_the_binding_candidate_first(scripte
     assert [a.edit.text for a in sug.alternatives] == ["    if numbers:\n"]
 
 
-def test_without_lead_rows_the_ranking_still_counts_unbound_names(scripted):
+def test_the_ranking_counts_unbound_names_and_without_lead_rows_nothing_reads_them(scripted):
     text, span = _empty_line("def f(xs):\n    total = 0\n<|>\n    return total + acc\n")
+    d = scripted([("    total += 1", 0.9), ("    acc = total", 0.5), ("total", 0.4)])  # the last: the lead row
+    sug = fill_span(text, span, "python", d, EngineConfig(candidates=2, binding_rows=1, min_confidence=0))
+    assert sug.edit.text == "    acc = total\n"  # binds ``acc``, below in confidence
     d = scripted([("    total += 1", 0.9), ("    acc = total", 0.5)])
     sug = fill_span(text, span, "python", d, EngineConfig(candidates=2, binding_rows=0, min_confidence=0))
     assert len(d.calls[0]) == 2
-    assert sug.edit.text == "    acc = total\n"
+    assert sug.edit.text == "    total += 1\n"  # off: by confidence, as without the name needs
 
 
 def test_a_completion_as_you_type_gets_no_lead_rows(scripted):

@@ -47,7 +47,7 @@ def test_candidates_rank_by_errors_then_unknown_names_then_unread_names_then_con
     a, b = _selection()
     d = scripted([("len(items)", 0.5), ("count + 1", 0.95), ("s + 2", 0.7), ("s * (2", 0.99)])
     config = EngineConfig(candidates=4, scope_rounds=0, correction_rounds=0, repair_cuts=0,
-                          invalid_retry_candidates=0, allow_invalid=True, max_suggestions=4)
+                          invalid_retry_candidates=0, allow_invalid=True, max_suggestions=4, binding_rows=2)
     sug = rewrite(BODY, a, b, "python", d, config)
     assert [r.canvas_tokens for r in d.requests] == [7, 14, 4, 10]  # four lengths, one batch
     assert len(d.calls) == 1

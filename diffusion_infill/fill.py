@@ -157,6 +157,10 @@ def build_parser() -> argparse.ArgumentParser:
                      help="where the code after a statement-starting hole uses names nothing binds, first-pass rows "
                           "led by a binding of them (`n = `, `for n in `); 0: none (default: as in the editor, "
                           "infill.engine.EngineConfig.binding_rows)")
+    eng.add_argument("--result-rows", type=_count(0), default=None, metavar="N",
+                     help="where a one-line hole would end a function that returns nothing yet, first-pass rows led by "
+                          "its result (`return total`, `return `), and fills giving one rank first; 0: none (default: "
+                          "as in the editor, infill.engine.EngineConfig.result_rows)")
     eng.add_argument("--min-confidence", type=_unit, default=None, metavar="P",
                      help="fill as an editor's automatic completion does: a fill whose tokens' mean probability is "
                           "below P, or that introduces unknown names, is not shown (without it every hole is asked "
@@ -444,6 +448,8 @@ def engine_config(args: argparse.Namespace):
         config.candidates = args.candidates
     if args.binding_rows is not None:
         config.binding_rows = args.binding_rows
+    if args.result_rows is not None:
+        config.result_rows = args.result_rows
     if args.min_confidence is not None:
         config.min_confidence = args.min_confidence
     return config

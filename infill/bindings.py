@@ -2,7 +2,9 @@
 the document binds (``scope.wanted_names``), a fill starting a statement there may well be the
 missing definition. Each lead is one of the language's binding forms (``queries/<lang>/bindings.txt``)
 for those names, at the indentation the line takes; the engine fills the rest of the line after it
-as one more row of its first fill, and ranks the result with the others."""
+as one more row of its first fill, and ranks the result with the others. Likewise a fill that would
+be the last code of a function giving no result yet may be that result (``result_leads``:
+``return total``, ``return ``)."""
 
 from __future__ import annotations
 
@@ -100,3 +102,26 @@ def binding_leads(text: str, span: Span, lang: str, wanted: Sequence[str], limit
             if form.opens_block == opens:
                 out[(indent if typed is None else typed) + form.lead(names)] = None
     return tuple(out)[:limit]
+
+
+def result_leads(text: str, span: Span, lang: str, function_start: int, unread: Sequence[str],
+                 limit: int) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The ways to give the result of the function starting at ``function_start``
+    (``scope.Needs.result``), whose last code the span would be: at most ``limit`` leads for the
+    model to go on from (``return ``, followed by one space) and the whole statements (``return
+    total``, ``{name}`` taken by the first of ``unread``; none when nothing is unread), from the
+    language's result forms (``queries/<lang>/results.txt``) in the data file's order, at the
+    function body's indentation when the span starts an empty line. Both () where the span does
+    not start a statement, ``limit`` is 0 or the language has no forms."""
+    forms = scope.result_forms(lang) if limit > 0 else None
+    line_start = text.rfind("\n", 0, span.start) + 1
+    before = text[line_start:span.start]
+    if forms is None or before.strip():
+        return (), ()
+    if not before:
+        head = text.rfind("\n", 0, function_start) + 1
+        before = _indent(text[head:function_start + 1]) + indent_unit(text, lang)
+    leads = tuple(dict.fromkeys(before + form + " " for form in forms.leads))[:limit]
+    wholes = () if not unread else tuple(dict.fromkeys(before + form.replace("{name}", unread[0])
+                                                       for form in forms.wholes))
+    return leads, wholes

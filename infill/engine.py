@@ -24,7 +24,7 @@ from dataclasses import dataclass, field, replace
 from typing import Callable, Sequence
 
 from infill import positions, scope, syntax
-from infill.bindings import binding_leads
+from infill.bindings import binding_leads, result_leads
 from infill.canvas import CanvasConfig, canvas_lengths, stop_bias
 from infill.context import ContextConfig, ContextWindow, CountTokens, build_context, default_count_tokens
 from infill.postprocess import (Region, Validation, close_header, close_open_block, close_open_brackets,
@@ -62,19 +62,21 @@ class EngineConfig:
     # (``scope.wanted_names``), the first fill gets up to this many more rows, each led by one of the
     # language's binding forms for them (``infill.bindings``: ``n = ``, ``for n in ``), at the first
     # canvas length; candidates leaving a wanted name unbound rank below those binding it. 0: no
-    # such rows and no such ranking. Part of the name check: nothing
-    # without ``scope_check``. Only for one-line spans asked for explicitly (a rewrite, a fill, an
-    # invoked completion, ``infill fill``): each row has its own context (the lead ends the prefix),
-    # a full forward more, which as-you-type completions and multi-line rewrites cannot afford (in
-    # the protocol fuzz they make a session about three times as long and the server four times
-    # as large). Off by default for that cost, gated or not (HumanEval-Infilling single-line with
-    # 2: +1.26 +/- 0.35 pass@1 points, see the README). At 0 the needs are not read at all, so
-    # neither they nor the unread-name ranking cost anything.
-    binding_rows: int = 0
+    # such rows and no such ranking. Part of the name check: nothing without ``scope_check``. Only
+    # for one-line spans asked for explicitly (a rewrite, a fill, an invoked completion, ``infill
+    # fill``): the rows make the first fill a batch, which as-you-type completions cannot afford
+    # (a batch of several rows does not reuse the last request's context cache).
+    binding_rows: int = 2
+    # Likewise where the span would be the last code of a function that gives no result yet
+    # (``scope.Needs.result``: no ``return`` in it, a header that does not rule one out): up to this
+    # many more rows led by the language's result forms (``return total``, ``return ``), and
+    # candidates giving the result rank above those that do not. 0: no such rows and no ranking.
+    result_rows: int = 2
     # What the code around a span needs (names to bind, unread names: ``scope.span_needs``) is read
     # from every name use of the document, and re-read for each candidate: only in documents of at
     # most this many characters (a protocol fuzz of larger ones took seconds and hundreds of MB
-    # per request). Longer ones get no binding rows and no such ranking, logged at debug.
+    # per request). Longer ones get no binding or result rows and no such ranking, logged at debug.
+    # With both ``binding_rows`` and ``result_rows`` 0 the needs are not read at all.
     needs_max_chars: int = 10_000
     # A completion at a cursor (not a rewrite or fill asked for explicitly) that still introduces
     # unknown names after scope correction is dropped; explicit requests keep it, ranked last.
@@ -195,6 +197,8 @@ class _Candidate:
     # Names the span's function binds that nothing read before (``_Job.unread``) and that this
     # candidate does not read either.
     unread: tuple[str, ...] = ()
+    # The span ends a function giving no result yet (``_Job.result``) and this candidate gives none.
+    no_result: bool = False
 
     @property
     def unknown_names(self) -> tuple[str, ...]:
@@ -202,12 +206,13 @@ class _Candidate:
 
     def rank(self) -> tuple:
         """Sort key, best first: errors added, names left unresolved (unknown names introduced and
-        wanted names left unbound, each a name error), the function's unread names it leaves
-        unread (code is written to use what it computes and takes), then confidence. The confidence is already
+        wanted names left unbound, each a name error), whether it leaves a function without the
+        result it lacks, the function's unread names it leaves unread (code is written to use what
+        it computes and takes), then confidence. The confidence is already
         length-normalised (the mean probability of the fill's tokens); the denoiser reports no
         per-token log-probabilities, so a mean log-likelihood cannot be formed."""
-        return (self.validation.errors_added, len(self.unknown_names) + len(self.orphans), len(self.unread),
-                -self.confidence)
+        return (self.validation.errors_added, len(self.unknown_names) + len(self.orphans), self.no_result,
+                len(self.unread), -self.confidence)
 
 
 class _Run:
@@ -446,6 +451,9 @@ class _Job:
     # Names the span's function binds that nothing in the document reads (``scope.span_needs``): a
     # candidate reading them ranks above one that does not (``_Candidate.unread``).
     unread: tuple[str, ...] = ()
+    # The span ends a function that gives no result yet (``scope.Needs.result``): these are the
+    # language's result forms, and a candidate giving none ranks below one that does.
+    result: scope.ResultForms | None = None
     pool: dict[str, _Candidate] = field(default_factory=dict)
     _known_unknown: frozenset[str] | None = None  # names already unresolved in the document, once asked
 
@@ -483,6 +491,7 @@ class _Job:
             return None
         cand = _Candidate(finished[0], confidence, finished[1], **flags)
         cand.unknown, cand.orphans, cand.unread = self.names_in(cand)
+        cand.no_result = self.lacks_result(cand)
         self.keep(cand)
         return cand
 
@@ -490,6 +499,10 @@ class _Job:
         old = self.pool.get(cand.text)
         if old is None or cand.rank() < old.rank():
             self.pool[cand.text] = cand
+
+    def lacks_result(self, cand: _Candidate) -> bool:
+        """Whether ``cand`` leaves the function it ends without the result it lacks (``result``)."""
+        return self.result is not None and not cand.validation.errors_added and not self.result.gives_result(cand.text)
 
     def names_in(self, cand: _Candidate) -> tuple[tuple[tuple[int, int, str], ...], tuple[str, ...], tuple[str, ...]]:
         """The uses of names ``cand`` introduces that nothing binds where it is inserted (offsets into
@@ -589,31 +602,43 @@ def _suggest(text: str, span: Span, lang: str, denoiser: Denoiser, config: Engin
     needs = scope.Needs((), ())
     row_leads = [lead for lead in leads for _ in lengths]
     row_lengths = [n for _ in leads for n in lengths]
-    if checks_names and config.binding_rows > 0 and len(text) <= config.needs_max_chars:
+    wants_needs = config.binding_rows > 0 or config.result_rows > 0
+    if checks_names and wants_needs and len(text) <= config.needs_max_chars:
         scope_started = time.perf_counter()
         needs = scope.span_needs(text, lang, span.start, span.end, tree)
         run.scope_s += time.perf_counter() - scope_started
-    elif checks_names and config.binding_rows > 0:
-        log.debug("no binding rows: the document has %d characters, more than needs_max_chars %d",
+    elif checks_names and wants_needs:
+        log.debug("no binding or result rows: the document has %d characters, more than needs_max_chars %d",
                   len(text), config.needs_max_chars)
-    if needs.wanted and leads == ("",) and not automatic and not span.multiline:
-        binding = binding_leads(text, span, lang, needs.wanted, config.binding_rows)
+    result_forms = None
+    results: tuple[str, ...] = ()
+    wholes: tuple[str, ...] = ()  # result statements offered as they are (no model call)
+    if leads == ("",) and not automatic and not span.multiline:
+        binding = binding_leads(text, span, lang, needs.wanted, config.binding_rows) if needs.wanted else ()
         if binding:
             log.debug("the code after the span uses %s, bound nowhere: rows led by %s", needs.wanted, binding)
-        row_leads += binding
-        row_lengths += [lengths[0]] * len(binding)
+        if needs.result is not None:
+            results, wholes = result_leads(text, span, lang, needs.result, needs.unread, config.result_rows)
+        if results or wholes:
+            log.debug("the span ends a function giving no result: rows led by %s, statements %s", results, wholes)
+            result_forms = scope.result_forms(syntax.normalize_language(lang))
+        row_leads += binding + results
+        row_lengths += [lengths[0]] * (len(binding) + len(results))
     bias = stop_bias(span, text, config.canvas)
     requests = [FillRequest(window.prefix + lead, window.suffix, n, lang, not span.multiline, stop_bias=bias,
                             related=related)
                 for lead, n in zip(row_leads, row_lengths)]
     plan_s = time.perf_counter() - started
 
-    results = run.fill(requests)
-    job = _Job(text, span, lang, window, doc, config, count, run, related, checks_names, needs.wanted, needs.unread)
+    fills = run.fill(requests)
+    job = _Job(text, span, lang, window, doc, config, count, run, related, checks_names, needs.wanted, needs.unread,
+               result_forms)
 
-    list(job.candidates(results, row_leads))
+    list(job.candidates(fills, row_leads))
+    for whole in wholes:
+        job.make(whole, 0.0)  # no model probability: ranks below a fill that does as well otherwise
     if not job.pool:
-        log.debug("nothing to suggest: all %d candidate(s) were empty or unchanged", len(results))
+        log.debug("nothing to suggest: all %d candidate(s) were empty or unchanged", len(fills))
         return None
     best = job.ranked()[0]
     added_before = best.validation.errors_added
@@ -783,6 +808,7 @@ def _repair_by_truncation(candidate: _Candidate, job: _Job) -> _Candidate:
                 log.debug("repaired by truncation: %r -> %r", candidate.text, finished[0])
                 fixed = replace(candidate, text=finished[0], validation=finished[1], repaired=True)
                 fixed.unknown, fixed.orphans, fixed.unread = job.names_in(fixed)
+                fixed.no_result = job.lacks_result(fixed)
                 job.keep(fixed)
                 return fixed
     return candidate

@@ -43,6 +43,7 @@ class _Scope:
     open: bool = False  # a glob import may define anything here: a lookup reaching it succeeds
     names: set[str] = field(default_factory=set)
     parent: "_Scope | None" = None
+    last_bound: dict[str, int] = field(default_factory=dict)  # name -> byte offset of its last definition
 
 
 @dataclass(frozen=True)
@@ -116,6 +117,40 @@ def binding_forms(lang: str) -> tuple[BindingForm, ...]:
     return tuple(forms)
 
 
+@dataclass(frozen=True)
+class ResultForms:
+    """How a language's functions give their result (``queries/<lang>/results.txt``)."""
+
+    query: object  # a tree_sitter.Query capturing the nodes that give one (``return``, ``yield``)
+    leads: tuple[str, ...]  # statement openings giving one, the rest for the model (``return``)
+    wholes: tuple[str, ...]  # whole statements giving one; {name}: a name the function leaves unread
+    none: tuple[re.Pattern, ...]  # a function whose first line matches one gives none (``-> None``)
+
+    @property
+    def keywords(self) -> tuple[str, ...]:
+        """The forms' first words: a fill starting with one gives the result."""
+        return tuple(dict.fromkeys(form.split()[0] for form in self.leads + self.wholes if form.split()))
+
+    def gives_result(self, fill: str) -> bool:
+        head = fill.lstrip()
+        return any(head.startswith(k) and not head[len(k):len(k) + 1].isidentifier() for k in self.keywords)
+
+
+@functools.cache
+def result_forms(lang: str) -> ResultForms | None:
+    """The result forms of a normalised language; None without data (a language whose functions
+    give the value of their last expression, like Rust's, has none)."""
+    found: dict[str, list[str]] = {"node": [], "lead": [], "whole": [], "none": []}
+    for line in _data_lines(lang, "results.txt"):
+        kind, _, value = line.partition(":")
+        if kind.strip() in found and value.strip():
+            found[kind.strip()].append(value.strip())
+    if not found["node"] or not (found["lead"] or found["whole"]):
+        return None
+    query = syntax.compile_query(lang, "[" + " ".join(f"({n})" for n in found["node"]) + "] @result")
+    return ResultForms(query, tuple(found["lead"]), tuple(found["whole"]), tuple(map(re.compile, found["none"])))
+
+
 @functools.cache
 def _facts(lang: str) -> _Facts | None:
     """The compiled locals query and builtins of a normalised language, or None without data."""
@@ -139,6 +174,7 @@ class _Analysis:
     refs: list[tuple[int, int, str, _Scope, bool]]  # bytes, name, innermost scope, in a header
     known: frozenset[str]  # builtins, .global definitions, names inside ERROR nodes
     scopes: list[_Scope] = field(default_factory=list)  # every scope but the root, by start
+    tree: object = None  # the tree it was read from
 
 
 def _analyse(text: str, lang: str, tree, lo: int, hi: int, point: int | None,
@@ -276,12 +312,13 @@ def _analyse(text: str, lang: str, tree, lo: int, hi: int, point: int | None,
             while target.kind == "block" and target.parent is not None:
                 target = target.parent
         target.names.add(name)
+        target.last_bound[name] = start
     if escaping:
         escaped = {data[n.start_byte:n.end_byte].decode("utf-8", "replace") for n in caps.get("local.escape", ())}
         for scope, name, bound in escaping:
             if name in escaped:
                 scope.binds.add(bound)
-    return _Analysis(root, refs, facts.builtins | known_global | extra_known, ordered)
+    return _Analysis(root, refs, facts.builtins | known_global | extra_known, ordered, tree)
 
 
 def _lookup(scope: _Scope, name: str, in_header: bool) -> tuple[_Scope | None, bool]:
@@ -370,18 +407,20 @@ _UPDATE_BEFORE = re.compile(r"(?:\+\+|--)[ \t]*$")
 
 
 def _home(analysis: _Analysis, data: bytes, lo: int, hi: int) -> _Scope:
-    """The innermost function or class scope holding bytes ``[lo, hi)``; else one that ends just
-    before them, only whitespace between (an empty line after a function's last statement is
-    outside its node, and may be the function's next line); else the module's."""
-    home = analysis.root
+    """The innermost function or class scope holding bytes ``[lo, hi)`` (whitespace at their end left
+    out; else the module's), or one inside it that ends just before them, only whitespace between:
+    an empty line after a function's last statement is outside its node, and may be the
+    function's next line (of such, the one ending last, the innermost on a tie)."""
+    hi = max(lo, lo + len(data[lo:hi].rstrip()))  # a line's break after a function's last code is outside its node
+    holder = analysis.root
     for sc in analysis.scopes:  # by start: the last function scope holding the span is the innermost
         if sc.kind in ("function", "class") and sc.start <= lo and hi <= sc.end:
+            holder = sc
+    home = holder
+    for sc in analysis.scopes:
+        if sc.kind in ("function", "class") and sc is not holder and holder.start <= sc.start \
+                and sc.end <= lo and not data[sc.end:lo].strip() and (home is holder or sc.end >= home.end):
             home = sc
-    if home is analysis.root:
-        for sc in analysis.scopes:
-            if sc.kind in ("function", "class") and sc.end <= lo and not data[sc.end:lo].strip() \
-                    and sc.start <= lo and (home is analysis.root or sc.end >= home.end):
-                home = sc
     return home
 
 
@@ -401,12 +440,14 @@ def _binder(scope: _Scope, name: str, in_header: bool) -> _Scope | None:
 def _unread(analysis: _Analysis, data: bytes, home: _Scope) -> tuple[str, ...]:
     """Names the function ``home`` defines (parameters, locals, in its own blocks) that no use in
     the document reads, updates (``n += 1``) left out; names starting with ``_`` (unused by
-    convention) too. Empty unless ``home`` is a function."""
+    convention) too. The one defined last first (a function's result is mostly bound late), ties
+    by name. Empty unless ``home`` is a function."""
     if home.kind != "function":
         return ()
     region = [sc for sc in [home, *analysis.scopes] if sc.start >= home.start and sc.end <= home.end
               and _owner(sc) is home]
-    defined = {(id(sc), name) for sc in region for name in sc.names if not name.startswith("_")}
+    defined = {(id(sc), name): sc.last_bound.get(name, sc.start) for sc in region for name in sc.names
+               if not name.startswith("_")}
     if not defined:
         return ()
     for b_start, b_end, name, scope, in_header in analysis.refs:
@@ -415,8 +456,11 @@ def _unread(analysis: _Analysis, data: bytes, home: _Scope) -> tuple[str, ...]:
             continue
         sc = _binder(scope, name, in_header)
         if sc is not None:
-            defined.discard((id(sc), name))
-    return tuple(sorted({name for _, name in defined}))
+            defined.pop((id(sc), name), None)
+    last: dict[str, int] = {}
+    for (_, name), at in defined.items():
+        last[name] = max(at, last.get(name, -1))
+    return tuple(sorted(last, key=lambda name: (-last[name], name)))
 
 
 @dataclass(frozen=True)
@@ -469,11 +513,15 @@ class Needs:
 
     wanted: tuple[str, ...]  # ``wanted_names``: to define
     unread: tuple[str, ...]  # bound in the span's function and read nowhere: likely to be read there
+    # where the function starts (str offset) when the span ends it and it gives no result yet
+    # (``_wants_result``): a fill there may be its result; None otherwise
+    result: int | None = None
 
 
 def span_needs(text: str, lang: str, start: int, end: int, tree=None, limit: int = 3) -> Needs:
-    """``wanted_names`` and the unread names of the span's function (``Resolution.unread``), from
-    one analysis of ``text``; both empty when unchecked."""
+    """``wanted_names``, the unread names of the span's function (``Resolution.unread``) and whether
+    the span ends a function that gives no result yet, from one analysis of ``text``; all empty
+    when unchecked."""
     around = _analyse_around(text, lang, start, end, tree) if limit > 0 else None
     if around is None:
         return Needs((), ())
@@ -490,7 +538,32 @@ def span_needs(text: str, lang: str, start: int, end: int, tree=None, limit: int
         called = text[s_end:s_end + 64].lstrip(" \t").startswith("(")
         uses[name] = uses.get(name, False) or not called
     wanted = tuple(name for name, plain in uses.items() if plain)[:limit]
-    return Needs(wanted, _unread(analysis, data, home))
+    result = index.str_offset(home.start) if _wants_result(analysis, data, home, lang, hi) else None
+    return Needs(wanted, _unread(analysis, data, home), result)
+
+
+def _wants_result(analysis: _Analysis, data: bytes, home: _Scope, lang: str, hi: int) -> bool:
+    """Whether a fill ending at byte ``hi`` is the last code of the function ``home`` (its closing
+    brace may follow), a function
+    with nothing in it that gives a result (``ResultForms.query``: no ``return`` in it, nested
+    functions left out) and whose first line says nothing against one (``ResultForms.none``)."""
+    forms = result_forms(syntax.normalize_language(lang))
+    if forms is None or home.kind != "function" or analysis.tree is None:
+        return False
+    if data[hi:home.end].strip() not in (b"", b"}"):  # code after the span (a brace ends the body)
+        return False
+    first = data[home.start:data.find(b"\n", home.start) if b"\n" in data[home.start:] else len(data)]
+    header = first.decode("utf-8", "replace")
+    if any(p.search(header) for p in forms.none):
+        return False
+    nested = [sc for sc in analysis.scopes if sc.kind == "function" and sc is not home
+              and home.start <= sc.start and sc.end <= home.end]
+    caps = syntax.captures_in_range(forms.query, analysis.tree.root_node, home.start, home.end)
+    for node in caps.get("result", ()):
+        inside = home.start <= node.start_byte and node.end_byte <= home.end
+        if inside and not any(sc.start <= node.start_byte and node.end_byte <= sc.end for sc in nested):
+            return False
+    return True
 
 
 def wanted_names(text: str, lang: str, start: int, end: int, tree=None, limit: int = 3) -> tuple[str, ...]:

@@ -556,6 +556,8 @@ def main(argv: list[str] | None = None) -> int:
                          "copy-prior flags apply to both)")
     ap.add_argument("--binding-rows", type=int, default=None, metavar="N",
                     help="with the engine: its binding-lead rows (infill fill --binding-rows; default: the engine's)")
+    ap.add_argument("--result-rows", type=int, default=None, metavar="N",
+                    help="with the engine: its result-lead rows (infill fill --result-rows; default: the engine's)")
     ap.add_argument("--threshold", type=float, default=0.9)
     ap.add_argument("--steps", type=int, default=0)
     ap.add_argument("--speculate", type=int, default=0,
@@ -653,7 +655,13 @@ def main(argv: list[str] | None = None) -> int:
             print("infill eval: --binding-rows must be >= 0", file=sys.stderr)
             return 2
         engine_config.binding_rows = args.binding_rows
+    if args.result_rows is not None:
+        if args.result_rows < 0:
+            print("infill eval: --result-rows must be >= 0", file=sys.stderr)
+            return 2
+        engine_config.result_rows = args.result_rows
     results["binding_rows"] = engine_config.binding_rows
+    results["result_rows"] = engine_config.result_rows
     t0 = time.time()
     if Path(args.corpus, "heldout.jsonl.gz").is_file() and args.per_shape > 0:
         try:

@@ -68,7 +68,8 @@ def test_the_ranking_counts_unbound_names_and_without_lead_rows_nothing_reads_th
     sug = fill_span(text, span, "python", d, EngineConfig(candidates=2, binding_rows=1, min_confidence=0))
     assert sug.edit.text == "    acc = total\n"  # binds ``acc``, below in confidence
     d = scripted([("    total += 1", 0.9), ("    acc = total", 0.5)])
-    sug = fill_span(text, span, "python", d, EngineConfig(candidates=2, binding_rows=0, min_confidence=0))
+    sug = fill_span(text, span, "python", d, EngineConfig(candidates=2, binding_rows=0, result_rows=0,
+                                                          min_confidence=0))
     assert len(d.calls[0]) == 2
     assert sug.edit.text == "    total += 1\n"  # off: by confidence, as without the name needs
 
@@ -87,3 +88,73 @@ def test_after_a_statement_over_several_lines_its_first_line_sets_the_indentatio
     # the statement's own level, the code's after it, then the block between
     assert binding_leads(text, span, "python", ("acc",), 4) == (
         "            acc = ", "    acc = ", "        acc = ")
+
+
+# --------------------------------------------------------------------------- result leads
+
+def _needs(doc: str, lang: str = "python"):
+    from infill.scope import span_needs
+
+    text, span = _empty_line(doc)
+    return text, span, span_needs(text, lang, span.start, span.end)
+
+
+def test_a_span_ending_a_function_that_returns_nothing_wants_its_result():
+    from infill.bindings import result_leads
+
+    text, span, needs = _needs("def f(xs, k):\n    total = 0\n    for x in xs:\n        total += x * k\n<|>\n")
+    assert needs.result == 0 and needs.unread == ("total",)  # ``x`` and ``k`` are read
+    leads, wholes = result_leads(text, span, "python", needs.result, needs.unread, 2)
+    assert leads == ("    return ",) and wholes == ("    return total",)  # the body's level, not the loop's
+    assert result_leads(text, span, "python", needs.result, needs.unread, 0) == ((), ())
+    assert result_leads(text, span, "python", needs.result, (), 2) == (("    return ",), ())
+    # a method's body level; a brace language's closing brace may follow the span
+    text, span, needs = _needs("class A:\n    def f(self):\n        y = 2\n<|>\n\n    def g(self):\n        pass\n")
+    assert needs.result == text.index("def f")
+    assert result_leads(text, span, "python", needs.result, needs.unread, 1)[1] == ("        return y",)
+    text, span, needs = _needs("function f(a) {\n  const s = a + 1;\n<|>\n}\n", "javascript")
+    assert needs.result == 0
+    assert result_leads(text, span, "javascript", needs.result, needs.unread, 1) == (("  return ",), ("  return s;",))
+
+
+def test_no_result_is_wanted_where_the_function_gives_one_or_cannot():
+    wanted = [
+        "def f(xs):\n    if xs:\n        return 1\n<|>\n",  # it returns already
+        "def f(xs):\n    for x in xs:\n        yield x\n<|>\n",  # a generator
+        "def f(xs):\n<|>\n    print(xs)\n",  # code of the function follows
+        "def __init__(self, a):\n    self.a = a\n<|>\n",  # by its header: no result
+        "def f(a) -> None:\n    print(a)\n<|>\n",
+        "def test_f():\n    y = 1\n<|>\n",
+        "x = 1\n<|>\n",  # module code
+    ]
+    for doc in wanted:
+        assert _needs(doc)[2].result is None, doc
+    # a nested function's return is not the outer one's
+    assert _needs("def f(a):\n    def g():\n        return 1\n    b = g()\n<|>\n")[2].result == 0
+    assert _needs("class A {\n  void f() {\n    int s = 1;\n<|>\n  }\n}\n", "java")[2].result is None
+    assert _needs("class A {\n  A(int a) {\n    int s = a;\n<|>\n  }\n}\n", "java")[2].result is None  # a constructor
+    assert _needs("class A {\n  int f(int a) {\n    int s = a;\n<|>\n  }\n}\n", "java")[2].result is not None
+
+
+def test_the_engine_offers_the_result_and_ranks_it_first(scripted):
+    text, span = _empty_line("def f(xs):\n    total = sum(xs)\n<|>\n")
+    # rows: the first fill's canvas lengths, then the one led by ``return ``
+    d = scripted([("    print(total)", 0.9), ("    print(total)", 0.9), ("xs[0]", 0.5)])
+    sug = fill_span(text, span, "python", d, EngineConfig(candidates=2, result_rows=2, min_confidence=0))
+    first = d.calls[0]
+    assert len(first) == 3 and first[-1].prefix.endswith("\n    return ")
+    # both results read ``total`` or not: the whole statement, which reads it, first; the model's
+    # own result next (it leaves ``total`` unread); the fill giving none last
+    assert [sug.edit.text] + [a.edit.text for a in sug.alternatives] == [
+        "    return total\n", "    return xs[0]\n", "    print(total)\n"]
+    d = scripted([("    print(total)", 0.9), ("    print(total)", 0.9)])
+    sug = fill_span(text, span, "python", d, EngineConfig(candidates=2, result_rows=0, min_confidence=0))
+    assert len(d.calls[0]) == 2 and sug.edit.text == "    print(total)\n" and not sug.alternatives
+
+
+def test_a_completion_as_you_type_gets_no_result_rows(scripted):
+    text = "def f(xs):\n    total = sum(xs)\n    \n"
+    d = scripted([("return total", 0.9)] * 8)
+    complete(text, text.rindex("    \n") + 4, "python", d, EngineConfig(min_confidence=0, result_rows=2))
+    assert d.calls and all(len(call) <= EngineConfig().candidates for call in d.calls[:1])
+    assert not any(r.prefix.endswith("return ") for call in d.calls for r in call)

@@ -553,14 +553,14 @@ _DOCS = {
 _FILL_ALPHABET = st.sampled_from(list("abx_ 01+*-=:;,.()[]{}'\"\n\t\\#/<>") + ["\r\n", "\x00", "é", "→"])
 
 
-_MOST_ROWS = (EngineConfig().candidates + EngineConfig().binding_rows + 2 + EngineConfig().invalid_retry_candidates
-              + EngineConfig().max_suggestions)
+_MOST_ROWS = (EngineConfig().candidates + EngineConfig().binding_rows + EngineConfig().result_rows + 2
+              + EngineConfig().invalid_retry_candidates + EngineConfig().max_suggestions)
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(language=st.sampled_from(sorted(_DOCS)), where=st.floats(0, 1),
        fills=st.lists(st.lists(_FILL_ALPHABET, max_size=40).map("".join),
-                      # a fill's rows (its lengths and binding leads), two correction rounds, the retry's rows,
+                      # a fill's rows (its lengths, binding and result leads), two correction rounds, the retry's rows,
                       # the scope correction's rows
                       min_size=_MOST_ROWS, max_size=_MOST_ROWS))
 def test_any_fill_anywhere_gives_a_suggestion_or_none(scripted, language, where, fills):

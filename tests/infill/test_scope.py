@@ -241,18 +241,19 @@ def test_unread_names_are_the_function_s_bindings_nothing_reads():
     from infill.scope import span_needs
 
     # ``count`` is only updated, ``k`` never used, ``_u`` unused by convention, ``xs`` read; the
-    # empty line after the function's last statement is outside its node but counts as its own
+    # empty line after the function's last statement is outside its node but counts as its own;
+    # the name bound last comes first (a result is mostly computed late)
     text = "def f(xs, k, _u):\n    count = 0\n    for x in xs:\n        count += 1\n    \n"
     at = text.rindex("    \n") + 4
-    assert span_needs(text, "python", at, at).unread == ("count", "k", "x")
+    assert span_needs(text, "python", at, at).unread == ("x", "count", "k")
     done = text[:at] + "return count + k" + text[at:]
     found = resolve_around(done, "python", at, at + len("return count + k"))
     assert found.unread == ("x",)
     # a closure's read counts; another function's names are not this one's
     text, start, end = marked("def g(a):\n    def h():\n        return a\n    b = 1\n    «»\n")
-    assert span_needs(text, "python", start, end).unread == ("b", "h")
+    assert span_needs(text, "python", start, end).unread == ("b", "h")  # ``h`` bound first
     text, start, end = marked("function f(a, b) {\n  let n = 0;\n  n++;\n  «»\n  return a;\n}\n")
-    assert span_needs(text, "javascript", start, end).unread == ("b", "n")
+    assert span_needs(text, "javascript", start, end).unread == ("n", "b")
     assert span_needs("x = 1\n\n", "python", 6, 6).unread == ()  # module code: imports, definitions
 
 

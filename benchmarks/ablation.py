@@ -6,8 +6,9 @@ is run with its tests. Variants switch one part at a time:
 
 - ``engine alone``: no scope check, no copy prior, one canvas length (the engine without grounding)
 - ``+ scope``: scope-guided self-correction and ranking by unknown names (``EngineConfig.scope_check``)
-- ``+ scope + bindings``: that, and rows led by bindings of the names the following code needs
-  (``EngineConfig.binding_rows``, which works through the scope check)
+- ``+ scope + leads``: that, and rows led by bindings of the names the following code needs and by
+  the result of a function that lacks one, with their whole statements as candidates
+  (``EngineConfig.binding_rows``, ``EngineConfig.result_rows``, which work through the scope check)
 - ``+ copy prior``: n-gram copies from the context mixed into the model's scores (``model.copy_prior``)
 - ``+ candidates``: several canvas lengths ranked (``EngineConfig.candidates``)
 - ``defaults``: the shipped settings, every part on
@@ -30,13 +31,14 @@ NAME = "ablation"
 SETS = ("single-line", "multi-line")
 
 
-def variants(base_candidates: int, base_binding_rows: int):
+def variants(base_candidates: int, base_binding_rows: int, base_result_rows: int):
     """(name, EngineConfig changes, copy prior on) per variant; ``engine alone`` first."""
-    off = {"scope_check": False, "candidates": 1, "binding_rows": 0}
+    off = {"scope_check": False, "candidates": 1, "binding_rows": 0, "result_rows": 0}
     return [
         ("engine alone", off, False),
         ("+ scope", {**off, "scope_check": True}, False),
-        ("+ scope + bindings", {**off, "scope_check": True, "binding_rows": max(2, base_binding_rows)}, False),
+        ("+ scope + leads", {**off, "scope_check": True, "binding_rows": max(2, base_binding_rows),
+                             "result_rows": max(1, base_result_rows)}, False),
         ("+ copy prior", off, True),
         ("+ candidates", {**off, "candidates": max(2, base_candidates)}, False),
         ("defaults", {}, True),
@@ -70,7 +72,8 @@ def run(ctx: BenchContext) -> dict:
     for name in sets:
         recs = load_humaneval(he, name, limit)
         base = None
-        for label, changes, prior in variants(EngineConfig().candidates, EngineConfig().binding_rows):
+        for label, changes, prior in variants(EngineConfig().candidates, EngineConfig().binding_rows,
+                                                  EngineConfig().result_rows):
             den.options.copy_prior = prior_on if prior else prior_off
             config = dataclasses.replace(EngineConfig(), **changes)
             started = time.perf_counter()

@@ -75,15 +75,17 @@ def _line_indents(text: str, span: Span, unit: str) -> tuple[list[str], str | No
 
 
 def binding_leads(text: str, span: Span, lang: str, wanted: Sequence[str], limit: int,
-                  max_names: int = 2) -> tuple[str, ...]:
+                  max_names: int = 2, unread: Sequence[str] = (), whole: bool = False) -> tuple[str, ...]:
     """At most ``limit`` leads (the form with the line's indentation when the span starts an empty
     line) binding ``wanted`` (at most ``max_names`` of them for a ``{names}`` form), in the data
     file's order; a form opening a block only where deeper-indented code follows the line, the
-    others only where none does. () where the span does not start a statement (code before it on
-    its line), nothing is wanted, or the language has no forms."""
+    others only where none does. With ``whole``: the whole statements instead (``for n in xs:``,
+    ``{unread}`` taken by the first of ``unread``; a form naming it left out when nothing is
+    unread). () where the span does not start a statement (code before it on its line), nothing
+    is wanted, or the language has no forms."""
     if limit <= 0 or not wanted:
         return ()
-    forms = scope.binding_forms(lang)
+    forms = [f for f in scope.binding_forms(lang) if f.whole == whole and (unread or "{unread}" not in f.template)]
     line_start = text.rfind("\n", 0, span.start) + 1
     before = text[line_start:span.start]
     if not forms or before.strip():
@@ -100,7 +102,7 @@ def binding_leads(text: str, span: Span, lang: str, wanted: Sequence[str], limit
         opens = nxt is not None and _width(nxt, unit) > _width(indent, unit)
         for form in forms:
             if form.opens_block == opens:
-                out[(indent if typed is None else typed) + form.lead(names)] = None
+                out[(indent if typed is None else typed) + form.lead(names, unread[0] if unread else "")] = None
     return tuple(out)[:limit]
 
 

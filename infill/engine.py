@@ -61,8 +61,10 @@ class EngineConfig:
     # Where the code after a span that starts a statement uses names nothing in the document binds
     # (``scope.wanted_names``), the first fill gets up to this many more rows, each led by one of the
     # language's binding forms for them (``infill.bindings``: ``n = ``, ``for n in ``), at the first
-    # canvas length; candidates leaving a wanted name unbound rank below those binding it. 0: no
-    # such rows and no such ranking. Part of the name check: nothing without ``scope_check``. Only
+    # canvas length, and the language's whole binding statements (``for n in xs:``, iterating the
+    # name the function reads nowhere) are candidates of their own, up to as many; candidates
+    # leaving a wanted name unbound rank below those binding it. 0: no such rows or statements
+    # and no such ranking. Part of the name check: nothing without ``scope_check``. Only
     # for one-line spans asked for explicitly (a rewrite, a fill, an invoked completion, ``infill
     # fill``): the rows make the first fill a batch, which as-you-type completions cannot afford
     # (a batch of several rows does not reuse the last request's context cache).
@@ -612,16 +614,21 @@ def _suggest(text: str, span: Span, lang: str, denoiser: Denoiser, config: Engin
                   len(text), config.needs_max_chars)
     result_forms = None
     results: tuple[str, ...] = ()
-    wholes: tuple[str, ...] = ()  # result statements offered as they are (no model call)
+    wholes: tuple[str, ...] = ()  # binding and result statements offered as they are (no model call)
     if leads == ("",) and not automatic and not span.multiline:
         binding = binding_leads(text, span, lang, needs.wanted, config.binding_rows) if needs.wanted else ()
-        if binding:
-            log.debug("the code after the span uses %s, bound nowhere: rows led by %s", needs.wanted, binding)
+        if needs.wanted:
+            wholes += binding_leads(text, span, lang, needs.wanted, config.binding_rows, unread=needs.unread,
+                                    whole=True)
+        if binding or wholes:
+            log.debug("the code after the span uses %s, bound nowhere: rows led by %s, statements %s",
+                      needs.wanted, binding, wholes)
         if needs.result is not None:
-            results, wholes = result_leads(text, span, lang, needs.result, needs.unread, config.result_rows)
-        if results or wholes:
-            log.debug("the span ends a function giving no result: rows led by %s, statements %s", results, wholes)
-            result_forms = scope.result_forms(syntax.normalize_language(lang))
+            results, returns = result_leads(text, span, lang, needs.result, needs.unread, config.result_rows)
+            wholes += returns
+            if results or returns:
+                log.debug("the span ends a function giving no result: rows led by %s, statements %s", results, returns)
+                result_forms = scope.result_forms(syntax.normalize_language(lang))
         row_leads += binding + results
         row_lengths += [lengths[0]] * (len(binding) + len(results))
     bias = stop_bias(span, text, config.canvas)

@@ -100,10 +100,14 @@ class BindingForm:
 
     template: str  # with {name} (the first wanted name) and/or {names} (all, joined by ", ")
     opens_block: bool  # a block follows it (deeper-indented code after the line)
+    # a whole statement (offered as it is, no model call), {unread} a name the function reads nowhere
+    whole: bool = False
 
-    def lead(self, names: Sequence[str]) -> str:
-        """The form for ``names`` (non-empty), followed by one space: a fill's first characters."""
-        return self.template.replace("{names}", ", ".join(names)).replace("{name}", names[0]) + " "
+    def lead(self, names: Sequence[str], unread: str = "") -> str:
+        """The form for ``names`` (non-empty): a fill's first characters, followed by one space, or
+        for a whole form the statement (``{unread}`` taken by ``unread``)."""
+        text = self.template.replace("{names}", ", ".join(names)).replace("{name}", names[0])
+        return text.replace("{unread}", unread) if self.whole else text + " "
 
 
 @functools.cache
@@ -112,8 +116,9 @@ def binding_forms(lang: str) -> tuple[BindingForm, ...]:
     forms = []
     for line in _data_lines(lang, "bindings.txt"):
         kind, _, template = line.partition(":")
-        if kind.strip() in ("line", "block") and template.strip():
-            forms.append(BindingForm(template.strip(), kind.strip() == "block"))
+        whole, _, kind = kind.strip().rpartition(" ")
+        if kind in ("line", "block") and whole in ("", "whole") and template.strip():
+            forms.append(BindingForm(template.strip(), kind == "block", whole == "whole"))
     return tuple(forms)
 
 

@@ -233,7 +233,7 @@ def test_the_ablation_runs_when_named_and_pairs_every_variant_with_the_engine_al
     assert bench.main(["ablation", "--quick", "--out", str(tmp_path), "--ablation-limit", "4"]) == 0
     doc = load(tmp_path, "ablation")
     rows = doc["rows"]
-    assert [r["variant"] for r in rows] == [v[0] for v in variants(2, 2)]
+    assert [r["variant"] for r in rows] == [v[0] for v in variants(2, 2, 2)]
     assert all(r["n"] == 4 and 0 <= r["pass@1"] <= 100 and 0 <= r["shown_pct"] <= 100 for r in rows)
     assert "pass_diff" not in rows[0] and all({"pass_diff", "pass_se", "edit_sim_diff", "time_ratio"} <= set(r)
                                               for r in rows[1:])

@@ -158,3 +158,18 @@ def test_a_completion_as_you_type_gets_no_result_rows(scripted):
     complete(text, text.rindex("    \n") + 4, "python", d, EngineConfig(min_confidence=0, result_rows=2))
     assert d.calls and all(len(call) <= EngineConfig().candidates for call in d.calls[:1])
     assert not any(r.prefix.endswith("return ") for call in d.calls for r in call)
+
+
+def test_whole_binding_statements_iterate_the_name_nothing_reads(scripted):
+    text, span = _empty_line("def f(s, k):\n    out = []\n<|>\n        out.append(c * k)\n    return out\n")
+    assert binding_leads(text, span, "python", ("c",), 2, unread=("s",), whole=True) == ("    for c in s:",)
+    assert binding_leads(text, span, "python", ("c",), 2, whole=True) == ()  # nothing unread: none
+    assert binding_leads(text, span, "python", ("c",), 2) == ("    for c in ",)  # the rows: leads only
+    # the engine: the model's loop binds ``c`` but leaves ``s`` unread; the whole statement reads it
+    d = scripted([("    for c in out:", 0.9), ("    for c in out:", 0.9), ("out:", 0.8)])
+    sug = fill_span(text, span, "python", d, EngineConfig(candidates=2, binding_rows=2, min_confidence=0))
+    assert sug.edit.text == "    for c in s:\n"
+    assert [a.edit.text for a in sug.alternatives] == ["    for c in out:\n"]
+    text, span = _empty_line("function f(xs) {\n  let t = 0;\n<|>\n    t += x;\n  }\n  return t;\n}\n")
+    assert binding_leads(text, span, "javascript", ("x",), 2, unread=("xs",), whole=True) == (
+        "  for (const x of xs) {",)

@@ -173,3 +173,27 @@ def test_whole_binding_statements_iterate_the_name_nothing_reads(scripted):
     text, span = _empty_line("function f(xs) {\n  let t = 0;\n<|>\n    t += x;\n  }\n  return t;\n}\n")
     assert binding_leads(text, span, "javascript", ("x",), 2, unread=("xs",), whole=True) == (
         "  for (const x of xs) {",)
+
+
+def test_result_forms_are_data_per_language():
+    from infill.scope import result_forms
+
+    assert result_forms("rust") is None and result_forms("go") is None  # a value is the last expression / no data
+    ts = result_forms("typescript")
+    assert ts is not None and ts.keywords == ("return",) and ts.wholes == ("return {name};",)
+    assert ts.gives_result("  return x;") and not ts.gives_result("  returned = 1;")
+    assert _needs("function f(a: number): void {\n  const s = a;\n<|>\n}\n", "typescript")[2].result is None
+    assert _needs("function f(a: number): number {\n  const s = a;\n<|>\n}\n", "typescript")[2].result == 0
+
+
+def test_a_typed_indentation_is_kept_for_the_result():
+    from infill.bindings import result_leads
+    from infill.scope import span_needs
+
+    text = "def f(xs):\n    for x in xs:\n        y = x\n        \n"
+    at = text.rindex("        \n") + 8
+    span = Span(at, at, "line", False, "        ")
+    needs = span_needs(text, "python", at, at)
+    assert needs.result == 0
+    assert result_leads(text, span, "python", needs.result, needs.unread, 1) == (
+        ("        return ",), ("        return y",))

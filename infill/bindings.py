@@ -106,24 +106,26 @@ def binding_leads(text: str, span: Span, lang: str, wanted: Sequence[str], limit
     return tuple(out)[:limit]
 
 
-def result_leads(text: str, span: Span, lang: str, function_start: int, unread: Sequence[str],
-                 limit: int) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """The ways to give the result of the function starting at ``function_start``
-    (``scope.Needs.result``), whose last code the span would be: at most ``limit`` leads for the
-    model to go on from (``return ``, followed by one space) and the whole statements (``return
-    total``, ``{name}`` taken by the first of ``unread``; none when nothing is unread), from the
-    language's result forms (``queries/<lang>/results.txt``) in the data file's order, at the
-    function body's indentation when the span starts an empty line. Both () where the span does
-    not start a statement, ``limit`` is 0 or the language has no forms."""
+def result_leads(text: str, span: Span, lang: str, body_start: int, unread: Sequence[str],
+                 limit: int, bound: Sequence[str] = ()) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The ways to give the result of the function whose body's first statement starts at
+    ``body_start`` (``scope.Needs.result``), whose last code the span would be: at most ``limit``
+    leads for the model to go on from (``return ``, followed by one space) and the whole
+    statements (``return total``: ``{name}`` taken by the first of ``unread``, else the first of
+    ``bound``, the function's locals; none when both are empty), from the language's result forms
+    (``queries/<lang>/results.txt``) in the data file's order, at the indentation of the body's
+    first statement when the span starts an empty line. Both () where the span does not start a
+    statement, ``limit`` is 0 or the language has no forms."""
     forms = scope.result_forms(lang) if limit > 0 else None
     line_start = text.rfind("\n", 0, span.start) + 1
     before = text[line_start:span.start]
     if forms is None or before.strip():
         return (), ()
     if not before:
-        head = text.rfind("\n", 0, function_start) + 1
-        before = _indent(text[head:function_start + 1]) + indent_unit(text, lang)
+        head = text.rfind("\n", 0, body_start) + 1
+        before = _indent(text[head:body_start + 1])
     leads = tuple(dict.fromkeys(before + form + " " for form in forms.leads))[:limit]
-    wholes = () if not unread else tuple(dict.fromkeys(before + form.replace("{name}", unread[0])
-                                                       for form in forms.wholes))
+    name = next(iter(unread), None) or next(iter(bound), None)
+    wholes = () if name is None else tuple(dict.fromkeys(before + form.replace("{name}", name)
+                                                         for form in forms.wholes))
     return leads, wholes

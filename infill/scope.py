@@ -468,6 +468,30 @@ def _unread(analysis: _Analysis, data: bytes, home: _Scope) -> tuple[str, ...]:
     return tuple(sorted(last, key=lambda name: (-last[name], name)))
 
 
+_LOOP_OR_ALIAS = re.compile(rb"\bfor\b|\bas[ \t]*$")  # before a name on its line: a loop variable, an alias
+
+
+def _locals(analysis: _Analysis, data: bytes, home: _Scope) -> tuple[str, ...]:
+    """Names the function ``home`` binds after its first line (locals, not parameters), the one
+    bound last first; names starting with ``_``, and names last bound as a loop variable or an
+    alias (``for c in``, ``as f``), left out. Empty unless ``home`` is a function."""
+    if home.kind != "function":
+        return ()
+    header_end = data.find(b"\n", home.start)
+    header_end = home.end if header_end < 0 else header_end
+    last: dict[str, int] = {}
+    for sc in [home, *analysis.scopes]:
+        if sc.start >= home.start and sc.end <= home.end and _owner(sc) is home:
+            for name in sc.names:
+                at = sc.last_bound.get(name, sc.start)
+                if at <= header_end or name.startswith("_"):
+                    continue
+                if _LOOP_OR_ALIAS.search(data[data.rfind(b"\n", 0, at) + 1:at]):
+                    continue
+                last[name] = max(at, last.get(name, -1))
+    return tuple(sorted(last, key=lambda name: (-last[name], name)))
+
+
 @dataclass(frozen=True)
 class Resolution:
     """Name uses of a document, around a span, that resolve to no visible definition; and the
@@ -518,9 +542,11 @@ class Needs:
 
     wanted: tuple[str, ...]  # ``wanted_names``: to define
     unread: tuple[str, ...]  # bound in the span's function and read nowhere: likely to be read there
-    # where the function starts (str offset) when the span ends it and it gives no result yet
-    # (``_wants_result``): a fill there may be its result; None otherwise
+    # where the function's body starts (str offset of its first statement) when the span ends the
+    # function and it gives no result yet (``_wants_result``): a fill there may be its result
     result: int | None = None
+    # the locals of the span's function (``_locals``), the one bound last first: with ``result``
+    locals: tuple[str, ...] = ()
 
 
 def span_needs(text: str, lang: str, start: int, end: int, tree=None, limit: int = 3) -> Needs:
@@ -543,32 +569,41 @@ def span_needs(text: str, lang: str, start: int, end: int, tree=None, limit: int
         called = text[s_end:s_end + 64].lstrip(" \t").startswith("(")
         uses[name] = uses.get(name, False) or not called
     wanted = tuple(name for name, plain in uses.items() if plain)[:limit]
-    result = index.str_offset(home.start) if _wants_result(analysis, data, home, lang, hi) else None
-    return Needs(wanted, _unread(analysis, data, home), result)
+    body = _wants_result(analysis, data, home, lang, hi)
+    if body is None:
+        return Needs(wanted, _unread(analysis, data, home))
+    return Needs(wanted, _unread(analysis, data, home), index.str_offset(body), _locals(analysis, data, home))
 
 
-def _wants_result(analysis: _Analysis, data: bytes, home: _Scope, lang: str, hi: int) -> bool:
-    """Whether a fill ending at byte ``hi`` is the last code of the function ``home`` (its closing
-    brace may follow), a function
-    with nothing in it that gives a result (``ResultForms.query``: no ``return`` in it, nested
-    functions left out) and whose first line says nothing against one (``ResultForms.none``)."""
+def _wants_result(analysis: _Analysis, data: bytes, home: _Scope, lang: str, hi: int) -> int | None:
+    """Where the body of the function ``home`` starts (the byte offset of its first statement)
+    when a fill ending at byte ``hi`` is its last code (its closing brace may follow) and nothing in
+    it gives a result (``ResultForms.query``: no ``return`` in it, nested functions left out) and
+    its first line says nothing against one (``ResultForms.none``); None otherwise."""
     forms = result_forms(syntax.normalize_language(lang))
     if forms is None or home.kind != "function" or analysis.tree is None:
-        return False
+        return None
     if data[hi:home.end].strip() not in (b"", b"}"):  # code after the span (a brace ends the body)
-        return False
+        return None
     first = data[home.start:data.find(b"\n", home.start) if b"\n" in data[home.start:] else len(data)]
     header = first.decode("utf-8", "replace")
     if any(p.search(header) for p in forms.none):
-        return False
+        return None
     nested = [sc for sc in analysis.scopes if sc.kind == "function" and sc is not home
               and home.start <= sc.start and sc.end <= home.end]
     caps = syntax.captures_in_range(forms.query, analysis.tree.root_node, home.start, home.end)
     for node in caps.get("result", ()):
         inside = home.start <= node.start_byte and node.end_byte <= home.end
         if inside and not any(sc.start <= node.start_byte and node.end_byte <= sc.end for sc in nested):
-            return False
-    return True
+            return None
+    node = analysis.tree.root_node.descendant_for_byte_range(home.start, home.end)
+    while node is not None and (node.start_byte, node.end_byte) != (home.start, home.end):
+        node = node.parent
+    body = None if node is None else node.child_by_field_name("body")
+    if body is None:
+        return None
+    statements = body.named_children
+    return (statements[0] if statements else body).start_byte
 
 
 def wanted_names(text: str, lang: str, start: int, end: int, tree=None, limit: int = 3) -> tuple[str, ...]:

@@ -231,8 +231,9 @@ def test_resolve_around_splits_the_span_from_the_rest():
 
 def test_binding_forms_are_data_and_inherited():
     python = binding_forms("python")
-    assert [f.lead(["a", "b"]) for f in python] == ["a = ", "a, b = ", "for a in ", "for a, b in "]
-    assert [f.opens_block for f in python] == [False, False, True, True]
+    assert [f.lead(["a", "b"], "xs") for f in python] == ["a = ", "a, b = ", "for a in ", "for a, b in ", "for a in xs:"]
+    assert [f.opens_block for f in python] == [False, False, True, True, True]
+    assert [f.whole for f in python] == [False, False, False, False, True]
     assert binding_forms("tsx") == binding_forms("typescript") == binding_forms("javascript")
     assert binding_forms("go") == ()
 

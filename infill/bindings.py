@@ -106,24 +106,26 @@ def binding_leads(text: str, span: Span, lang: str, wanted: Sequence[str], limit
     return tuple(out)[:limit]
 
 
-def result_leads(text: str, span: Span, lang: str, body_start: int, unread: Sequence[str],
-                 limit: int, bound: Sequence[str] = ()) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """The ways to give the result of the function whose body's first statement starts at
-    ``body_start`` (``scope.Needs.result``), whose last code the span would be: at most ``limit``
-    leads for the model to go on from (``return ``, followed by one space) and the whole
-    statements (``return total``: ``{name}`` taken by the first of ``unread``, else the first of
-    ``bound``, the function's locals; none when both are empty), from the language's result forms
-    (``queries/<lang>/results.txt``) in the data file's order, at the indentation of the body's
-    first statement when the span starts an empty line. Both () where the span does not start a
-    statement, ``limit`` is 0 or the language has no forms."""
+def result_leads(text: str, span: Span, lang: str, function_start: int, body_start: int | None,
+                 unread: Sequence[str], limit: int, bound: Sequence[str] = ()) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The ways to give the result of the function starting at ``function_start``, whose last
+    code the span would be (``scope.Needs.result``): at most ``limit`` leads for the model to go
+    on from (``return ``, followed by one space) and the whole statements (``return total``:
+    ``{name}`` taken by the first of ``unread``, else the first of ``bound``, the function's
+    locals; none when both are empty), from the language's result forms
+    (``queries/<lang>/results.txt``) in the data file's order. When the span starts an empty
+    line they take the indentation of the body's first statement (``body_start``, ``Needs.body``),
+    or without one the function's plus the file's indentation unit. Both () where the span does
+    not start a statement, ``limit`` is 0 or the language has no forms."""
     forms = scope.result_forms(lang) if limit > 0 else None
     line_start = text.rfind("\n", 0, span.start) + 1
     before = text[line_start:span.start]
     if forms is None or before.strip():
         return (), ()
     if not before:
-        head = text.rfind("\n", 0, body_start) + 1
-        before = _indent(text[head:body_start + 1])
+        at = function_start if body_start is None else body_start
+        head = text.rfind("\n", 0, at) + 1
+        before = _indent(text[head:at + 1]) + ("" if body_start is not None else indent_unit(text, lang))
     leads = tuple(dict.fromkeys(before + form + " " for form in forms.leads))[:limit]
     name = next(iter(unread), None) or next(iter(bound), None)
     wholes = () if name is None else tuple(dict.fromkeys(before + form.replace("{name}", name)

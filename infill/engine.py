@@ -624,8 +624,8 @@ def _suggest(text: str, span: Span, lang: str, denoiser: Denoiser, config: Engin
             log.debug("the code after the span uses %s, bound nowhere: rows led by %s, statements %s",
                       needs.wanted, binding, wholes)
         if needs.result is not None:
-            results, returns = result_leads(text, span, lang, needs.result, needs.unread, config.result_rows,
-                                            needs.locals)
+            results, returns = result_leads(text, span, lang, needs.result, needs.body, needs.unread,
+                                            config.result_rows, needs.locals)
             wholes += returns
             if results or returns:
                 log.debug("the span ends a function giving no result: rows led by %s, statements %s", results, returns)

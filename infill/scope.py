@@ -542,9 +542,12 @@ class Needs:
 
     wanted: tuple[str, ...]  # ``wanted_names``: to define
     unread: tuple[str, ...]  # bound in the span's function and read nowhere: likely to be read there
-    # where the function's body starts (str offset of its first statement) when the span ends the
-    # function and it gives no result yet (``_wants_result``): a fill there may be its result
+    # where the function starts (str offset) when the span ends it and it gives no result yet
+    # (``_wants_result``): a fill there may be its result; None otherwise
     result: int | None = None
+    # with ``result``: where the function body's first statement starts, when one comes before
+    # the span (its indentation is the body's); None otherwise
+    body: int | None = None
     # the locals of the span's function (``_locals``), the one bound last first: with ``result``
     locals: tuple[str, ...] = ()
 
@@ -569,17 +572,21 @@ def span_needs(text: str, lang: str, start: int, end: int, tree=None, limit: int
         called = text[s_end:s_end + 64].lstrip(" \t").startswith("(")
         uses[name] = uses.get(name, False) or not called
     wanted = tuple(name for name, plain in uses.items() if plain)[:limit]
-    body = _wants_result(analysis, data, home, lang, hi)
-    if body is None:
-        return Needs(wanted, _unread(analysis, data, home))
-    return Needs(wanted, _unread(analysis, data, home), index.str_offset(body), _locals(analysis, data, home))
+    unread = _unread(analysis, data, home)
+    wants = _wants_result(analysis, data, home, lang, lo, hi)
+    if wants is None:
+        return Needs(wanted, unread)
+    body = None if wants[1] is None else index.str_offset(wants[1])
+    return Needs(wanted, unread, index.str_offset(wants[0]), body, _locals(analysis, data, home))
 
 
-def _wants_result(analysis: _Analysis, data: bytes, home: _Scope, lang: str, hi: int) -> int | None:
-    """Where the body of the function ``home`` starts (the byte offset of its first statement)
-    when a fill ending at byte ``hi`` is its last code (its closing brace may follow) and nothing in
-    it gives a result (``ResultForms.query``: no ``return`` in it, nested functions left out) and
-    its first line says nothing against one (``ResultForms.none``); None otherwise."""
+def _wants_result(analysis: _Analysis, data: bytes, home: _Scope, lang: str, lo: int,
+                  hi: int) -> tuple[int, int | None] | None:
+    """Where the function ``home`` and its body's first statement start (bytes; the statement's
+    None unless it comes before ``lo``) when a fill of bytes ``[lo, hi)`` is its last code (its
+    closing brace may follow), nothing in it gives a result (``ResultForms.query``: no ``return``
+    in it, nested functions left out) and its first line says nothing against one
+    (``ResultForms.none``); None otherwise."""
     forms = result_forms(syntax.normalize_language(lang))
     if forms is None or home.kind != "function" or analysis.tree is None:
         return None
@@ -600,10 +607,8 @@ def _wants_result(analysis: _Analysis, data: bytes, home: _Scope, lang: str, hi:
     while node is not None and (node.start_byte, node.end_byte) != (home.start, home.end):
         node = node.parent
     body = None if node is None else node.child_by_field_name("body")
-    if body is None:
-        return None
-    statements = body.named_children
-    return (statements[0] if statements else body).start_byte
+    statements = [] if body is None else [n for n in body.named_children if n.start_byte < lo]
+    return home.start, (statements[0].start_byte if statements else None)
 
 
 def wanted_names(text: str, lang: str, start: int, end: int, tree=None, limit: int = 3) -> tuple[str, ...]:

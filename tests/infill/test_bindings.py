@@ -103,18 +103,18 @@ def test_a_span_ending_a_function_that_returns_nothing_wants_its_result():
     from infill.bindings import result_leads
 
     text, span, needs = _needs("def f(xs, k):\n    total = 0\n    for x in xs:\n        total += x * k\n<|>\n")
-    assert needs.result == text.index("total") and needs.unread == ("total",)  # ``x`` and ``k`` are read
-    leads, wholes = result_leads(text, span, "python", needs.result, needs.unread, 2)
+    assert needs.result == 0 and needs.body == text.index("total") and needs.unread == ("total",)  # x, k read
+    leads, wholes = result_leads(text, span, "python", needs.result, needs.body, needs.unread, 2)
     assert leads == ("    return ",) and wholes == ("    return total",)  # the body's level, not the loop's
-    assert result_leads(text, span, "python", needs.result, needs.unread, 0) == ((), ())
-    assert result_leads(text, span, "python", needs.result, (), 2) == (("    return ",), ())
+    assert result_leads(text, span, "python", needs.result, needs.body, needs.unread, 0) == ((), ())
+    assert result_leads(text, span, "python", needs.result, needs.body, (), 2) == (("    return ",), ())
     # a method's body level; a brace language's closing brace may follow the span
     text, span, needs = _needs("class A:\n    def f(self):\n        y = 2\n<|>\n\n    def g(self):\n        pass\n")
-    assert needs.result == text.index("y = 2")
-    assert result_leads(text, span, "python", needs.result, needs.unread, 1)[1] == ("        return y",)
+    assert needs.result == text.index("def f") and needs.body == text.index("y = 2")
+    assert result_leads(text, span, "python", needs.result, needs.body, needs.unread, 1)[1] == ("        return y",)
     text, span, needs = _needs("function f(a) {\n  const s = a + 1;\n<|>\n}\n", "javascript")
-    assert needs.result == text.index("const")
-    assert result_leads(text, span, "javascript", needs.result, needs.unread, 1) == (("  return ",), ("  return s;",))
+    assert needs.result == 0 and needs.body == text.index("const")
+    assert result_leads(text, span, "javascript", needs.result, needs.body, needs.unread, 1) == (("  return ",), ("  return s;",))
 
 
 def test_no_result_is_wanted_where_the_function_gives_one_or_cannot():
@@ -130,7 +130,7 @@ def test_no_result_is_wanted_where_the_function_gives_one_or_cannot():
     for doc in wanted:
         assert _needs(doc)[2].result is None, doc
     # a nested function's return is not the outer one's
-    assert _needs("def f(a):\n    def g():\n        return 1\n    b = g()\n<|>\n")[2].result == 14
+    assert _needs("def f(a):\n    def g():\n        return 1\n    b = g()\n<|>\n")[2].result == 0
     assert _needs("class A {\n  void f() {\n    int s = 1;\n<|>\n  }\n}\n", "java")[2].result is None
     assert _needs("class A {\n  A(int a) {\n    int s = a;\n<|>\n  }\n}\n", "java")[2].result is None  # a constructor
     assert _needs("class A {\n  int f(int a) {\n    int s = a;\n<|>\n  }\n}\n", "java")[2].result is not None
@@ -183,7 +183,7 @@ def test_result_forms_are_data_per_language():
     assert ts is not None and ts.keywords == ("return",) and ts.wholes == ("return {name};",)
     assert ts.gives_result("  return x;") and not ts.gives_result("  returned = 1;")
     assert _needs("function f(a: number): void {\n  const s = a;\n<|>\n}\n", "typescript")[2].result is None
-    assert _needs("function f(a: number): number {\n  const s = a;\n<|>\n}\n", "typescript")[2].result == 34
+    assert _needs("function f(a: number): number {\n  const s = a;\n<|>\n}\n", "typescript")[2].body == 34
 
 
 def test_a_typed_indentation_is_kept_for_the_result():
@@ -194,8 +194,8 @@ def test_a_typed_indentation_is_kept_for_the_result():
     at = text.rindex("        \n") + 8
     span = Span(at, at, "line", False, "        ")
     needs = span_needs(text, "python", at, at)
-    assert needs.result == text.index("for")
-    assert result_leads(text, span, "python", needs.result, needs.unread, 1) == (
+    assert needs.result == 0 and needs.body == text.index("for")
+    assert result_leads(text, span, "python", needs.result, needs.body, needs.unread, 1) == (
         ("        return ",), ("        return y",))
 
 
@@ -204,7 +204,7 @@ def test_the_result_takes_the_body_s_indentation_not_the_file_s_unit():
 
     # the body at four spaces, its blocks at two more: the result goes at four
     text, span, needs = _needs("def f(arr):\n    ind = -1\n    for i in arr:\n      ind = i\n<|>\n")
-    assert result_leads(text, span, "python", needs.result, needs.unread, 1) == (("    return ",), ("    return ind",))
+    assert result_leads(text, span, "python", needs.result, needs.body, needs.unread, 1) == (("    return ",), ("    return ind",))
 
 
 def test_with_nothing_unread_the_result_is_the_local_bound_last():
@@ -214,5 +214,14 @@ def test_with_nothing_unread_the_result_is_the_local_bound_last():
     text, span, needs = _needs("def f(s):\n    result = []\n    for c in s:\n        result.append(c)\n"
                                "    with open(s) as fh:\n        fh.read()\n<|>\n")
     assert needs.unread == () and needs.locals == ("result",)
-    assert result_leads(text, span, "python", needs.result, needs.unread, 1, needs.locals)[1] == ("    return result",)
+    assert result_leads(text, span, "python", needs.result, needs.body, needs.unread, 1, needs.locals)[1] == ("    return result",)
     assert _needs("def f(s):\n    return s\n<|>\n")[2].locals == ()  # no result wanted: not read
+
+
+def test_a_body_with_no_statement_before_the_span_takes_the_function_s_indentation_and_a_unit():
+    from infill.bindings import result_leads
+
+    # the span is the method's whole body: nothing before it sets the indentation
+    text, span, needs = _needs("class A:\n    def f(self) -> int:\n<|>\n\n    def g(self):\n        pass\n")
+    assert needs.result == text.index("def f") and needs.body is None
+    assert result_leads(text, span, "python", needs.result, needs.body, needs.unread, 1)[0] == ("        return ",)

@@ -281,7 +281,9 @@ def _engine_results(denoiser, chunk: list[Case], config) -> list[FillResult]:
     for c in chunk:
         text, span = case_span(c)
         got = engine_fill(denoiser, text, span, c.language, config)
-        out.append(FillResult(got["completion"], got["model_calls"], confidence=got["confidence"]))
+        # the answer's tokens (the engine reports no per-row counts): tok/call is its tokens per model call
+        tokens = denoiser.count_tokens(got["completion"]) if hasattr(denoiser, "count_tokens") else 0
+        out.append(FillResult(got["completion"], got["model_calls"], tokens=tokens, confidence=got["confidence"]))
     return out
 
 

@@ -94,3 +94,15 @@ def test_score_heldout_through_the_engine_scores_what_the_engine_returns():
     per = score_heldout(Scripted([" + 1"]), cases, records=records, via="engine", engine_config=PLAIN)
     assert records[0]["output"] == " + 1" and records[0]["exact"]
     assert per["single-line"]["exact"] == 1
+    assert per["single-line"]["tokens_per_call"] == 0  # a denoiser that counts no tokens reports none
+
+
+def test_tokens_per_call_through_the_engine_counts_the_answer_s_tokens():
+    class Counting(Scripted):
+        def count_tokens(self, text):
+            return len(text.split())
+
+    cases = [Case("single-line", "def f(x):\n    return x", "\n", " + 1", "python", "p.py")]
+    per = score_heldout(Counting([" + 1"]), cases, via="engine", engine_config=PLAIN)
+    d = per["single-line"]
+    assert d["tokens"] == 2 and d["model_calls"] > 0 and d["tokens_per_call"] == round(2 / d["model_calls"], 2)

@@ -225,3 +225,13 @@ def test_a_body_with_no_statement_before_the_span_takes_the_function_s_indentati
     text, span, needs = _needs("class A:\n    def f(self) -> int:\n<|>\n\n    def g(self):\n        pass\n")
     assert needs.result == text.index("def f") and needs.body is None
     assert result_leads(text, span, "python", needs.result, needs.body, needs.unread, 1)[0] == ("        return ",)
+
+
+def test_the_engine_offers_a_javascript_result_as_a_whole_statement(scripted):
+    text, span = _empty_line("function f(a) {\n  const s = a + 1;\n<|>\n}\n")
+    d = scripted([("  console.log(s);", 0.9), ("  console.log(s);", 0.9), ("s * 2;", 0.5)])
+    sug = fill_span(text, span, "javascript", d, EngineConfig(candidates=2, min_confidence=0))
+    assert d.calls[0][-1].prefix.endswith("\n  return ")
+    # both results read ``s``: the model's (more confident) first, the whole statement next
+    assert [sug.edit.text] + [a.edit.text for a in sug.alternatives] == [
+        "  return s * 2;\n", "  return s;\n", "  console.log(s);\n"]

@@ -415,17 +415,19 @@ def _home(analysis: _Analysis, data: bytes, lo: int, hi: int) -> _Scope:
     """The innermost function or class scope holding bytes ``[lo, hi)`` (whitespace at their end left
     out; else the module's), or one inside it that ends just before them, only whitespace between:
     an empty line after a function's last statement is outside its node, and may be the
-    function's next line (of such, the one ending last, the innermost on a tie)."""
+    function's next line (of such, the one ending last; on a tie a class's method, and of nested
+    functions the outer one, whose code the line continues as often as the inner's)."""
     hi = max(lo, lo + len(data[lo:hi].rstrip()))  # a line's break after a function's last code is outside its node
     holder = analysis.root
     for sc in analysis.scopes:  # by start: the last function scope holding the span is the innermost
         if sc.kind in ("function", "class") and sc.start <= lo and hi <= sc.end:
             holder = sc
     home = holder
-    for sc in analysis.scopes:
+    for sc in analysis.scopes:  # by start: of scopes ending together, the outer comes first
         if sc.kind in ("function", "class") and sc is not holder and holder.start <= sc.start \
-                and sc.end <= lo and not data[sc.end:lo].strip() and (home is holder or sc.end >= home.end):
-            home = sc
+                and sc.end <= lo and not data[sc.end:lo].strip():
+            if home is holder or sc.end > home.end or (sc.end == home.end and home.kind == "class"):
+                home = sc
     return home
 
 

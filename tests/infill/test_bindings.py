@@ -235,3 +235,11 @@ def test_the_engine_offers_a_javascript_result_as_a_whole_statement(scripted):
     # both results read ``s``: the model's (more confident) first, the whole statement next
     assert [sug.edit.text] + [a.edit.text for a in sug.alternatives] == [
         "  return s * 2;\n", "  return s;\n", "  console.log(s);\n"]
+
+
+def test_after_a_nested_function_ending_with_its_outer_one_the_line_is_the_outer_s():
+    # the inner function returns; the outer, whose last statement it is, does not yet
+    text, span, needs = _needs("def f(s):\n    def g(x):\n        return x\n<|>\n")
+    assert needs.result == 0 and needs.unread == ("g", "s")
+    text, span, needs = _needs("class A:\n    def f(self):\n        y = 2\n<|>\n")  # a class's method: the method
+    assert needs.result == text.index("def f")

@@ -194,8 +194,8 @@ def run(ctx: BenchContext) -> dict:
     batch = size(ctx, "batch", 1, 1)
     cases = heldout_cases(ensure_corpus(ctx), per_shape, exclude=ctx.exclude)
     # scores as exact as the CPU makes them, so rows differ by the sampler (near-ties aside): no canvas
-    # cache, and float32 whatever --dtype says (a call's rounding depends on how many canvases it scores;
-    # in bf16 that moved more near-ties: speculation 96 % identical to 1/step with the phase-4 model)
+    # cache, and float32 whatever --dtype says (a call's rounding depends on how many canvases it scores,
+    # and in bf16 that rounding moves more near-ties between rows)
     den = load_denoiser(ctx, dtype="float32", canvas_cache=False)
     rows = []
     baseline = None

@@ -492,10 +492,15 @@ class _Job:
         if finished is None:
             return None
         cand = _Candidate(finished[0], confidence, finished[1], **flags)
-        cand.unknown, cand.orphans, cand.unread = self.names_in(cand)
-        cand.no_result = self.lacks_result(cand)
+        self.assess(cand)
         self.keep(cand)
         return cand
+
+    def assess(self, cand: _Candidate) -> None:
+        """Set what ``cand`` is ranked by besides its parse errors and confidence: the names it
+        introduces, binds and reads (``names_in``) and whether it gives the result (``lacks_result``)."""
+        cand.unknown, cand.orphans, cand.unread = self.names_in(cand)
+        cand.no_result = self.lacks_result(cand)
 
     def keep(self, cand: _Candidate) -> None:
         old = self.pool.get(cand.text)
@@ -815,8 +820,7 @@ def _repair_by_truncation(candidate: _Candidate, job: _Job) -> _Candidate:
             if finished is not None and finished[1].errors_added == 0:
                 log.debug("repaired by truncation: %r -> %r", candidate.text, finished[0])
                 fixed = replace(candidate, text=finished[0], validation=finished[1], repaired=True)
-                fixed.unknown, fixed.orphans, fixed.unread = job.names_in(fixed)
-                fixed.no_result = job.lacks_result(fixed)
+                job.assess(fixed)
                 job.keep(fixed)
                 return fixed
     return candidate

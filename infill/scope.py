@@ -451,10 +451,8 @@ def _unread(analysis: _Analysis, data: bytes, home: _Scope) -> tuple[str, ...]:
     by name. Empty unless ``home`` is a function."""
     if home.kind != "function":
         return ()
-    region = [sc for sc in [home, *analysis.scopes] if sc.start >= home.start and sc.end <= home.end
-              and _owner(sc) is home]
-    defined = {(id(sc), name): sc.last_bound.get(name, sc.start) for sc in region for name in sc.names
-               if not name.startswith("_")}
+    defined = {(id(sc), name): sc.last_bound.get(name, sc.start) for sc in _own_scopes(analysis, home)
+               for name in sc.names if not name.startswith("_")}
     if not defined:
         return ()
     for b_start, b_end, name, scope, in_header in analysis.refs:
@@ -464,10 +462,27 @@ def _unread(analysis: _Analysis, data: bytes, home: _Scope) -> tuple[str, ...]:
         sc = _binder(scope, name, in_header)
         if sc is not None:
             defined.pop((id(sc), name), None)
+    return _latest_first((name, at) for (_, name), at in defined.items())
+
+
+def _own_scopes(analysis: _Analysis, home: _Scope) -> list[_Scope]:
+    """``home`` and the scopes inside it that belong to it (its blocks, not nested functions')."""
+    return [sc for sc in [home, *analysis.scopes] if sc.start >= home.start and sc.end <= home.end
+            and _owner(sc) is home]
+
+
+def _latest_first(bound) -> tuple[str, ...]:
+    """The names of ``(name, byte offset)`` pairs, the one at the latest offset first, ties by name."""
     last: dict[str, int] = {}
-    for (_, name), at in defined.items():
+    for name, at in bound:
         last[name] = max(at, last.get(name, -1))
     return tuple(sorted(last, key=lambda name: (-last[name], name)))
+
+
+def _line_end(data: bytes, at: int) -> int:
+    """The byte offset of the line break ending the line at ``at`` (the end of ``data`` on the last line)."""
+    end = data.find(b"\n", at)
+    return len(data) if end < 0 else end
 
 
 _LOOP_OR_ALIAS = re.compile(rb"\bfor\b|\bas[ \t]*$")  # before a name on its line: a loop variable, an alias
@@ -479,19 +494,15 @@ def _locals(analysis: _Analysis, data: bytes, home: _Scope) -> tuple[str, ...]:
     alias (``for c in``, ``as f``), left out. Empty unless ``home`` is a function."""
     if home.kind != "function":
         return ()
-    header_end = data.find(b"\n", home.start)
-    header_end = home.end if header_end < 0 else header_end
-    last: dict[str, int] = {}
-    for sc in [home, *analysis.scopes]:
-        if sc.start >= home.start and sc.end <= home.end and _owner(sc) is home:
-            for name in sc.names:
-                at = sc.last_bound.get(name, sc.start)
-                if at <= header_end or name.startswith("_"):
-                    continue
-                if _LOOP_OR_ALIAS.search(data[data.rfind(b"\n", 0, at) + 1:at]):
-                    continue
-                last[name] = max(at, last.get(name, -1))
-    return tuple(sorted(last, key=lambda name: (-last[name], name)))
+    header_end = _line_end(data, home.start)
+    bound = []
+    for sc in _own_scopes(analysis, home):
+        for name in sc.names:
+            at = sc.last_bound.get(name, sc.start)
+            if at > header_end and not name.startswith("_") \
+                    and not _LOOP_OR_ALIAS.search(data[data.rfind(b"\n", 0, at) + 1:at]):
+                bound.append((name, at))
+    return _latest_first(bound)
 
 
 @dataclass(frozen=True)
@@ -594,8 +605,7 @@ def _wants_result(analysis: _Analysis, data: bytes, home: _Scope, lang: str, lo:
         return None
     if data[hi:home.end].strip() not in (b"", b"}"):  # code after the span (a brace ends the body)
         return None
-    first = data[home.start:data.find(b"\n", home.start) if b"\n" in data[home.start:] else len(data)]
-    header = first.decode("utf-8", "replace")
+    header = data[home.start:_line_end(data, home.start)].decode("utf-8", "replace")
     if any(p.search(header) for p in forms.none):
         return None
     nested = [sc for sc in analysis.scopes if sc.kind == "function" and sc is not home
